@@ -1,0 +1,482 @@
+#!/usr/bin/env python3
+"""Helpers for benches/run.sh (standard library only).
+
+  report.py machine OUT.json [--repo DIR] [--jitsudo PATH] [--sudo-rs PATH]
+      describe this machine and the tools under test (run as root, inside the
+      benchmark's namespace so the setuid copies are found)
+  report.py syslog SYSLOG.log OUT.json
+      count the syslog records each benchmarked command sent per invocation
+  report.py report RESULTS_DIR RESULTS.md [--runs N] [--warmup N] [--other-grants N]
+      hyperfine JSON (RESULTS_DIR/main.json, grants.json) -> RESULTS.md + latency.svg
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+# ----------------------------------------------------------------------------- machine
+
+
+def _run(cmd, **kw):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=20, **kw)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"(unavailable: {e})"
+    out = (p.stdout or p.stderr).strip()
+    return out if out else f"(no output, exit {p.returncode})"
+
+
+def _first_line(s):
+    return s.splitlines()[0] if s else s
+
+
+def _read(path, default=""):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return default
+
+
+def _has_cap_sys_resource():
+    m = re.search(r"^CapBnd:\s*([0-9a-f]+)", _read("/proc/self/status"), re.M)
+    return bool(int(m.group(1), 16) & (1 << 24)) if m else None  # CAP_SYS_RESOURCE = 24
+
+
+def _dpkg_version(pkg):
+    return _run(["dpkg-query", "-W", "-f=${Version}", pkg])
+
+
+def cmd_machine(args):
+    cpuinfo = _read("/proc/cpuinfo")
+    m = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    lscpu = _run(["lscpu"])
+
+    def lscpu_field(name):
+        mm = re.search(rf"^{re.escape(name)}:\s*(.+)$", lscpu, re.M)
+        return mm.group(1).strip() if mm else None
+
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", _read("/proc/meminfo"), re.M)
+    osr = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', _read("/etc/os-release"), re.M)
+    u = platform.uname()
+    info = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_model": m.group(1).strip() if m else lscpu_field("Model name"),
+        "cpu_mhz": (re.search(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo, re.M) or [None, None])[1],
+        "cpus_online": os.cpu_count(),
+        "threads_per_core": lscpu_field("Thread(s) per core"),
+        "hypervisor": lscpu_field("Hypervisor vendor"),
+        "cpu_governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").strip() or None,
+        "cap_sys_resource": _has_cap_sys_resource(),
+        "memory_gib": round(int(mem.group(1)) / 1024 / 1024, 1) if mem else None,
+        "os": osr.group(1) if osr else None,
+        "kernel": f"{u.system} {u.release} {u.machine}",
+        "glibc": _dpkg_version("libc6"),
+        "pam": _dpkg_version("libpam0g"),
+        "versions": {
+            "hyperfine": _run(["hyperfine", "--version"]),
+            "sudo": _first_line(_run(["sudo", "-V"])) + f" (Debian package {_dpkg_version('sudo')})",
+            "doas": f"OpenDoas (Debian package opendoas {_dpkg_version('opendoas')})",
+            "python3": platform.python_version(),
+        },
+    }
+    if args.sudo_rs:
+        info["versions"]["sudo-rs"] = (
+            _first_line(_run([args.sudo_rs, "--version"])) + " (cargo install, release)"
+        )
+    if args.jitsudo:
+        repo = args.repo or "."
+        ver = _run([args.jitsudo, "--version"])
+        cargo_ver = re.search(r'^version\s*=\s*"([^"]+)"', _read(Path(repo) / "Cargo.toml"), re.M)
+        rev = _run(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
+        if "unavailable" in rev or "fatal" in rev or "exit" in rev:
+            rev = "no commit yet"
+        dirty = _run(["git", "-C", repo, "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"])
+        dirty = "" if dirty.startswith("(no output") else " + uncommitted changes"
+        ldd = _run(["ldd", args.jitsudo])
+        linkage = "static" if ("not a dynamic" in ldd or "statically linked" in ldd) else "dynamic"
+        libs = [l.split()[0] for l in ldd.splitlines() if "=>" in l]
+        info["versions"]["jitsudo"] = (
+            f"{_first_line(ver) if ver.lower().startswith('jitsudo') else 'jitsudo ' + (cargo_ver.group(1) if cargo_ver else '?')}"
+            f" (git {rev}{dirty}; release build; {linkage}ly linked"
+            + (f" against {', '.join(libs)}" if libs else "")
+            + f"; {os.path.getsize(args.jitsudo) // 1024} KiB)"
+        )
+        info["versions"]["rustc"] = _run(["rustc", "--version"])
+    Path(args.out).write_text(json.dumps(info, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------ syslog
+
+MARK_TAG = "bench-mark"
+
+
+def _tag(line):
+    # "<PRI>Mmm dd hh:mm:ss TAG[pid]: msg" (glibc) or "<PRI>... TAG: msg"
+    m = re.match(r"<\d+>(?:\w{3} [ \d]\d \d\d:\d\d:\d\d )?([^\s:\[]+)", line)
+    return m.group(1) if m else "?"
+
+
+def cmd_syslog(args):
+    lines = Path(args.log).read_text(errors="replace").splitlines()
+    scenarios = {}
+    current = None
+    section = None
+    for line in lines:
+        if MARK_TAG in line:
+            msg = line.rsplit(":", 1)[-1].strip()
+            if msg.endswith("-begin"):
+                current = scenarios.setdefault(msg[: -len("-begin")], [])
+                section = {"records": 0, "tags": {}, "samples": []}
+            elif msg == "command-done" and current is not None:
+                current.append(section)
+                section = {"records": 0, "tags": {}, "samples": []}
+            continue
+        if section is None:
+            continue
+        section["records"] += 1
+        t = _tag(line)
+        section["tags"][t] = section["tags"].get(t, 0) + 1
+        if len(section["samples"]) < 3:
+            section["samples"].append(line)
+    Path(args.out).write_text(json.dumps(scenarios, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def label(cmd):
+    if cmd == "/bin/true":
+        return "/bin/true (one exec)"
+    if cmd.startswith("/usr/bin/env"):
+        return "floor: /usr/bin/env /bin/true (two execs)"
+    if "jitsudo" in cmd:
+        return "jitsudo /bin/true"
+    if "sudo-rs" in cmd:
+        return "sudo-rs -n /bin/true"
+    if "doas" in cmd:
+        return "doas /bin/true"
+    if "sudo" in cmd:
+        return "sudo -n /bin/true"
+    return cmd
+
+
+def key(cmd):
+    lab = label(cmd)
+    if lab.startswith("floor"):
+        return "floor"
+    return lab.split()[0].split("/")[-1]  # true, jitsudo, sudo-rs, doas, sudo
+
+
+def stats(res):
+    t = sorted(res["times"])
+    n = len(t)
+
+    def pct(p):
+        return t[min(n - 1, max(0, round(p / 100 * (n - 1))))]
+
+    return {
+        "n": n,
+        "median": statistics.median(t),
+        "mean": statistics.fmean(t),
+        "stddev": statistics.stdev(t) if n > 1 else 0.0,
+        "min": t[0],
+        "p5": pct(5),
+        "p95": pct(95),
+        "p99": pct(99),
+        "max": t[-1],
+        "user": res.get("user"),
+        "system": res.get("system"),
+    }
+
+
+def ms(x):
+    return f"{x * 1000:.3f} ms"
+
+
+def cmd_report(args):
+    rd = Path(args.results_dir)
+    main = json.loads((rd / "main.json").read_text())["results"]
+    grants_path = rd / "grants.json"
+    grants = json.loads(grants_path.read_text())["results"] if grants_path.exists() else None
+    machine = json.loads((rd / "machine.json").read_text()) if (rd / "machine.json").exists() else {}
+    slog_path = rd / "syslog-counts.json"
+    slog = json.loads(slog_path.read_text()) if slog_path.exists() else {}
+    per_run = args.runs + args.warmup
+
+    S = {key(r["command"]): stats(r) for r in main}
+    floor = S.get("floor")
+    G = {key(r["command"]): stats(r) for r in grants} if grants else {}
+
+    out = []
+    w = out.append
+    w("# jitsudo latency benchmark")
+    w("")
+    w("Generated by `benches/run.sh` (do not edit by hand; re-run the script). "
+      f"Raw hyperfine data: [`results/`](results/).")
+    w("")
+    w("What is measured: wall-clock time of one complete invocation that elevates to root "
+      "and runs `/bin/true`, started by an unprivileged user (`jtbench`), measured by "
+      f"`hyperfine -N` (no shell), {args.runs} runs after {args.warmup} warmup runs per command. "
+      "The floor is `/usr/bin/env /bin/true`: two `execve`s, the least any wrapper that "
+      "execs the target can cost.")
+    w("")
+
+    # -- machine
+    w("## Machine")
+    w("")
+    if machine:
+        rows = [
+            ("Date", machine.get("date_utc")),
+            ("CPU", f"{machine.get('cpu_model')} ({machine.get('cpu_mhz')} MHz)"),
+            ("CPUs online", f"{machine.get('cpus_online')} (threads per core: {machine.get('threads_per_core')})"),
+            ("Hypervisor", machine.get("hypervisor") or "none detected"),
+            ("CPU governor", machine.get("cpu_governor") or "n/a (no cpufreq)"),
+            ("Memory", f"{machine.get('memory_gib')} GiB"),
+            ("OS", machine.get("os")),
+            ("Kernel", machine.get("kernel")),
+            ("glibc / PAM", f"{machine.get('glibc')} / {machine.get('pam')}"),
+        ]
+        for k, v in machine.get("versions", {}).items():
+            rows.append((k, v))
+        w("| | |")
+        w("|---|---|")
+        for k, v in rows:
+            w(f"| {k} | {str(v).replace('|', '/')} |")
+    else:
+        w("(machine.json missing)")
+    w("")
+
+    # -- main table
+    w("## Scenario 1: one hyperfine run, all commands")
+    w("")
+    w("![latency distributions](results/latency.svg)")
+    w("")
+    w("| command | median | mean ± σ | min | p95 | median / floor | syslog records per run |")
+    w("|---|--:|--:|--:|--:|--:|--:|")
+    sl_main = slog.get("main", [])
+    for i, r in enumerate(main):
+        s = stats(r)
+        ratio = f"{s['median'] / floor['median']:.2f}×" if floor else "n/a"
+        recs = f"{sl_main[i]['records'] / per_run:.1f}" if i < len(sl_main) else "?"
+        w(f"| `{r['command']}` | {ms(s['median'])} | {ms(s['mean'])} ± {s['stddev'] * 1000:.3f} | "
+          f"{ms(s['min'])} | {ms(s['p95'])} | {ratio} | {recs} |")
+    w("")
+
+    # -- scenario 2
+    if grants:
+        w(f"## Scenario 2: jitsudo with {args.other_grants:,} other users' grants cached")
+        w("")
+        w(f"A second hyperfine run, right after the first, with {args.other_grants:,} cache files "
+          "`/var/lib/jitsudo/users/<uid>.json` for other uids (copies of the bench user's own "
+          "cache file, so of realistic size). A lookup must touch only the caller's file, so "
+          "the time should not change. The floor is re-measured in the same run to show drift.")
+        w("")
+        w("| command | median | mean ± σ | min | p95 | median / floor (this run) |")
+        w("|---|--:|--:|--:|--:|--:|")
+        gfloor = G.get("floor")
+        for r in grants:
+            s = stats(r)
+            ratio = f"{s['median'] / gfloor['median']:.2f}×" if gfloor else "n/a"
+            w(f"| `{r['command']}` | {ms(s['median'])} | {ms(s['mean'])} ± {s['stddev'] * 1000:.3f} | "
+              f"{ms(s['min'])} | {ms(s['p95'])} | {ratio} |")
+        w("")
+
+    # -- targets
+    w("## Targets")
+    w("")
+    w("All ratios use medians from the same hyperfine run unless noted.")
+    w("")
+    w("| target | measured | result |")
+    w("|---|--:|:-:|")
+    jt = S.get("jitsudo")
+
+    def row(name, value, ok):
+        w(f"| {name} | {value} | {'PASS' if ok else '**FAIL**'} |")
+
+    if jt and floor:
+        r = jt["median"] / floor["median"]
+        row("jitsudo ≤ 1.3× the floor (`/usr/bin/env /bin/true`)", f"{r:.2f}×", r <= 1.3)
+        for k, need in (("doas", 2.0), ("sudo-rs", 2.5), ("sudo", 2.5)):
+            if k in S:
+                r = S[k]["median"] / jt["median"]
+                row(f"jitsudo ≥ {need}× faster than {k}", f"{r:.2f}×", r >= need)
+        if G.get("jitsudo"):
+            r = G["jitsudo"]["median"] / jt["median"]
+            extra = ""
+            if G.get("floor"):
+                rn = (G["jitsudo"]["median"] / G["floor"]["median"]) / (jt["median"] / floor["median"])
+                extra = f" (floor-normalised: {rn:.2f}×)"
+            row(f"jitsudo with {args.other_grants:,} other grants ≤ 1.2× its own time "
+                "(scenario 2 median / scenario 1 median)", f"{r:.2f}×{extra}", r <= 1.2)
+    else:
+        w("| (jitsudo not measured: `--only-baselines`) | | n/a |")
+    w("")
+
+    # -- method
+    w("## Method and fairness")
+    w("")
+    w("- Everything runs inside `unshare --mount --propagation private`; `/etc`, `/var`, "
+      "`/run`, `/opt` and `/dev` are overlay mounts over a temporary directory, so the bench "
+      "user, sudoers rule, doas.conf, jitsudo config, grant cache and the setuid copies "
+      "(`/opt/jt/jitsudo`, `/opt/sudo-rs/bin/sudo-rs`, root 4755) vanish afterwards.")
+    w("- The user `jtbench` is created with `useradd` in the overlay. `hyperfine` itself runs as "
+      "that user (`setpriv --reuid --regid --init-groups`, no no-new-privs, so setuid works) "
+      "with a minimal environment, so the timed process tree contains no root-owned wrapper.")
+    w("- Rules: sudo and sudo-rs share `/etc/sudoers.d/jitsudo-bench` "
+      "(`jtbench ALL=(root) NOPASSWD: /bin/true`, `Defaults:jtbench !lecture`) on top of "
+      "Debian's stock `/etc/sudoers` and PAM stack (`/etc/pam.d/sudo`); doas: "
+      "`permit nopass jtbench as root cmd /bin/true`; jitsudo: one cached grant for "
+      "`/bin/true` minted by `jitsudoctl mint` and imported with `jitsudo --import -`.")
+    w("- Logging stays on for every tool. The host has no syslog daemon, so `/dev/log` is a "
+      "Unix datagram socket served by `benches/syslog_sink.py` (bound inside the namespace's "
+      "`/dev` overlay); jitsudo's `[log] syslog_socket` points at the same socket with "
+      "`require = true`. The last column of the first table is the number of records each "
+      "tool sent per invocation (from markers `logger` writes between commands).")
+    if machine.get("cap_sys_resource") is False:
+        w("- This machine's capability bounding set lacks CAP_SYS_RESOURCE (a container "
+          "restriction), so in the PAM-based tools (sudo, sudo-rs, doas) `pam_limits` fails to "
+          "raise some limits and logs 2–3 extra debug records per run (visible below). That costs "
+          "them a few failed `setrlimit` calls and datagrams, microseconds at most.")
+    w("- Each command is run once as the user before timing and must exit 0 "
+      "([`results/precheck.txt`](results/precheck.txt)); hyperfine also fails on a non-zero exit.")
+    w("- Scenario 2 is a separate hyperfine run directly after scenario 1 (the cache directory "
+      "is a fixed path, so both states cannot be in one run).")
+    w("")
+    if slog.get("main"):
+        w("<details><summary>Sample syslog records per command</summary>")
+        w("")
+        w("```")
+        for i, r in enumerate(main):
+            if i < len(sl_main):
+                w(f"# {r['command']}")
+                for line in sl_main[i]["samples"]:
+                    w(line)
+        w("```")
+        w("")
+        w("</details>")
+        w("")
+
+    Path(args.out).write_text("\n".join(out))
+
+    series = [(label(r["command"]), r["times"]) for r in main]
+    if grants:
+        for r in grants:
+            if key(r["command"]) == "jitsudo":
+                series.append((f"jitsudo /bin/true, {args.other_grants:,} other grants", r["times"]))
+    (rd / "latency.svg").write_text(svg_violins(series))
+
+
+# -------------------------------------------------------------------------------- svg
+
+COLORS = {"true": "#9a9a9a", "floor": "#4d4d4d", "jitsudo": "#1f77b4", "doas": "#ff7f0e",
+          "sudo-rs": "#2ca02c", "sudo": "#d62728", "jitsudo-grants": "#17becf"}
+
+
+def _esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def svg_violins(series):
+    """One row per command: mirrored histogram of run times, p5–p95 bar, median tick."""
+    W, left, right, top, row_h, bottom = 960, 330, 30, 50, 56, 50
+    H = top + row_h * len(series) + bottom
+    all_t = sorted(t for _, ts in series for t in ts)
+    p995 = all_t[min(len(all_t) - 1, int(0.995 * (len(all_t) - 1)))]
+    xmax = p995 * 1.05
+    plot_w = W - left - right
+
+    def X(t):
+        return left + plot_w * min(t, xmax) / xmax
+
+    # tick step in ms
+    span_ms = xmax * 1000
+    step = next(s for s in (0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20, 50, 100) if span_ms / s <= 12)
+    o = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">',
+        f'<rect width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="16">Latency per invocation '
+        f"(wall clock, ms; {len(series[0][1])} runs per command; axis clipped at {xmax * 1000:.2f} ms)</text>",
+    ]
+    k = 0.0
+    while k <= span_ms + 1e-9:
+        x = left + plot_w * (k / span_ms)
+        o.append(f'<line x1="{x:.1f}" y1="{top - 5}" x2="{x:.1f}" y2="{H - bottom}" stroke="#e5e5e5"/>')
+        o.append(f'<text x="{x:.1f}" y="{H - bottom + 18}" text-anchor="middle">{k:g}</text>')
+        k += step
+    o.append(f'<text x="{left + plot_w / 2}" y="{H - 10}" text-anchor="middle">milliseconds</text>')
+    bins = 120
+    for i, (name, ts) in enumerate(series):
+        color = COLORS.get(name.split(" ")[0].rstrip(":").replace("/bin/true", "true"), "#8c564b")
+        if "other grants" in name:
+            color = COLORS["jitsudo-grants"]
+        cy = top + row_h * i + row_h / 2
+        counts = [0] * bins
+        over = 0
+        for t in ts:
+            if t > xmax:
+                over += 1
+                continue
+            counts[min(bins - 1, int(t / xmax * bins))] += 1
+        peak = max(counts) or 1
+        half = row_h * 0.42
+        nz = [b for b, c in enumerate(counts) if c]
+        pts_top, pts_bot = [], []
+        for b in range(nz[0], nz[-1] + 1) if nz else []:
+            c = counts[b]
+            x = left + plot_w * (b + 0.5) / bins
+            h = half * c / peak
+            pts_top.append(f"{x:.1f},{cy - h:.1f}")
+            pts_bot.append(f"{x:.1f},{cy + h:.1f}")
+        poly = " ".join(pts_top + list(reversed(pts_bot)))
+        o.append(f'<polygon points="{poly}" fill="{color}" fill-opacity="0.45" stroke="{color}" stroke-width="1"/>')
+        st = sorted(ts)
+        n = len(st)
+        p5, p95 = st[int(0.05 * (n - 1))], st[int(0.95 * (n - 1))]
+        med = statistics.median(st)
+        o.append(f'<line x1="{X(p5):.1f}" y1="{cy:.1f}" x2="{X(p95):.1f}" y2="{cy:.1f}" stroke="black" stroke-width="2"/>')
+        o.append(f'<line x1="{X(med):.1f}" y1="{cy - half:.1f}" x2="{X(med):.1f}" y2="{cy + half:.1f}" stroke="black" stroke-width="2.5"/>')
+        o.append(f'<text x="{left - 10}" y="{cy - 2:.1f}" text-anchor="end">{_esc(name)}</text>')
+        note = f"median {med * 1000:.2f} ms" + (f", {over} runs beyond axis" if over else "")
+        o.append(f'<text x="{left - 10}" y="{cy + 14:.1f}" text-anchor="end" font-size="11" fill="#555">{note}</text>')
+    o.append(f'<text x="{W - right}" y="{top - 12}" text-anchor="end" font-size="11" fill="#555">'
+             "shape: histogram of runs; bar: p5–p95; tick: median</text>")
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
+# -------------------------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("machine")
+    a.add_argument("out")
+    a.add_argument("--repo")
+    a.add_argument("--jitsudo")
+    a.add_argument("--sudo-rs")
+    a.set_defaults(fn=cmd_machine)
+    a = sub.add_parser("syslog")
+    a.add_argument("log")
+    a.add_argument("out")
+    a.set_defaults(fn=cmd_syslog)
+    a = sub.add_parser("report")
+    a.add_argument("results_dir")
+    a.add_argument("out")
+    a.add_argument("--runs", type=int, default=1000)
+    a.add_argument("--warmup", type=int, default=50)
+    a.add_argument("--other-grants", type=int, default=10000)
+    a.set_defaults(fn=cmd_report)
+    args = ap.parse_args()
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

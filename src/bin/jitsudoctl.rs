@@ -1,0 +1,6 @@
+//! `jitsudoctl`: the admin tool (keys, offline grants). Not setuid.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    jitsudo::ctl::ctl_main()
+}

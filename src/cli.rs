@@ -1,0 +1,128 @@
+//! Command line of the setuid `jitsudo`. Shared with the man page and completion
+//! generators, so `--help` and jitsudo(8) cannot drift apart.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+
+use clap::{ArgAction, ArgGroup, Parser};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "jitsudo",
+    version,
+    about = "Run a command as root under a signed, time-bound grant",
+    long_about = "Run a command as another user (root by default) only if a cached grant \
+                  allows exactly that command, for you, on this host, right now. Grants \
+                  are signed by the approval service (or minted offline by an admin), \
+                  verified against the keys pinned in /etc/jitsudo/jitsudo.toml, and \
+                  every invocation is logged to syslog.",
+    after_help = "Examples:\n  \
+        jitsudo systemctl restart nginx        run under a cached grant\n  \
+        jitsudo -u postgres psql               run as another user\n  \
+        jitsudo --import grant.txt             cache a grant token you were given\n  \
+        jitsudo -l                             list your usable grants\n  \
+        jitsudo --request --reason \"INC-42\" -- systemctl restart nginx\n\n\
+        Exit status: the command's own status when it ran; 1 when jitsudo refused or failed.\n\
+        See jitsudo(8) and jitsudo.toml(5).",
+    disable_help_subcommand = true,
+    trailing_var_arg = true,
+    group(ArgGroup::new("mode").args(["list", "import", "drop", "reset_timestamp", "sync", "enroll"]).multiple(false))
+)]
+pub struct Cli {
+    /// Run the command as USER (a name, or #UID) instead of root
+    #[arg(short = 'u', long = "user", value_name = "USER", allow_hyphen_values = true)]
+    pub user: Option<String>,
+
+    /// List your grants usable on this host: id, commands, run-as, expiry, uses left
+    #[arg(short = 'l', long = "list", action = ArgAction::SetTrue)]
+    pub list: bool,
+
+    /// Verify a grant token (from FILE, or - for stdin) and cache it; only grants for you on this host are accepted
+    #[arg(long = "import", value_name = "FILE|-")]
+    pub import: Option<OsString>,
+
+    /// Forget your cached grants: all of them, or the one whose id starts with GRANT
+    #[arg(long = "drop", value_name = "GRANT", num_args = 0..=1, default_missing_value = "")]
+    pub drop: Option<String>,
+
+    /// Reset the re-authentication timestamp (as sudo -k); grants stay cached
+    #[arg(short = 'k', long = "reset-timestamp", action = ArgAction::SetTrue)]
+    pub reset_timestamp: bool,
+
+    /// Ask the approval service for a grant to run COMMAND (needs service = in jitsudo.toml)
+    #[arg(long = "request", action = ArgAction::SetTrue, requires = "reason", requires = "command")]
+    pub request: bool,
+
+    /// With --request: ask for a grant that can be used only once
+    #[arg(long = "once", action = ArgAction::SetTrue, requires = "request")]
+    pub once: bool,
+
+    /// With --request: how long the grant should last, e.g. 15m or 2h
+    #[arg(long = "for", value_name = "DURATION", requires = "request")]
+    pub duration: Option<String>,
+
+    /// With --request: why you need it (recorded in the grant and the audit trail)
+    #[arg(long = "reason", value_name = "TEXT", requires = "request")]
+    pub reason: Option<String>,
+
+    /// With --request: return at once instead of waiting for approval
+    #[arg(long = "no-wait", action = ArgAction::SetTrue, requires = "request")]
+    pub no_wait: bool,
+
+    /// With --request: run the command as soon as the grant arrives
+    #[arg(long = "run", action = ArgAction::SetTrue, requires = "request", conflicts_with = "no_wait")]
+    pub run: bool,
+
+    /// Pull grants and the revocation list for this host from the service (root; run by a timer)
+    #[arg(long = "sync", action = ArgAction::SetTrue)]
+    pub sync: bool,
+
+    /// Create this host's identity key if missing and print how to register it (root)
+    #[arg(long = "enroll", action = ArgAction::SetTrue)]
+    pub enroll: bool,
+
+    /// The command to run, and its arguments
+    #[arg(value_name = "COMMAND", allow_hyphen_values = true, conflicts_with = "mode")]
+    pub command: Vec<OsString>,
+}
+
+/// What the invocation asks for.
+#[derive(Debug)]
+pub enum Mode {
+    Run,
+    List,
+    Import(OsString),
+    Drop(Option<String>),
+    ResetTimestamp,
+    Request,
+    Sync,
+    Enroll,
+}
+
+impl Cli {
+    pub fn mode(&self) -> Result<Mode, String> {
+        Ok(if self.list {
+            Mode::List
+        } else if let Some(file) = &self.import {
+            Mode::Import(file.clone())
+        } else if let Some(id) = &self.drop {
+            Mode::Drop(Some(id.clone()).filter(|s| !s.is_empty()))
+        } else if self.reset_timestamp {
+            Mode::ResetTimestamp
+        } else if self.sync {
+            Mode::Sync
+        } else if self.enroll {
+            Mode::Enroll
+        } else if self.request {
+            Mode::Request
+        } else if !self.command.is_empty() {
+            Mode::Run
+        } else {
+            return Err("no command given; usage: jitsudo [-u USER] [--] COMMAND [ARG]... (see jitsudo --help)".into());
+        })
+    }
+}
+
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

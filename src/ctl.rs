@@ -1,0 +1,280 @@
+//! `jitsudoctl`: key generation and offline grant minting (the break-glass path), and
+//! checking a token against a config. Runs unprivileged; nothing here is setuid.
+#![forbid(unsafe_code)]
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
+
+use crate::config;
+use crate::grant::{self, keys::SecretKey, Claims, Kind};
+use crate::matcher::CommandSpec;
+use crate::secure_file::read_limited;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "jitsudoctl",
+    version,
+    about = "Administer jitsudo: signing keys and offline grants",
+    long_about = "Administer jitsudo. `keygen` creates a signing key pair and prints the \
+                  [[trusted_key]] block for /etc/jitsudo/jitsudo.toml; `mint` signs a grant \
+                  offline (break-glass, or where no approval service runs); `verify` checks a \
+                  token against a host config.",
+    disable_help_subcommand = true
+)]
+pub struct CtlCli {
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CtlCommand {
+    /// Create a signing key: DIR/ID.key (secret, 0600) and DIR/ID.pub; print the [[trusted_key]] block
+    Keygen {
+        /// Key id, as hosts will name it in [[trusted_key]] (letters, digits, '-', '_', '.')
+        #[arg(long, value_name = "ID")]
+        id: String,
+        /// Directory for the key files (created 0700 if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Sign a grant offline and print the token on stdout
+    Mint(MintArgs),
+    /// Verify a token against a host config's trusted keys and print its claims
+    Verify {
+        /// Host config whose [[trusted_key]] entries to trust
+        #[arg(long, value_name = "FILE", default_value = config::CONFIG_PATH)]
+        config: PathBuf,
+        /// The token, or - to read it from stdin
+        #[arg(value_name = "TOKEN|-")]
+        token: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MintArgs {
+    /// Secret key file written by `jitsudoctl keygen` (must not be readable by group or others)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// User the grant is for
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// Host id the grant is valid on (the host's `host =` in jitsudo.toml)
+    #[arg(long, value_name = "HOST")]
+    pub host: String,
+    /// Command spec the grant allows; repeat for several (e.g. "/usr/bin/journalctl *")
+    #[arg(long = "command", value_name = "SPEC")]
+    pub commands: Vec<String>,
+    /// User the commands run as
+    #[arg(long, value_name = "USER", default_value = "root")]
+    pub run_as: String,
+    /// How long the grant lasts from its start, e.g. 15m, 2h
+    #[arg(long = "for", value_name = "DURATION", default_value = "1h")]
+    pub duration: String,
+    /// When the grant starts: an RFC 3339 time, or an offset like +10m or -1h (default: now)
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub start: Option<String>,
+    /// Number of times the grant may be used (1 = one-time); unlimited within its window if not given
+    #[arg(long, value_name = "N")]
+    pub uses: Option<u32>,
+    /// exec (run commands through jitsudo) or login (SSH login through pam_jitsudo)
+    #[arg(long, value_name = "KIND", default_value = "exec", value_parser = ["exec", "login"])]
+    pub kind: String,
+    /// Why the grant exists (shown to the user and recorded in logs)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+pub fn ctl_main() -> ExitCode {
+    let cli = match CtlCli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        CtlCommand::Keygen { id, out } => keygen(&id, &out),
+        CtlCommand::Mint(args) => mint(&args),
+        CtlCommand::Verify { config, token } => verify(&config, &token),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jitsudoctl: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn keygen(id: &str, out: &Path) -> Result<(), String> {
+    if !grant::valid_key_id(id) {
+        return Err(format!("key id {id:?} is not valid: use 1-64 letters, digits, '-', '_' or '.'"));
+    }
+    match fs::DirBuilder::new().mode(0o700).recursive(true).create(out) {
+        Ok(()) => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", out.display())),
+    }
+    let key_path = out.join(format!("{id}.key"));
+    let pub_path = out.join(format!("{id}.pub"));
+    for p in [&key_path, &pub_path] {
+        if p.exists() {
+            return Err(format!("{} already exists; refusing to overwrite a key", p.display()));
+        }
+    }
+    let key = SecretKey::generate(id)?;
+    write_new_file(&key_path, key.to_file_text().as_bytes(), 0o600)?;
+    write_new_file(&pub_path, key.trusted_key_block().as_bytes(), 0o644)?;
+    eprintln!(
+        "wrote {} (secret, keep it offline or on the approval service only) and {}",
+        key_path.display(),
+        pub_path.display()
+    );
+    eprintln!("add this to /etc/jitsudo/jitsudo.toml on every host that should accept its grants:");
+    print!("{}", key.trusted_key_block());
+    Ok(())
+}
+
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn read_secret_key(path: &Path) -> Result<SecretKey, String> {
+    let file = fs::File::open(path).map_err(|e| format!("cannot open key {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is accessible by group or others (mode {:o}); fix with: chmod 600 {}",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        ));
+    }
+    let mut text = Zeroizing::new(String::new());
+    file.take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    SecretKey::from_file_text(path, &text)
+}
+
+/// `--start`: absolute RFC 3339, or `+DUR` / `-DUR` relative to now.
+fn parse_start(text: &str, now: i64) -> Result<i64, String> {
+    if let Some(rest) = text.strip_prefix('+') {
+        return Ok(now + config::parse_duration(rest)?.as_secs() as i64);
+    }
+    if let Some(rest) = text.strip_prefix('-') {
+        return Ok(now - config::parse_duration(rest)?.as_secs() as i64);
+    }
+    grant::parse_time(text).map_err(|e| format!("--start: {e}; use RFC 3339 (2026-11-23T16:00:00Z) or +10m / -1h"))
+}
+
+fn operator_name() -> String {
+    crate::system::user_by_uid(crate::system::real_uid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid-{}", crate::system::real_uid()))
+}
+
+fn mint(args: &MintArgs) -> Result<(), String> {
+    let kind = if args.kind == "login" { Kind::Login } else { Kind::Exec };
+    if kind == Kind::Exec && args.commands.is_empty() {
+        return Err("an exec grant needs at least one --command SPEC (e.g. --command /usr/bin/id)".into());
+    }
+    for spec in &args.commands {
+        CommandSpec::parse(spec).map_err(|e| format!("--command {spec:?}: {e}"))?;
+    }
+    if !grant::valid_user_name(&args.user) {
+        return Err(format!("--user {:?} is not a valid user name", args.user));
+    }
+    if !grant::valid_user_name(&args.run_as) {
+        return Err(format!("--run-as {:?} is not a valid user name", args.run_as));
+    }
+    if args.host.is_empty() || args.host.bytes().any(|b| !(b.is_ascii_alphanumeric() || b"-_.".contains(&b))) {
+        return Err(format!("--host {:?} is not a valid host id", args.host));
+    }
+    if args.uses == Some(0) {
+        return Err("--uses must be at least 1".into());
+    }
+    let duration = config::parse_duration(&args.duration).map_err(|e| format!("--for: {e}"))?;
+    if duration.as_secs() == 0 {
+        return Err("--for must be longer than 0s".into());
+    }
+    let key = read_secret_key(&args.key)?;
+
+    let now = grant::now();
+    let start = match &args.start {
+        Some(s) => parse_start(s, now)?,
+        None => now,
+    };
+    let exp = start + duration.as_secs() as i64;
+    let operator = operator_name();
+    let claims = Claims {
+        jti: grant::new_grant_id()?,
+        iss: format!("jitsudoctl:{}", key.id),
+        sub: args.user.clone(),
+        host: args.host.clone(),
+        run_as: args.run_as.clone(),
+        commands: args.commands.clone(),
+        nbf: grant::format_time(start),
+        exp: grant::format_time(exp),
+        iat: grant::format_time(now),
+        uses: args.uses,
+        kind,
+        reason: args.reason.clone().unwrap_or_else(|| format!("minted offline by {operator}")),
+        approved_by: vec![operator],
+        request: None,
+    };
+    let token = grant::sign(&claims, &key)?;
+    if exp <= now {
+        eprintln!("jitsudoctl: warning: this grant has already expired");
+    }
+    if duration.as_secs() > 12 * 3600 {
+        eprintln!("jitsudoctl: warning: lifetime {} exceeds the default max_grant_lifetime (12h); hosts may refuse it", args.duration);
+    }
+    eprintln!(
+        "grant {} for {} on {}: valid {} .. {}",
+        claims.jti, claims.sub, claims.host, claims.nbf, claims.exp
+    );
+    println!("{token}");
+    Ok(())
+}
+
+fn verify(config_path: &Path, token: &str) -> Result<(), String> {
+    let token = if token == "-" {
+        let bytes = read_limited(io::stdin().lock(), 64 * 1024).map_err(|e| format!("cannot read stdin: {e}"))?;
+        String::from_utf8(bytes).map_err(|_| "token is not UTF-8".to_string())?
+    } else {
+        token.to_string()
+    };
+    let text = fs::read_to_string(config_path).map_err(|e| format!("cannot read {}: {e}", config_path.display()))?;
+    let cfg = config::parse(config_path, &text).map_err(|e| e.to_string())?;
+    let g = grant::verify(token.trim(), &cfg.trusted_keys, cfg.max_grant_lifetime).map_err(|e| e.to_string())?;
+    let now = grant::now();
+    let mut verdict = vec![format!("signature valid (key \"{}\")", g.key_id)];
+    if let Err(e) = g.check_window(now, cfg.clock_skew) {
+        verdict.push(e.to_string());
+    }
+    if g.claims.host != cfg.host {
+        verdict.push(format!("for host \"{}\", this config is \"{}\"", g.claims.host, cfg.host));
+    }
+    eprintln!("{}", verdict.join("; "));
+    println!("{}", serde_json::to_string_pretty(&g.claims).map_err(|e| e.to_string())?);
+    Ok(())
+}
+

@@ -1,0 +1,180 @@
+//! The cache-managing modes of the setuid binary: --import, --list, --drop, -k.
+//! Each acts only on the caller's own cache file.
+#![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+
+use crate::grant::{self, human_duration, Grant, Kind};
+use crate::host;
+use crate::log::{Outcome, Record};
+use crate::pipeline::{Context, Refused};
+use crate::secure_file::read_limited;
+use crate::system;
+
+/// Grant tokens are small; anything larger is refused before it is parsed.
+const MAX_IMPORT_BYTES: u64 = 64 * 1024;
+
+fn record(ctx: &Context, outcome: Outcome, grant: Option<String>, command: Vec<OsString>) -> Record {
+    Record {
+        user: ctx.caller.user.name.clone(),
+        outcome,
+        tty: ctx.caller.tty.clone(),
+        pwd: ctx.caller.cwd.clone(),
+        run_as: None,
+        grant,
+        command,
+    }
+}
+
+fn fail(ctx: &Context, what: &str, message: String) -> Refused {
+    ctx.audit.send_best_effort(&record(ctx, Outcome::Error(format!("{what}: {message}")), None, vec![]));
+    Refused { message }
+}
+
+/// Read the token as the caller, not as root: `--import /etc/shadow` must fail the way
+/// it would for the caller, and must never echo what root could read.
+fn read_token(ctx: &Context, source: &OsStr) -> Result<String, String> {
+    let bytes = if source == "-" {
+        read_limited(io::stdin().lock(), MAX_IMPORT_BYTES)
+    } else {
+        let user = &ctx.caller.user;
+        system::as_user_temporarily(user.uid, user.gid, || {
+            std::fs::File::open(source).and_then(|f| read_limited(f, MAX_IMPORT_BYTES))
+        })
+    };
+    let bytes = bytes.map_err(|e| match e.kind() {
+        io::ErrorKind::FileTooLarge => format!("token input is larger than {MAX_IMPORT_BYTES} bytes; a grant token is a single line"),
+        _ => format!("cannot read {}: {e}", source.to_string_lossy()),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| "token is not text (UTF-8)".to_string())?;
+    Ok(text.trim().to_string())
+}
+
+pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
+    let token = read_token(ctx, source).map_err(|e| fail(ctx, "import", e))?;
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "import", e))?;
+    let grant = grant::verify(&token, &ctx.config.trusted_keys, ctx.config.max_grant_lifetime)
+        .and_then(|g| g.check_binding(&ctx.config.host, &ctx.caller.user.name).map(|_| g))
+        .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
+        .map_err(|e| fail(ctx, "import refused", e.to_string()))?;
+    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).unwrap_or_default();
+    if revoked.contains(grant.id()) {
+        return Err(fail(ctx, "import refused", format!("grant {} has been revoked", grant.id())));
+    }
+
+    let uid = ctx.caller.user.uid;
+    let store_err = |e: crate::store::StoreError| fail(ctx, "import", e.to_string());
+    let lock = ctx.store.lock_user(uid).map_err(store_err)?;
+    let mut cache = ctx.store.load_user(uid).map_err(store_err)?;
+    let added = cache.insert(grant.id(), grant.exp, &token);
+    cache.prune(now - ctx.config.clock_skew.as_secs() as i64);
+    ctx.store.save_user(uid, &cache, &lock).map_err(store_err)?;
+    drop(lock);
+
+    let event = if added { "imported grant" } else { "grant already cached" };
+    ctx.audit.send_best_effort(&record(ctx, Outcome::Event(event.into()), Some(grant.id().into()), vec![]));
+    println!("{event} {}", describe(&grant, cache.used(grant.id()), now));
+    Ok(())
+}
+
+/// `3f6c0a1b2c3d: /usr/bin/id as root, valid for 59m (until 2026-11-23T17:39:22Z), 1 use left`
+fn describe(g: &Grant, used: u32, now: i64) -> String {
+    let what = match g.claims.kind {
+        Kind::Login => "login".to_string(),
+        Kind::Exec => g.commands.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+    };
+    let mut text = format!("{}: {what} as {}", g.id(), g.claims.run_as);
+    if g.nbf > now {
+        text.push_str(&format!(", starts in {}", human_duration((g.nbf - now) as u64)));
+    }
+    text.push_str(&format!(
+        ", valid for {} (until {})",
+        human_duration((g.exp - now).max(0) as u64),
+        grant::format_time(g.exp)
+    ));
+    if let Some(n) = g.claims.uses {
+        text.push_str(&format!(", {} of {n} uses left", n.saturating_sub(used)));
+    }
+    text
+}
+
+pub fn list(ctx: &Context) -> Result<(), Refused> {
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "list", e))?;
+    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| fail(ctx, "list", e))?;
+    let cache = ctx.store.load_user(ctx.caller.user.uid).map_err(|e| fail(ctx, "list", e.to_string()))?;
+    let (grants, invalid) = host::verified_grants(&cache, &ctx.config);
+    let mut rows = Vec::new();
+    let mut unusable = invalid.len();
+    for (g, used) in &grants {
+        let usable = g.check_binding(&ctx.config.host, &ctx.caller.user.name).is_ok()
+            && g.check_not_expired(now, ctx.config.clock_skew).is_ok()
+            && !revoked.contains(g.id())
+            && g.claims.uses.is_none_or(|n| *used < n);
+        if usable {
+            rows.push((g, *used));
+        } else {
+            unusable += 1;
+        }
+    }
+    rows.sort_by_key(|(g, _)| g.exp);
+    ctx.audit.send_best_effort(&record(ctx, Outcome::Event("list".into()), None, vec![]));
+
+    if rows.is_empty() {
+        println!("{} has no usable grants on {}.", ctx.caller.user.name, ctx.config.host);
+    } else {
+        println!("{:<12}  {:<8}  {:<11}  {:<9}  COMMANDS", "GRANT", "RUN AS", "EXPIRES IN", "USES LEFT");
+        for (g, used) in rows {
+            let expires = if g.nbf > now {
+                format!("starts {}", human_duration((g.nbf - now) as u64))
+            } else {
+                human_duration((g.exp - now).max(0) as u64)
+            };
+            let uses = g.claims.uses.map_or("unlimited".to_string(), |n| n.saturating_sub(used).to_string());
+            let commands: Vec<String> = match g.claims.kind {
+                Kind::Login => vec!["(login)".to_string()],
+                Kind::Exec => g.commands.iter().map(|c| c.to_string()).collect(),
+            };
+            let id: String = g.id().chars().take(12).collect();
+            for (i, command) in commands.iter().enumerate() {
+                if i == 0 {
+                    println!("{id:<12}  {:<8}  {expires:<11}  {uses:<9}  {command}", g.claims.run_as);
+                } else {
+                    println!("{:<12}  {:<8}  {:<11}  {:<9}  {command}", "", "", "", "");
+                }
+            }
+        }
+    }
+    if unusable > 0 {
+        println!("({unusable} cached grant(s) expired, used up, revoked or invalid; jitsudo --drop clears them)");
+    }
+    Ok(())
+}
+
+pub fn drop_grants(ctx: &Context, prefix: Option<&str>) -> Result<(), Refused> {
+    if let Some(p) = prefix {
+        if !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(fail(ctx, "drop", format!("'{p}' is not a grant id")));
+        }
+    }
+    let uid = ctx.caller.user.uid;
+    let store_err = |e: crate::store::StoreError| fail(ctx, "drop", e.to_string());
+    let lock = ctx.store.lock_user(uid).map_err(store_err)?;
+    let mut cache = ctx.store.load_user(uid).map_err(store_err)?;
+    if let Some(p) = prefix {
+        let matching: Vec<&str> = cache.tokens().map(|(e, _)| e.jti.as_str()).filter(|id| id.starts_with(p)).collect();
+        match matching.len() {
+            0 => return Err(fail(ctx, "drop", format!("no cached grant has an id starting with '{p}'; see jitsudo -l"))),
+            1 => {}
+            n => return Err(fail(ctx, "drop", format!("'{p}' matches {n} grants; give more of the id"))),
+        }
+    }
+    let dropped = cache.drop_tokens(prefix);
+    cache.prune(grant::now() - ctx.config.clock_skew.as_secs() as i64);
+    ctx.store.save_user(uid, &cache, &lock).map_err(store_err)?;
+    for id in &dropped {
+        ctx.audit.send_best_effort(&record(ctx, Outcome::Event("dropped grant".into()), Some(id.clone()), vec![]));
+    }
+    println!("dropped {} grant(s)", dropped.len());
+    Ok(())
+}

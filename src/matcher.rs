@@ -1,0 +1,327 @@
+//! Command specs: the one text form shared by `--command`, grants and policy files.
+//!
+//! ```text
+//! /usr/bin/systemctl restart nginx     exactly this argv
+//! /usr/bin/journalctl *                this program with any further arguments (or none)
+//! /usr/bin/whoami                      this program with no arguments at all
+//! sha256:<64 hex> /usr/local/bin/x *   as above, and the file must hash to this value
+//! ```
+//!
+//! Words are separated by spaces; a backslash makes the next character literal, so an
+//! argument with a space is written `a\ b` and a literal final star `\*`.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+
+/// A parsed command spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub pin: Option<[u8; 32]>,
+    pub path: String,
+    pub args: ArgRule,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgRule {
+    /// The path alone: the program must be run with no arguments.
+    None,
+    /// Exactly these arguments.
+    Exact(Vec<String>),
+    /// These arguments first, then anything (the final `*` word).
+    Prefix(Vec<String>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct SpecError(pub String);
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// A word of the spec text, remembering whether it was a bare `*`.
+enum Word {
+    Star,
+    Text(String),
+}
+
+fn split_words(text: &str) -> Result<Vec<Word>, SpecError> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut in_word = false;
+    let mut escaped_in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    return Err(SpecError("a backslash at the end has nothing to escape".into()));
+                };
+                current.push(next);
+                in_word = true;
+                escaped_in_word = true;
+            }
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(finish_word(&mut current, escaped_in_word));
+                    in_word = false;
+                    escaped_in_word = false;
+                }
+            }
+            c if c.is_control() => {
+                return Err(SpecError(format!(
+                    "control character {:?} is not allowed in a command spec",
+                    c
+                )))
+            }
+            c => {
+                current.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(finish_word(&mut current, escaped_in_word));
+    }
+    Ok(words)
+}
+
+fn finish_word(current: &mut String, escaped: bool) -> Word {
+    let text = std::mem::take(current);
+    if text == "*" && !escaped {
+        Word::Star
+    } else {
+        Word::Text(text)
+    }
+}
+
+/// Check that a program path is absolute and already in normal form, so that the text
+/// compared is the text executed: no `.`/`..` parts, no empty parts, no trailing slash.
+pub fn check_program_path(path: &str) -> Result<(), SpecError> {
+    if !path.starts_with('/') {
+        return Err(SpecError(format!(
+            "'{path}' is not an absolute path; commands are named by full path, e.g. /usr/bin/{}",
+            path.rsplit('/').next().unwrap_or(path)
+        )));
+    }
+    if path.len() == 1 || path.ends_with('/') {
+        return Err(SpecError(format!("'{path}' names a directory, not a program")));
+    }
+    for part in path[1..].split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(SpecError(format!(
+                "'{path}' is not in normal form (no '.', '..' or '//' allowed)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_pin(word: &str) -> Result<Option<[u8; 32]>, SpecError> {
+    let Some(hex) = word.strip_prefix("sha256:") else {
+        return Ok(None);
+    };
+    if hex.len() != 64 {
+        return Err(SpecError(format!(
+            "sha256 pin must be 64 hex digits, got {} characters",
+            hex.len()
+        )));
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| SpecError(format!("sha256 pin '{hex}' is not hexadecimal")))?;
+    }
+    Ok(Some(out))
+}
+
+impl CommandSpec {
+    pub fn parse(text: &str) -> Result<CommandSpec, SpecError> {
+        let mut words = split_words(text)?.into_iter().peekable();
+        let mut pin = None;
+        if let Some(Word::Text(first)) = words.peek() {
+            if first.starts_with("sha256:") {
+                pin = parse_pin(first)?;
+                words.next();
+            }
+        }
+        let path = match words.next() {
+            Some(Word::Text(path)) => path,
+            Some(Word::Star) => return Err(SpecError("the program must be a path, not '*'".into())),
+            None => return Err(SpecError("empty command spec".into())),
+        };
+        check_program_path(&path)?;
+
+        let mut args = Vec::new();
+        let mut star = false;
+        for word in words {
+            if star {
+                return Err(SpecError(
+                    "'*' is only allowed as the last word (it stands for all further arguments)"
+                        .into(),
+                ));
+            }
+            match word {
+                Word::Star => star = true,
+                Word::Text(arg) => args.push(arg),
+            }
+        }
+        let args = match (star, args.is_empty()) {
+            (true, _) => ArgRule::Prefix(args),
+            (false, true) => ArgRule::None,
+            (false, false) => ArgRule::Exact(args),
+        };
+        Ok(CommandSpec { pin, path, args })
+    }
+
+    /// Does `args` (argv without argv[0]) satisfy this spec's argument rule?
+    /// The program path is compared separately by the caller.
+    pub fn allows_args<A: AsRef<OsStr>>(&self, args: &[A]) -> bool {
+        let eq = |want: &String, got: &A| want.as_bytes() == got.as_ref().as_bytes();
+        match &self.args {
+            ArgRule::None => args.is_empty(),
+            ArgRule::Exact(want) => {
+                want.len() == args.len() && want.iter().zip(args).all(|(w, g)| eq(w, g))
+            }
+            ArgRule::Prefix(want) => {
+                want.len() <= args.len() && want.iter().zip(args).all(|(w, g)| eq(w, g))
+            }
+        }
+    }
+
+    /// Does this spec allow running `path` with `args`?
+    pub fn allows<A: AsRef<OsStr>>(&self, path: &str, args: &[A]) -> bool {
+        self.path == path && self.allows_args(args)
+    }
+}
+
+fn write_escaped(f: &mut fmt::Formatter<'_>, word: &str) -> fmt::Result {
+    if word == "*" {
+        return f.write_str("\\*");
+    }
+    for c in word.chars() {
+        if c == ' ' || c == '\t' || c == '\\' {
+            f.write_str("\\")?;
+        }
+        write!(f, "{c}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for CommandSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(pin) = &self.pin {
+            f.write_str("sha256:")?;
+            for b in pin {
+                write!(f, "{b:02x}")?;
+            }
+            f.write_str(" ")?;
+        }
+        write_escaped(f, &self.path)?;
+        let (args, star) = match &self.args {
+            ArgRule::None => (&[][..], false),
+            ArgRule::Exact(a) => (&a[..], false),
+            ArgRule::Prefix(a) => (&a[..], true),
+        };
+        for arg in args {
+            f.write_str(" ")?;
+            write_escaped(f, arg)?;
+        }
+        if star {
+            f.write_str(" *")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> CommandSpec {
+        CommandSpec::parse(s).unwrap()
+    }
+
+    #[test]
+    fn path_alone_allows_no_arguments() {
+        let s = spec("/usr/bin/whoami");
+        assert!(s.allows::<&str>("/usr/bin/whoami", &[]));
+        assert!(!s.allows("/usr/bin/whoami", &["--help"]));
+        assert!(!s.allows::<&str>("/usr/bin/id", &[]));
+    }
+
+    #[test]
+    fn exact_arguments_must_match_exactly() {
+        let s = spec("/usr/bin/systemctl restart nginx");
+        assert!(s.allows("/usr/bin/systemctl", &["restart", "nginx"]));
+        assert!(!s.allows("/usr/bin/systemctl", &["restart", "nginx", "x"]));
+        assert!(!s.allows("/usr/bin/systemctl", &["restart"]));
+        assert!(!s.allows("/usr/bin/systemctl", &["stop", "nginx"]));
+    }
+
+    #[test]
+    fn trailing_star_allows_any_further_arguments() {
+        let s = spec("/usr/bin/journalctl -u *");
+        assert!(s.allows("/usr/bin/journalctl", &["-u"]));
+        assert!(s.allows("/usr/bin/journalctl", &["-u", "nginx", "-f"]));
+        assert!(!s.allows::<&str>("/usr/bin/journalctl", &[]));
+        assert!(!s.allows("/usr/bin/journalctl", &["-k"]));
+        let any = spec("/usr/bin/journalctl *");
+        assert!(any.allows::<&str>("/usr/bin/journalctl", &[]));
+    }
+
+    #[test]
+    fn star_only_at_the_end() {
+        assert!(CommandSpec::parse("/bin/ls * -l").is_err());
+        assert!(CommandSpec::parse("*").is_err());
+    }
+
+    #[test]
+    fn escaped_words() {
+        let s = spec(r"/bin/echo a\ b \*");
+        assert_eq!(s.args, ArgRule::Exact(vec!["a b".into(), "*".into()]));
+        assert!(s.allows("/bin/echo", &["a b", "*"]));
+        assert_eq!(s.to_string(), r"/bin/echo a\ b \*");
+        assert_eq!(CommandSpec::parse(&s.to_string()).unwrap(), s);
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_normal() {
+        for bad in ["whoami", "./x", "/usr/../bin/sh", "/usr//bin/id", "/usr/bin/", "/", "/a/./b"] {
+            assert!(CommandSpec::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn sha256_pin() {
+        let hex = "ab".repeat(32);
+        let s = spec(&format!("sha256:{hex} /usr/local/bin/deploy *"));
+        assert_eq!(s.pin, Some([0xab; 32]));
+        assert_eq!(s.path, "/usr/local/bin/deploy");
+        assert_eq!(s.to_string(), format!("sha256:{hex} /usr/local/bin/deploy *"));
+        assert!(CommandSpec::parse("sha256:abcd /bin/true").is_err());
+        assert!(CommandSpec::parse(&format!("sha256:{} /bin/true", "zz".repeat(32))).is_err());
+    }
+
+    #[test]
+    fn control_characters_rejected() {
+        assert!(CommandSpec::parse("/bin/echo a\nb").is_err());
+        assert!(CommandSpec::parse("").is_err());
+        assert!(CommandSpec::parse("   ").is_err());
+    }
+
+    #[test]
+    fn non_utf8_arguments_never_match_text() {
+        use std::os::unix::ffi::OsStrExt;
+        let s = spec("/bin/echo *");
+        let arg = OsStr::from_bytes(b"\xff");
+        assert!(s.allows("/bin/echo", &[arg]));
+        let exact = spec("/bin/echo x");
+        assert!(!exact.allows("/bin/echo", &[arg]));
+    }
+}

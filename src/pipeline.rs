@@ -1,0 +1,280 @@
+//! Running a command: the one path from "alice typed `jitsudo systemctl restart nginx`"
+//! to the command replacing this process. Read it top to bottom; each step either hands
+//! its result to the next or refuses, and every refusal is logged before we exit.
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::fs::File;
+
+use crate::audit::Audit;
+use crate::caller::Caller;
+use crate::config::HostConfig;
+use crate::decision::{self, Ask, Cached, Denial};
+use crate::exec::{self, env, resolve, ExecPlan, Program};
+use crate::grant::Grant;
+use crate::host;
+use crate::log::{Outcome, Record};
+use crate::store::Store;
+use crate::system::{self, SavedLimits, User};
+
+/// What main has set up before any decision: config, identity, log, state, and the
+/// caller's process settings to restore for the command.
+pub struct Context {
+    pub config: HostConfig,
+    pub caller: Caller,
+    pub audit: Audit,
+    pub store: Store,
+    pub limits: SavedLimits,
+    pub umask: u32,
+}
+
+/// A refusal: already logged; `message` is the one line for stderr.
+#[derive(Debug)]
+pub struct Refused {
+    pub message: String,
+}
+
+pub fn run_command(ctx: &Context, run_as: Option<&str>, command: &[OsString]) -> Result<Infallible, Refused> {
+    let mut record = Record {
+        user: ctx.caller.user.name.clone(),
+        outcome: Outcome::Allowed,
+        tty: ctx.caller.tty.clone(),
+        pwd: ctx.caller.cwd.clone(),
+        run_as: Some(run_as.unwrap_or("root").to_string()),
+        grant: None,
+        command: command.to_vec(),
+    };
+    let (program, args) = command.split_first().expect("clap guarantees a command");
+
+    // 1. Who the command should run as.
+    let target = target_user(run_as).map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
+    record.run_as = Some(target.name.clone());
+
+    // 2. Which program: an absolute path as typed, or a bare name found in secure_path.
+    let paths = resolve::candidates(program, &ctx.config.secure_path)
+        .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
+    record.command[0] = paths[0].clone().into();
+
+    // 3. Host-wide preconditions: a sane clock and, if required, a fresh revocation list.
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
+    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
+
+    // 4. The caller's own cached grants, each signature checked again now.
+    let cache = ctx
+        .store
+        .load_user(ctx.caller.user.uid)
+        .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.to_string()), e.to_string()))?;
+    let (grants, invalid) = host::verified_grants(&cache, &ctx.config);
+
+    // 5. The decision. A pinned program is opened and hashed here, and that open file
+    //    is what will run.
+    let mut pinned: Option<(String, File)> = None;
+    let decided = decide(ctx, &target, &paths, args, &grants, invalid, &revoked, now, &mut pinned);
+    let allowed = match decided {
+        Ok(allowed) => allowed,
+        Err(denial) => {
+            let message = denial_message(ctx, &denial, &target, &paths[0], args);
+            return Err(deny(ctx, &mut record, denial.log_text(), message, denial.grant().map(str::to_string)));
+        }
+    };
+    let grant = &grants[allowed.grant].0;
+    record.grant = Some(grant.id().to_string());
+    record.command[0] = allowed.path.clone().into();
+
+    // 6. Count a use (counted grants only), and log before anything runs: with
+    //    `require`, an unlogged command does not run and its use is not spent.
+    let _lock = count_use_and_log(ctx, &mut record, grant)?;
+
+    // 7. Become the target user with a clean environment, and exec in place.
+    let program = match pinned {
+        Some((path, file)) if allowed.pinned && path == allowed.path => Program::Pinned { path, file },
+        _ => Program::Path(allowed.path.clone()),
+    };
+    let plan = build_plan(ctx, program, args, target, grant)
+        .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
+    let path = plan.program.path().to_string();
+    let error = exec::exec(plan);
+    let why = format!("cannot run {path}: {error}");
+    Err(refuse(ctx, &mut record, Outcome::Error(why.clone()), why))
+}
+
+// ---- the steps ------------------------------------------------------------------------
+
+/// `-u USER` or `-u #UID`; root by default. Uids are unsigned and never 4294967295.
+pub fn target_user(requested: Option<&str>) -> Result<User, String> {
+    let requested = requested.unwrap_or("root");
+    let found = if let Some(digits) = requested.strip_prefix('#') {
+        let uid = digits
+            .parse::<u32>()
+            .ok()
+            .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(system::Uid::new)
+            .ok_or_else(|| format!("'{requested}' is not a valid user id (#0 to #4294967294)"))?;
+        system::user_by_uid(uid)
+    } else {
+        if !crate::grant::valid_user_name(requested) {
+            return Err(format!("'{requested}' is not a valid user name"));
+        }
+        system::user_by_name(requested)
+    };
+    found
+        .map_err(|e| format!("cannot look up user '{requested}': {e}"))?
+        .ok_or_else(|| format!("unknown user '{requested}'"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    ctx: &Context,
+    target: &User,
+    paths: &[String],
+    args: &[OsString],
+    grants: &[(Grant, u32)],
+    invalid: Vec<crate::grant::Rejection>,
+    revoked: &HashSet<String>,
+    now: i64,
+    pinned: &mut Option<(String, File)>,
+) -> Result<decision::Allowed, Denial> {
+    let ask = Ask {
+        user: &ctx.caller.user.name,
+        host: &ctx.config.host,
+        run_as: &target.name,
+        paths,
+        args,
+    };
+    let cached: Vec<Cached> = grants.iter().map(|(grant, used)| Cached { grant, used: *used }).collect();
+    let mut pin_check = |want: &[u8; 32], path: &str| match exec::open_and_hash(path) {
+        Ok((file, hash)) if &hash == want => {
+            *pinned = Some((path.to_string(), file));
+            true
+        }
+        _ => false,
+    };
+    decision::decide(&ask, &cached, invalid, revoked, now, ctx.config.clock_skew, &mut pin_check)
+}
+
+/// For counted grants: lock, re-read the counter (another invocation may have spent the
+/// last use meanwhile), log, then durably count the use. The lock is held until exec.
+fn count_use_and_log(ctx: &Context, record: &mut Record, grant: &Grant) -> Result<Option<crate::store::UserLock>, Refused> {
+    let Some(limit) = grant.claims.uses else {
+        log_allowed(ctx, record)?;
+        return Ok(None);
+    };
+    let uid = ctx.caller.user.uid;
+    let lock = ctx
+        .store
+        .lock_user(uid)
+        .map_err(|e| refuse(ctx, record, Outcome::Error(e.to_string()), e.to_string()))?;
+    let mut cache = ctx
+        .store
+        .load_user(uid)
+        .map_err(|e| refuse(ctx, record, Outcome::Error(e.to_string()), e.to_string()))?;
+    if cache.used(grant.id()) >= limit {
+        let why = if limit == 1 {
+            "one-time grant has already been used".to_string()
+        } else {
+            format!("all {limit} uses of the grant are used up")
+        };
+        return Err(deny(ctx, record, why.clone(), format!("{why} (grant {})", grant.id()), Some(grant.id().to_string())));
+    }
+    log_allowed(ctx, record)?;
+    cache.count_use(grant.id(), grant.exp);
+    ctx.store
+        .save_user(uid, &cache, &lock)
+        .map_err(|e| refuse(ctx, record, Outcome::Error(e.to_string()), format!("cannot record the use: {e}")))?;
+    Ok(Some(lock))
+}
+
+fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {
+    record.outcome = Outcome::Allowed;
+    match ctx.audit.send(record) {
+        Ok(()) => Ok(()),
+        Err(e) if ctx.audit.required() => Err(Refused {
+            message: format!(
+                "cannot write to syslog ({e}); refusing to run the command unlogged ([log] require = true)"
+            ),
+        }),
+        Err(e) => {
+            eprintln!("jitsudo: warning: could not log to syslog ({e}); running anyway ([log] require = false)");
+            Ok(())
+        }
+    }
+}
+
+fn build_plan(ctx: &Context, program: Program, args: &[OsString], target: User, grant: &Grant) -> Result<ExecPlan, String> {
+    let groups = system::group_list(&target).map_err(|e| format!("cannot read groups of {}: {e}", target.name))?;
+    let secure_path = ctx.config.secure_path_string();
+    let env = env::build(
+        std::env::vars_os(),
+        &env::EnvInputs {
+            keep: &ctx.config.env_keep,
+            caller: &ctx.caller.user,
+            target: &target,
+            grant_id: grant.id(),
+            secure_path: &secure_path,
+        },
+    );
+    let mut argv = vec![OsString::from(program.path())];
+    argv.extend(args.iter().cloned());
+    Ok(ExecPlan {
+        program,
+        argv,
+        env,
+        target,
+        groups,
+        umask: ctx.umask,
+        limits: ctx.limits,
+    })
+}
+
+// ---- refusing -------------------------------------------------------------------------
+
+fn deny(ctx: &Context, record: &mut Record, log_text: String, message: String, grant: Option<String>) -> Refused {
+    record.grant = grant;
+    refuse(ctx, record, Outcome::Denied(log_text), message)
+}
+
+fn refuse(ctx: &Context, record: &mut Record, outcome: Outcome, message: String) -> Refused {
+    record.outcome = outcome;
+    ctx.audit.send_best_effort(record);
+    Refused { message }
+}
+
+/// The stderr line for a denial: what failed, and what to do next.
+fn denial_message(ctx: &Context, denial: &Denial, target: &User, path: &str, args: &[OsString]) -> String {
+    let shown: Vec<String> = std::iter::once(path.to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect();
+    let command_text = shown.join(" ");
+    let quoted: Vec<String> = shown.iter().map(|w| decision::shell_quote(w)).collect();
+    let user_flag = if target.name == "root" {
+        String::new()
+    } else {
+        format!("-u {} ", target.name)
+    };
+    let ask_hint = format!(
+        "ask with: jitsudo --request {user_flag}--reason \"…\" -- {}",
+        quoted.join(" ")
+    );
+    match denial {
+        Denial::NoGrant { invalid } => {
+            let mut msg = format!(
+                "no grant allows '{command_text}' as {} on {}; {ask_hint}",
+                target.name, ctx.config.host
+            );
+            if let Some(first) = invalid.first() {
+                msg.push_str(&format!(
+                    " ({} cached grant(s) ignored: {first})",
+                    invalid.len()
+                ));
+            }
+            msg
+        }
+        Denial::OtherRunAs { grant, run_as } => format!(
+            "grant {grant} allows '{command_text}' only as {run_as}; run: jitsudo -u {run_as} -- {}",
+            quoted.join(" ")
+        ),
+        Denial::Unusable { grant, why } => format!("{why} (grant {grant}); {ask_hint}"),
+    }
+}

@@ -1,0 +1,187 @@
+//! The host's state under /var/lib/jitsudo (root 0700):
+//!
+//! ```text
+//! users/<uid>.json    that user's cached grants and use counters (root 0600)
+//! users/<uid>.lock    flock'd while a use is counted or the cache is rewritten
+//! clock               high-water mark of the realtime clock (unix seconds)
+//! revocations.json    revoked grant ids from the last `jitsudo --sync`
+//! ```
+//!
+//! One file per user keeps the setuid path's cost independent of everyone else's grants.
+//! Every write is temp file + fsync + rename + fsync of the directory, so a crash or a
+//! kill leaves either the old or the new file, never a mix.
+#![forbid(unsafe_code)]
+
+mod atomic;
+pub mod cache;
+
+pub use cache::{CacheEntry, UserCache};
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::secure_file::{self, OpenError};
+use crate::system::{self, Uid};
+
+const MAX_CACHE_BYTES: u64 = 4 << 20;
+/// The clock mark is rewritten at most this often, to keep runs cheap.
+const CLOCK_MARK_GRANULARITY: i64 = 10;
+
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<OpenError> for StoreError {
+    fn from(e: OpenError) -> Self {
+        StoreError(format!("refusing grant cache: {e}"))
+    }
+}
+
+/// Handle on the state directory.
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Held while counting a use or rewriting a user's cache; released on drop.
+pub struct UserLock {
+    _file: File,
+}
+
+/// The service-signed revocation list, as verified and stored by `jitsudo --sync`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Revocations {
+    /// When the service issued the list (unix seconds).
+    pub issued_at: i64,
+    pub ids: Vec<String>,
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn system() -> Store {
+        Store::new(Path::new(crate::config::STATE_DIR))
+    }
+
+    fn users_dir(&self) -> PathBuf {
+        self.root.join("users")
+    }
+
+    fn cache_path(&self, uid: Uid) -> PathBuf {
+        self.users_dir().join(format!("{uid}.json"))
+    }
+
+    /// Create the state directories if missing (root 0700) and check they are trusted.
+    pub fn prepare(&self) -> Result<(), StoreError> {
+        for dir in [self.root.clone(), self.users_dir()] {
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StoreError(format!("cannot create {}: {e}", dir.display()))),
+            }
+            check_state_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// A user's cache; empty if the user never imported anything.
+    pub fn load_user(&self, uid: Uid) -> Result<UserCache, StoreError> {
+        let path = self.cache_path(uid);
+        match secure_file::read_trusted(&path, MAX_CACHE_BYTES) {
+            Ok(bytes) => UserCache::from_bytes(&bytes)
+                .map_err(|e| StoreError(format!("{}: corrupt cache ({e}); remove it with: jitsudo --drop", path.display()))),
+            Err(OpenError::Missing) => Ok(UserCache::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Take the user's lock. Callers re-read the cache after locking.
+    pub fn lock_user(&self, uid: Uid) -> Result<UserLock, StoreError> {
+        self.prepare()?;
+        let path = self.users_dir().join(format!("{uid}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        let meta = file.metadata().map_err(|e| StoreError(format!("cannot stat {}: {e}", path.display())))?;
+        if !meta.file_type().is_file() || meta.uid() != 0 {
+            return Err(StoreError(format!("{} is not a root-owned regular file", path.display())));
+        }
+        system::lock_exclusive(&file).map_err(|e| StoreError(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(UserLock { _file: file })
+    }
+
+    /// Replace the user's cache atomically. Requires the lock.
+    pub fn save_user(&self, uid: Uid, cache: &UserCache, _lock: &UserLock) -> Result<(), StoreError> {
+        let bytes = cache.to_bytes();
+        atomic::replace(&self.users_dir(), &format!("{uid}.json"), &bytes, true)
+            .map_err(|e| StoreError(format!("cannot write {}: {e}", self.cache_path(uid).display())))
+    }
+
+    /// The highest clock value seen, if any.
+    pub fn clock_mark(&self) -> Result<Option<i64>, StoreError> {
+        let path = self.root.join("clock");
+        match secure_file::read_trusted(&path, 64) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                text.trim()
+                    .parse::<i64>()
+                    .map(Some)
+                    .map_err(|_| StoreError(format!("{} is corrupt; remove it to reset the clock check", path.display())))
+            }
+            Err(OpenError::Missing) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Move the clock mark forward to `now` (never back). Not fsync'd: losing the last
+    /// few seconds of the mark in a crash costs little, and runs stay cheap.
+    pub fn advance_clock(&self, now: i64, mark: Option<i64>) -> Result<(), StoreError> {
+        if matches!(mark, Some(m) if now < m + CLOCK_MARK_GRANULARITY) {
+            return Ok(());
+        }
+        self.prepare()?;
+        atomic::replace(&self.root, "clock", format!("{now}\n").as_bytes(), false)
+            .map_err(|e| StoreError(format!("cannot update clock mark: {e}")))
+    }
+
+    pub fn revocations(&self) -> Result<Option<Revocations>, StoreError> {
+        let path = self.root.join("revocations.json");
+        match secure_file::read_trusted(&path, MAX_CACHE_BYTES) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError(format!("{}: corrupt revocation list ({e}); run jitsudo --sync", path.display()))),
+            Err(OpenError::Missing) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn save_revocations(&self, list: &Revocations) -> Result<(), StoreError> {
+        self.prepare()?;
+        let bytes = serde_json::to_vec(list).map_err(|e| StoreError(e.to_string()))?;
+        atomic::replace(&self.root, "revocations.json", &bytes, true)
+            .map_err(|e| StoreError(format!("cannot write revocation list: {e}")))
+    }
+}
+
+fn check_state_dir(dir: &Path) -> Result<(), StoreError> {
+    secure_file::check_parents(&dir.join("x"))?;
+    Ok(())
+}

@@ -1,0 +1,448 @@
+//! Every call into libc lives here, each `unsafe` block with a `// SAFETY:` note.
+//!
+//! The rest of the crate is `#![forbid(unsafe_code)]`; it sees only safe wrappers that
+//! return `io::Result` and take checked types (`Uid`, `Gid`, NUL-free `CString`s).
+
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// A user id that is never the "no id" value `(uid_t)-1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Uid(u32);
+
+/// A group id that is never the "no id" value `(gid_t)-1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Gid(u32);
+
+impl Uid {
+    /// `setresuid(-1, …)` means "leave unchanged", so 4294967295 must never name a user.
+    pub fn new(raw: u32) -> Option<Uid> {
+        (raw != u32::MAX).then_some(Uid(raw))
+    }
+    pub const ROOT: Uid = Uid(0);
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Gid {
+    pub fn new(raw: u32) -> Option<Gid> {
+        (raw != u32::MAX).then_some(Gid(raw))
+    }
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Turn C's "-1 and errno" convention into an `io::Result`.
+fn cerr(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub fn real_uid() -> Uid {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let raw = unsafe { libc::getuid() };
+    // The kernel never hands out (uid_t)-1 as a real uid; fall back to a value that
+    // matches no passwd entry rather than panicking.
+    Uid::new(raw).unwrap_or(Uid(u32::MAX - 1))
+}
+
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// True when the no_new_privs bit is set: then the kernel ignored our setuid bit
+/// (or will refuse to let the command gain privileges), so we must not pretend to work.
+pub fn no_new_privs() -> bool {
+    // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer arguments; extra args must be zero.
+    let ret = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+    ret != 0
+}
+
+/// A passwd entry, copied out of libc's buffers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+enum UserKey<'a> {
+    Name(&'a CStr),
+    Id(u32),
+}
+
+fn lookup_user(key: UserKey<'_>) -> io::Result<Option<User>> {
+    let mut buf_len: usize = 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; buf_len];
+        // SAFETY: passwd is plain old data; an all-zero value is valid and is fully
+        // overwritten by getpw*_r on success.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let ret = match key {
+            // SAFETY: all pointers are valid for the call; buf is writable for buf_len
+            // bytes; name is NUL-terminated.
+            UserKey::Name(name) => unsafe {
+                libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf_len, &mut result)
+            },
+            // SAFETY: as above.
+            UserKey::Id(uid) => unsafe {
+                libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf_len, &mut result)
+            },
+        };
+        if ret == libc::ERANGE && buf_len < 1 << 20 {
+            buf_len *= 4;
+            continue;
+        }
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        if result.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: on success the string fields point into `buf` (alive here) and are
+        // NUL-terminated; null pointers are checked by `cstr_field`.
+        let (name, home, shell) = unsafe {
+            (
+                cstr_field(pwd.pw_name),
+                cstr_field(pwd.pw_dir),
+                cstr_field(pwd.pw_shell),
+            )
+        };
+        let (Some(uid), Some(gid)) = (Uid::new(pwd.pw_uid), Gid::new(pwd.pw_gid)) else {
+            return Ok(None);
+        };
+        let Ok(name) = String::from_utf8(name) else {
+            return Ok(None);
+        };
+        return Ok(Some(User {
+            name,
+            uid,
+            gid,
+            home: PathBuf::from(OsStr::from_bytes(&home)),
+            shell: PathBuf::from(OsStr::from_bytes(&shell)),
+        }));
+    }
+}
+
+/// # Safety
+/// `ptr` must be null or point to a NUL-terminated string that outlives the call.
+unsafe fn cstr_field(ptr: *const libc::c_char) -> Vec<u8> {
+    if ptr.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { CStr::from_ptr(ptr) }.to_bytes().to_vec()
+    }
+}
+
+pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
+    let Ok(cname) = CString::new(name) else {
+        return Ok(None);
+    };
+    lookup_user(UserKey::Name(&cname))
+}
+
+pub fn user_by_uid(uid: Uid) -> io::Result<Option<User>> {
+    lookup_user(UserKey::Id(uid.get()))
+}
+
+/// Group id of a group name, for module options such as `exempt_group=`.
+pub fn group_id_by_name(name: &str) -> io::Result<Option<Gid>> {
+    let Ok(cname) = CString::new(name) else {
+        return Ok(None);
+    };
+    let mut buf_len: usize = 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; buf_len];
+        // SAFETY: group is plain old data; zeroed is a valid value.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: all pointers valid for the call, buf writable for buf_len bytes.
+        let ret = unsafe {
+            libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf_len, &mut result)
+        };
+        if ret == libc::ERANGE && buf_len < 1 << 22 {
+            buf_len *= 4;
+            continue;
+        }
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        if result.is_null() {
+            return Ok(None);
+        }
+        return Ok(Gid::new(grp.gr_gid));
+    }
+}
+
+/// All groups of `user` (primary included), as initgroups would set them.
+pub fn group_list(user: &User) -> io::Result<Vec<Gid>> {
+    let name = CString::new(user.name.as_bytes()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let mut count: libc::c_int = 64;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; count as usize];
+        let mut n = count;
+        // SAFETY: groups has room for n entries; name is NUL-terminated. On -1, n is set
+        // to the number needed.
+        let ret = unsafe {
+            libc::getgrouplist(name.as_ptr(), user.gid.get(), groups.as_mut_ptr(), &mut n)
+        };
+        if ret == -1 {
+            if n <= count || n > 65536 {
+                return Err(io::Error::other("getgrouplist failed"));
+            }
+            count = n;
+            continue;
+        }
+        groups.truncate(n.max(0) as usize);
+        return Ok(groups.into_iter().filter_map(Gid::new).collect());
+    }
+}
+
+/// Switch real, effective and saved ids (and supplementary groups) to the target user,
+/// then check that none of root's ids survived. There is no way back.
+pub fn irrevocably_become(uid: Uid, gid: Gid, groups: &[Gid]) -> io::Result<()> {
+    let raw_groups: Vec<libc::gid_t> = groups.iter().map(|g| g.get()).collect();
+    // SAFETY: the pointer/length pair describes a valid slice.
+    cerr(unsafe { libc::setgroups(raw_groups.len(), raw_groups.as_ptr()) })?;
+    // SAFETY: plain integer arguments.
+    cerr(unsafe { libc::setresgid(gid.get(), gid.get(), gid.get()) })?;
+    // SAFETY: plain integer arguments.
+    cerr(unsafe { libc::setresuid(uid.get(), uid.get(), uid.get()) })?;
+
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: the three pointers are valid for writes.
+    cerr(unsafe { libc::getresuid(&mut r, &mut e, &mut s) })?;
+    let (mut gr, mut ge, mut gs) = (0, 0, 0);
+    // SAFETY: the three pointers are valid for writes.
+    cerr(unsafe { libc::getresgid(&mut gr, &mut ge, &mut gs) })?;
+    if [r, e, s] != [uid.get(); 3] || [gr, ge, gs] != [gid.get(); 3] {
+        return Err(io::Error::other("the kernel did not switch all user ids"));
+    }
+    Ok(())
+}
+
+/// Drop root for a helper process that must act as the invoking user only.
+pub fn drop_to_user(uid: Uid, gid: Gid) -> io::Result<()> {
+    irrevocably_become(uid, gid, &[gid])
+}
+
+/// Close every descriptor from `first` up, so nothing the caller left open reaches
+/// the command or our own code.
+pub fn close_fds_from(first: RawFd) {
+    // SAFETY: close_range only closes descriptors; no memory is touched. Closing
+    // descriptors that Rust objects own is impossible here: this runs first thing in
+    // main, before any File is opened.
+    let ret = unsafe { libc::close_range(first as libc::c_uint, libc::c_uint::MAX, 0) };
+    if ret == 0 {
+        return;
+    }
+    // Older kernels: walk the usual range by hand.
+    for fd in first..1024 {
+        // SAFETY: as above; EBADF for unused numbers is expected and ignored.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Lock a file exclusively (blocking), released when the file is closed.
+pub fn lock_exclusive(file: &impl AsRawFd) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory involved.
+        match cerr(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+pub fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// Resource limits the caller could have set to sabotage our writes.
+#[derive(Clone, Copy, Debug)]
+pub struct SavedLimits {
+    fsize: libc::rlimit,
+    nofile: libc::rlimit,
+    core: libc::rlimit,
+}
+
+fn getrlimit(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is valid for writes.
+    cerr(unsafe { libc::getrlimit(resource, &mut lim) })?;
+    Ok(lim)
+}
+
+fn setrlimit(resource: libc::__rlimit_resource_t, lim: &libc::rlimit) -> io::Result<()> {
+    // SAFETY: lim is a valid, initialised rlimit.
+    cerr(unsafe { libc::setrlimit(resource, lim) }).map(|_| ())
+}
+
+/// Lift RLIMIT_FSIZE and RLIMIT_NOFILE (so a caller cannot make a cache write fail
+/// half-way) and turn off core dumps while we hold root. Returns the caller's limits,
+/// which `restore_limits` puts back before the command runs.
+pub fn harden_limits() -> io::Result<SavedLimits> {
+    let saved = SavedLimits {
+        fsize: getrlimit(libc::RLIMIT_FSIZE)?,
+        nofile: getrlimit(libc::RLIMIT_NOFILE)?,
+        core: getrlimit(libc::RLIMIT_CORE)?,
+    };
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    setrlimit(libc::RLIMIT_FSIZE, &unlimited)?;
+    let nofile = libc::rlimit {
+        rlim_cur: saved.nofile.rlim_cur.max(256),
+        rlim_max: saved.nofile.rlim_max.max(256),
+    };
+    setrlimit(libc::RLIMIT_NOFILE, &nofile)?;
+    setrlimit(
+        libc::RLIMIT_CORE,
+        &libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: saved.core.rlim_max,
+        },
+    )?;
+    Ok(saved)
+}
+
+pub fn restore_limits(saved: &SavedLimits) -> io::Result<()> {
+    setrlimit(libc::RLIMIT_FSIZE, &saved.fsize)?;
+    setrlimit(libc::RLIMIT_NOFILE, &saved.nofile)?;
+    setrlimit(libc::RLIMIT_CORE, &saved.core)
+}
+
+/// Run `f` with every blockable signal blocked, so a Ctrl-C or SIGTERM cannot land
+/// between writing a temporary file and renaming it into place.
+pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset_t is plain data; sigfillset/sigprocmask get valid pointers.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to initialised sigset_t values.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+    }
+    let result = f();
+    // SAFETY: restores the mask saved above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    result
+}
+
+/// Unblock all signals, so the command does not inherit a mask the caller chose.
+fn clear_signal_mask() {
+    // SAFETY: valid pointer to an initialised (empty) sigset_t.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Replace this process with `path`. Returns only on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    clear_signal_mask();
+    let argv_ptrs = null_terminated(argv);
+    let envp_ptrs = null_terminated(envp);
+    // SAFETY: path is NUL-terminated; argv/envp are NULL-terminated arrays of pointers to
+    // NUL-terminated strings that outlive the call (owned by the caller's slices).
+    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Replace this process with the program open on `fd` (the very file whose hash was
+/// checked). Returns only on failure.
+pub fn fexecve(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> io::Error {
+    clear_signal_mask();
+    let argv_ptrs = null_terminated(argv);
+    let envp_ptrs = null_terminated(envp);
+    // SAFETY: fd is a valid open descriptor for the duration of the call; the arrays are
+    // NULL-terminated and point to live NUL-terminated strings.
+    unsafe { libc::fexecve(fd.as_raw_fd(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Clear FD_CLOEXEC on a descriptor, for the one case where the program must stay
+/// reachable as /dev/fd/N after exec (a pinned `#!` script run by fexecve).
+pub fn keep_open_across_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fcntl on a valid descriptor with integer arguments.
+    let flags = cerr(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) })?;
+    // SAFETY: as above.
+    cerr(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags & !libc::FD_CLOEXEC) })?;
+    Ok(())
+}
+
+/// Seconds since the epoch from the realtime clock.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Process id, for the syslog tag.
+pub fn process_id() -> u32 {
+    std::process::id()
+}
+
+/// Run `f` with the effective uid/gid of the caller (saved ids stay root), then switch
+/// back. Used to open files the caller names, with the caller's rights.
+pub fn as_user_temporarily<T>(uid: Uid, gid: Gid, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    // SAFETY: plain integer arguments; -1 leaves real and saved ids unchanged.
+    cerr(unsafe { libc::setresgid(u32::MAX, gid.get(), u32::MAX) })?;
+    // SAFETY: as above.
+    if let Err(e) = cerr(unsafe { libc::setresuid(u32::MAX, uid.get(), u32::MAX) }) {
+        restore_root_or_abort();
+        return Err(e);
+    }
+    let result = f();
+    restore_root_or_abort();
+    result
+}
+
+/// Regain effective root from the saved uid. If that fails we are in a state nobody
+/// reasoned about, so stop at once rather than continue.
+fn restore_root_or_abort() {
+    // SAFETY: plain integer arguments; the saved uid/gid are 0 in a setuid-root process.
+    let ok = unsafe { libc::setresuid(u32::MAX, 0, u32::MAX) } == 0
+        // SAFETY: as above.
+        && unsafe { libc::setresgid(u32::MAX, 0, u32::MAX) } == 0;
+    if !ok {
+        std::process::abort();
+    }
+}
