@@ -48,6 +48,9 @@ pub fn jitsudo_main() -> ExitCode {
     if system::no_new_privs() {
         return fail("the no_new_privs flag is set on this process, so it cannot gain privileges; run jitsudo outside that sandbox");
     }
+    if let Err(e) = system::become_root_group() {
+        return fail(&format!("cannot switch to the root group: {e}"));
+    }
 
     let caller = match Caller::identify() {
         Ok(c) => c,

@@ -240,6 +240,13 @@ pub fn irrevocably_become(uid: Uid, gid: Gid, groups: &[Gid]) -> io::Result<()> 
     Ok(())
 }
 
+/// Make root the effective group too, so files we create are root:root rather than
+/// owned by the caller's group (a setuid binary keeps the caller's gid).
+pub fn become_root_group() -> io::Result<()> {
+    // SAFETY: plain integer arguments; -1 leaves the real and saved gid unchanged.
+    cerr(unsafe { libc::setresgid(u32::MAX, 0, u32::MAX) }).map(|_| ())
+}
+
 /// Drop root for a helper process that must act as the invoking user only.
 pub fn drop_to_user(uid: Uid, gid: Gid) -> io::Result<()> {
     irrevocably_become(uid, gid, &[gid])
