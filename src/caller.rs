@@ -71,6 +71,9 @@ mod tests {
         assert_eq!(tty_from_stat(stat), None);
         // pts/300: major 137, minor 44
         let nr = (137u64 << 8) | 44;
-        assert_eq!(tty_from_stat(&format!("1 (x) S 1 1 1 {nr} 1")).as_deref(), Some("pts/300"));
+        assert_eq!(
+            tty_from_stat(&format!("1 (x) S 1 1 1 {nr} 1")).as_deref(),
+            Some("pts/300")
+        );
     }
 }

@@ -30,7 +30,12 @@ use clap::{ArgAction, ArgGroup, Parser};
 )]
 pub struct Cli {
     /// Run the command as USER (a name, or #UID) instead of root
-    #[arg(short = 'u', long = "user", value_name = "USER", allow_hyphen_values = true)]
+    #[arg(
+        short = 'u',
+        long = "user",
+        value_name = "USER",
+        allow_hyphen_values = true
+    )]
     pub user: Option<String>,
 
     /// List your grants usable on this host: id, commands, run-as, expiry, uses left
@@ -82,7 +87,11 @@ pub struct Cli {
     pub enroll: bool,
 
     /// The command to run, and its arguments
-    #[arg(value_name = "COMMAND", allow_hyphen_values = true, conflicts_with = "mode")]
+    #[arg(
+        value_name = "COMMAND",
+        allow_hyphen_values = true,
+        conflicts_with = "mode"
+    )]
     pub command: Vec<OsString>,
 }
 

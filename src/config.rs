@@ -18,7 +18,8 @@ pub const CONFIG_PATH: &str = "/etc/jitsudo/jitsudo.toml";
 /// Grant cache, use counters, clock mark, revocation list.
 pub const STATE_DIR: &str = "/var/lib/jitsudo";
 
-pub const DEFAULT_SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_SECURE_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Variables the command may inherit from the caller even with no `env_keep`.
@@ -27,11 +28,39 @@ pub const BUILTIN_ENV_KEEP: &[&str] = &["TERM", "COLORTERM", "LANG", "LANGUAGE",
 /// Variables that change how programs load code or run shells. They are never passed
 /// on, whatever `env_keep` says; a config that asks for them is rejected.
 pub const NEVER_KEEP: &[&str] = &[
-    "LD_*", "PATH", "IFS", "ENV", "BASH_ENV", "BASH_FUNC_*", "SHELLOPTS", "BASHOPTS", "PS4",
-    "CDPATH", "GLOBIGNORE", "PYTHON*", "PERL*", "PERLLIB", "RUBY*", "NODE_OPTIONS", "NODE_PATH",
-    "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "MALLOC_*",
-    "GLIBC_TUNABLES", "TMPDIR", "JAVA_TOOL_OPTIONS", "JITSUDO_*", "HOME", "USER", "LOGNAME",
-    "SHELL", "MAIL",
+    "LD_*",
+    "PATH",
+    "IFS",
+    "ENV",
+    "BASH_ENV",
+    "BASH_FUNC_*",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PYTHON*",
+    "PERL*",
+    "PERLLIB",
+    "RUBY*",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "GCONV_PATH",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    "RES_OPTIONS",
+    "LOCALDOMAIN",
+    "MALLOC_*",
+    "GLIBC_TUNABLES",
+    "TMPDIR",
+    "JAVA_TOOL_OPTIONS",
+    "JITSUDO_*",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "MAIL",
 ];
 
 #[derive(Clone, Debug)]
@@ -168,7 +197,11 @@ struct Located<'a> {
 }
 
 impl Located<'_> {
-    fn err<T>(&self, span: std::ops::Range<usize>, what: impl std::fmt::Display) -> Result<T, ConfigError> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        what: impl std::fmt::Display,
+    ) -> Result<T, ConfigError> {
         Err(ConfigError(format!(
             "{}:{}: {}",
             self.file.display(),
@@ -177,19 +210,26 @@ impl Located<'_> {
         )))
     }
 
-    fn duration(&self, key: &str, value: &Option<toml::Spanned<String>>, default: Duration) -> Result<Duration, ConfigError> {
+    fn duration(
+        &self,
+        key: &str,
+        value: &Option<toml::Spanned<String>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         match value {
             None => Ok(default),
-            Some(v) => parse_duration(v.get_ref())
-                .or_else(|e| self.err(v.span(), format!("{key}: {e}"))),
+            Some(v) => {
+                parse_duration(v.get_ref()).or_else(|e| self.err(v.span(), format!("{key}: {e}")))
+            }
         }
     }
 }
 
 /// Durations are written like `90s`, `15m`, `12h`, `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("'{text}' is not a duration ({e}); write e.g. \"90s\", \"15m\" or \"12h\""))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("'{text}' is not a duration ({e}); write e.g. \"90s\", \"15m\" or \"12h\"")
+    })
 }
 
 fn pattern_matches(pattern: &str, name: &str) -> bool {
@@ -207,7 +247,9 @@ pub fn never_keep(name: &str) -> bool {
 fn valid_host_id(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn valid_env_pattern(pattern: &str) -> bool {
@@ -229,10 +271,13 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
 
     let host = raw.host.get_ref().trim().to_string();
     if !valid_host_id(&host) {
-        return at.err(raw.host.span(), format!(
-            "host = {:?} is not a valid host id (letters, digits, '-', '_' and '.')",
-            raw.host.get_ref()
-        ));
+        return at.err(
+            raw.host.span(),
+            format!(
+                "host = {:?} is not a valid host id (letters, digits, '-', '_' and '.')",
+                raw.host.get_ref()
+            ),
+        );
     }
 
     let secure_path = match &raw.secure_path {
@@ -258,11 +303,16 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
     for pattern in &raw.env_keep {
         let p = pattern.get_ref();
         if !valid_env_pattern(p) {
-            return at.err(pattern.span(), format!(
-                "env_keep entry {p:?} is not a variable name (optionally ending in '*')"
-            ));
+            return at.err(
+                pattern.span(),
+                format!("env_keep entry {p:?} is not a variable name (optionally ending in '*')"),
+            );
         }
-        if never_keep(p) || NEVER_KEEP.iter().any(|n| pattern_matches(p, n.trim_end_matches('*'))) {
+        if never_keep(p)
+            || NEVER_KEEP
+                .iter()
+                .any(|n| pattern_matches(p, n.trim_end_matches('*')))
+        {
             return at.err(pattern.span(), format!(
                 "env_keep entry {p:?} would pass on a variable that can change what the command loads or runs; it is never kept"
             ));
@@ -272,7 +322,11 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         }
     }
 
-    let max_grant_lifetime = at.duration("max_grant_lifetime", &raw.max_grant_lifetime, Duration::from_secs(12 * 3600))?;
+    let max_grant_lifetime = at.duration(
+        "max_grant_lifetime",
+        &raw.max_grant_lifetime,
+        Duration::from_secs(12 * 3600),
+    )?;
     let clock_skew = at.duration("clock_skew", &raw.clock_skew, Duration::from_secs(60))?;
     let revocation_max_age = match &raw.revocation_max_age {
         None => None,
@@ -290,10 +344,15 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
     if let Some(f) = &raw.log.facility {
         log.facility = match Facility::parse(f.get_ref()) {
             Some(f) => f,
-            None => return at.err(f.span(), format!(
+            None => {
+                return at.err(
+                    f.span(),
+                    format!(
                 "log.facility {:?} is not one of auth, authpriv, daemon, user, local0..local7",
                 f.get_ref()
-            )),
+            ),
+                )
+            }
         };
     }
     if let Some(r) = raw.log.require {
@@ -305,9 +364,12 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
     for k in &raw.trusted_key {
         let id = k.id.get_ref();
         if !crate::grant::valid_key_id(id) {
-            return at.err(k.id.span(), format!(
-                "trusted_key id {id:?} is not valid (1-64 letters, digits, '-', '_' or '.')"
-            ));
+            return at.err(
+                k.id.span(),
+                format!(
+                    "trusted_key id {id:?} is not valid (1-64 letters, digits, '-', '_' or '.')"
+                ),
+            );
         }
         if !seen.insert(id.clone()) {
             return at.err(k.id.span(), format!("trusted_key id {id:?} appears twice"));
@@ -316,7 +378,10 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
             Ok(key) => key,
             Err(e) => return at.err(k.public_key.span(), format!("trusted_key {id:?}: {e}")),
         };
-        trusted_keys.push(TrustedKey { id: id.clone(), key });
+        trusted_keys.push(TrustedKey {
+            id: id.clone(),
+            key,
+        });
     }
 
     Ok(HostConfig {
@@ -418,7 +483,15 @@ mod tests {
 
     #[test]
     fn dangerous_env_keep_rejected() {
-        for bad in ["LD_PRELOAD", "LD_*", "PATH", "PYTHONPATH", "BASH_ENV", "L*", "*"] {
+        for bad in [
+            "LD_PRELOAD",
+            "LD_*",
+            "PATH",
+            "PYTHONPATH",
+            "BASH_ENV",
+            "L*",
+            "*",
+        ] {
             let e = parse_str(&format!("host = \"a\"\nenv_keep = [\"{bad}\"]\n"));
             assert!(e.is_err(), "{bad} must be refused");
         }
@@ -437,7 +510,9 @@ mod tests {
 
     #[test]
     fn bad_public_key_rejected() {
-        let e = parse_str("host = \"a\"\n[[trusted_key]]\nid = \"k\"\npublic_key = \"k4.secret.xx\"\n").unwrap_err();
+        let e =
+            parse_str("host = \"a\"\n[[trusted_key]]\nid = \"k\"\npublic_key = \"k4.secret.xx\"\n")
+                .unwrap_err();
         assert!(e.0.contains(":4:"), "{e}");
     }
 

@@ -88,6 +88,9 @@ pub struct MintArgs {
     /// Why the grant exists (shown to the user and recorded in logs)
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// End the grant when the login session that used it closes (pam_jitsudo drops it then)
+    #[arg(long)]
+    pub session_bound: bool,
 }
 
 pub fn ctl_main() -> ExitCode {
@@ -115,9 +118,15 @@ pub fn ctl_main() -> ExitCode {
 
 fn keygen(id: &str, out: &Path) -> Result<(), String> {
     if !grant::valid_key_id(id) {
-        return Err(format!("key id {id:?} is not valid: use 1-64 letters, digits, '-', '_' or '.'"));
+        return Err(format!(
+            "key id {id:?} is not valid: use 1-64 letters, digits, '-', '_' or '.'"
+        ));
     }
-    match fs::DirBuilder::new().mode(0o700).recursive(true).create(out) {
+    match fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(out)
+    {
         Ok(()) => {}
         Err(e) => return Err(format!("cannot create {}: {e}", out.display())),
     }
@@ -125,7 +134,10 @@ fn keygen(id: &str, out: &Path) -> Result<(), String> {
     let pub_path = out.join(format!("{id}.pub"));
     for p in [&key_path, &pub_path] {
         if p.exists() {
-            return Err(format!("{} already exists; refusing to overwrite a key", p.display()));
+            return Err(format!(
+                "{} already exists; refusing to overwrite a key",
+                p.display()
+            ));
         }
     }
     let key = SecretKey::generate(id)?;
@@ -155,8 +167,11 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
 }
 
 fn read_secret_key(path: &Path) -> Result<SecretKey, String> {
-    let file = fs::File::open(path).map_err(|e| format!("cannot open key {}: {e}", path.display()))?;
-    let meta = file.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    let file =
+        fs::File::open(path).map_err(|e| format!("cannot open key {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
             "{} is accessible by group or others (mode {:o}); fix with: chmod 600 {}",
@@ -180,7 +195,8 @@ fn parse_start(text: &str, now: i64) -> Result<i64, String> {
     if let Some(rest) = text.strip_prefix('-') {
         return Ok(now - config::parse_duration(rest)?.as_secs() as i64);
     }
-    grant::parse_time(text).map_err(|e| format!("--start: {e}; use RFC 3339 (2026-11-23T16:00:00Z) or +10m / -1h"))
+    grant::parse_time(text)
+        .map_err(|e| format!("--start: {e}; use RFC 3339 (2026-11-23T16:00:00Z) or +10m / -1h"))
 }
 
 fn operator_name() -> String {
@@ -192,9 +208,15 @@ fn operator_name() -> String {
 }
 
 fn mint(args: &MintArgs) -> Result<(), String> {
-    let kind = if args.kind == "login" { Kind::Login } else { Kind::Exec };
+    let kind = if args.kind == "login" {
+        Kind::Login
+    } else {
+        Kind::Exec
+    };
     if kind == Kind::Exec && args.commands.is_empty() {
-        return Err("an exec grant needs at least one --command SPEC (e.g. --command /usr/bin/id)".into());
+        return Err(
+            "an exec grant needs at least one --command SPEC (e.g. --command /usr/bin/id)".into(),
+        );
     }
     for spec in &args.commands {
         CommandSpec::parse(spec).map_err(|e| format!("--command {spec:?}: {e}"))?;
@@ -203,9 +225,17 @@ fn mint(args: &MintArgs) -> Result<(), String> {
         return Err(format!("--user {:?} is not a valid user name", args.user));
     }
     if !grant::valid_user_name(&args.run_as) {
-        return Err(format!("--run-as {:?} is not a valid user name", args.run_as));
+        return Err(format!(
+            "--run-as {:?} is not a valid user name",
+            args.run_as
+        ));
     }
-    if args.host.is_empty() || args.host.bytes().any(|b| !(b.is_ascii_alphanumeric() || b"-_.".contains(&b))) {
+    if args.host.is_empty()
+        || args
+            .host
+            .bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+    {
         return Err(format!("--host {:?} is not a valid host id", args.host));
     }
     if args.uses == Some(0) {
@@ -236,9 +266,13 @@ fn mint(args: &MintArgs) -> Result<(), String> {
         iat: grant::format_time(now),
         uses: args.uses,
         kind,
-        reason: args.reason.clone().unwrap_or_else(|| format!("minted offline by {operator}")),
+        reason: args
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("minted offline by {operator}")),
         approved_by: vec![operator],
         request: None,
+        session_bound: args.session_bound,
     };
     let token = grant::sign(&claims, &key)?;
     if exp <= now {
@@ -257,24 +291,37 @@ fn mint(args: &MintArgs) -> Result<(), String> {
 
 fn verify(config_path: &Path, token: &str) -> Result<(), String> {
     let token = if token == "-" {
-        let bytes = read_limited(io::stdin().lock(), 64 * 1024).map_err(|e| format!("cannot read stdin: {e}"))?;
+        let bytes = read_limited(io::stdin().lock(), 64 * 1024)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
         String::from_utf8(bytes).map_err(|_| "token is not UTF-8".to_string())?
     } else {
         token.to_string()
     };
-    let text = fs::read_to_string(config_path).map_err(|e| format!("cannot read {}: {e}", config_path.display()))?;
+    let text = fs::read_to_string(config_path)
+        .map_err(|e| format!("cannot read {}: {e}", config_path.display()))?;
     let cfg = config::parse(config_path, &text).map_err(|e| e.to_string())?;
-    let g = grant::verify(token.trim(), &cfg.trusted_keys, cfg.max_grant_lifetime).map_err(|e| e.to_string())?;
+    let g = grant::verify(token.trim(), &cfg.trusted_keys, cfg.max_grant_lifetime)
+        .map_err(|e| e.to_string())?;
     let now = grant::now();
     let mut verdict = vec![format!("signature valid (key \"{}\")", g.key_id)];
     if let Err(e) = g.check_window(now, cfg.clock_skew) {
         verdict.push(e.to_string());
     }
     if g.claims.host != cfg.host {
-        verdict.push(format!("for host \"{}\", this config is \"{}\"", g.claims.host, cfg.host));
+        verdict.push(format!(
+            "for host \"{}\", this config is \"{}\"",
+            g.claims.host, cfg.host
+        ));
     }
     eprintln!("{}", verdict.join("; "));
-    println!("{}", serde_json::to_string_pretty(&g.claims).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&g.claims).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
+/// The `jitsudoctl` command line, for the man page and completion generators.
+pub fn command() -> clap::Command {
+    <CtlCli as clap::CommandFactory>::command()
+}

@@ -84,7 +84,10 @@ pub fn decide(
             let problem = if let Err(e) = g.check_binding(ask.host, ask.user) {
                 Some(e.to_string())
             } else if g.claims.kind != Kind::Exec {
-                Some(format!("grant is a {} grant, not an exec grant", g.claims.kind))
+                Some(format!(
+                    "grant is a {} grant, not an exec grant",
+                    g.claims.kind
+                ))
             } else if revoked.contains(g.id()) {
                 Some("grant has been revoked".to_string())
             } else if let Err(e) = g.check_window(now, skew) {
@@ -95,7 +98,8 @@ pub fn decide(
                     n => format!("all {n} uses of the grant are used up"),
                 })
             } else if let Some(pin) = &spec.pin {
-                (!pin_check(pin, path)).then(|| format!("{path} does not match the grant's sha256 pin"))
+                (!pin_check(pin, path))
+                    .then(|| format!("{path} does not match the grant's sha256 pin"))
             } else {
                 None
             };
@@ -133,7 +137,9 @@ impl Denial {
     pub fn log_text(&self) -> String {
         match self {
             Denial::NoGrant { .. } => "no grant".to_string(),
-            Denial::OtherRunAs { run_as, .. } => format!("grant is for another run-as user ({run_as})"),
+            Denial::OtherRunAs { run_as, .. } => {
+                format!("grant is for another run-as user ({run_as})")
+            }
             Denial::Unusable { why, .. } => why.clone(),
         }
     }

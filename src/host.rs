@@ -33,14 +33,20 @@ pub fn checked_now(store: &Store, config: &HostConfig) -> Result<i64, String> {
 
 /// Revoked grant ids; with `revocation_max_age` set, refuse when the list is missing or
 /// older than that.
-pub fn revoked_ids(store: &Store, config: &HostConfig, now: i64) -> Result<HashSet<String>, String> {
+pub fn revoked_ids(
+    store: &Store,
+    config: &HostConfig,
+    now: i64,
+) -> Result<HashSet<String>, String> {
     let list = store.revocations().map_err(|e| e.to_string())?;
     if let Some(max_age) = config.revocation_max_age {
         match &list {
             None => {
-                return Err("no revocation list on this host yet and revocation_max_age is set; \
+                return Err(
+                    "no revocation list on this host yet and revocation_max_age is set; \
                             run jitsudo --sync (as root) or ask an admin"
-                    .into())
+                        .into(),
+                )
             }
             Some(l) if now - l.issued_at > max_age.as_secs() as i64 => {
                 return Err(format!(
@@ -53,18 +59,25 @@ pub fn revoked_ids(store: &Store, config: &HostConfig, now: i64) -> Result<HashS
             Some(_) => {}
         }
     }
-    Ok(list.map(|l| l.ids.into_iter().collect()).unwrap_or_default())
+    Ok(list
+        .map(|l| l.ids.into_iter().collect())
+        .unwrap_or_default())
 }
 
 /// Verify every cached token of a user. Returns the good ones with their use counters,
 /// and why the others were rejected.
-pub fn verified_grants(cache: &UserCache, config: &HostConfig) -> (Vec<(Grant, u32)>, Vec<Rejection>) {
+pub fn verified_grants(
+    cache: &UserCache,
+    config: &HostConfig,
+) -> (Vec<(Grant, u32)>, Vec<Rejection>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (entry, token) in cache.tokens() {
         match grant::verify(token, &config.trusted_keys, config.max_grant_lifetime) {
             Ok(g) if g.id() == entry.jti => good.push((g, entry.used)),
-            Ok(_) => bad.push(Rejection::Malformed("cache entry id does not match its token".into())),
+            Ok(_) => bad.push(Rejection::Malformed(
+                "cache entry id does not match its token".into(),
+            )),
             Err(e) => bad.push(e),
         }
     }

@@ -21,6 +21,7 @@ pub mod log;
 pub mod main_jitsudo;
 pub mod manage;
 pub mod matcher;
+pub mod output;
 pub mod pipeline;
 pub mod secure_file;
 pub mod store;

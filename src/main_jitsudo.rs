@@ -16,7 +16,7 @@ use crate::store::Store;
 use crate::system;
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("jitsudo: {message}");
+    crate::complain!("jitsudo: {message}");
     ExitCode::from(1)
 }
 
@@ -81,7 +81,8 @@ pub fn jitsudo_main() -> ExitCode {
     };
 
     let result = match mode {
-        Mode::Run => pipeline::run_command(&ctx, cli.user.as_deref(), &cli.command).map(|never| match never {}),
+        Mode::Run => pipeline::run_command(&ctx, cli.user.as_deref(), &cli.command)
+            .map(|never| match never {}),
         Mode::List => manage::list(&ctx),
         Mode::Import(source) => manage::import(&ctx, &source),
         Mode::Drop(prefix) => manage::drop_grants(&ctx, prefix.as_deref()),
@@ -124,7 +125,9 @@ fn log_early_error(what: &str) {
         user,
         outcome: Outcome::Error(what.to_string()),
         tty: crate::caller::controlling_tty(),
-        pwd: std::env::current_dir().map(|p| p.into_os_string()).unwrap_or_default(),
+        pwd: std::env::current_dir()
+            .map(|p| p.into_os_string())
+            .unwrap_or_default(),
         run_as: None,
         grant: None,
         command: std::env::args_os().skip(1).collect(),

@@ -15,7 +15,12 @@ use crate::system;
 /// Grant tokens are small; anything larger is refused before it is parsed.
 const MAX_IMPORT_BYTES: u64 = 64 * 1024;
 
-fn record(ctx: &Context, outcome: Outcome, grant: Option<String>, command: Vec<OsString>) -> Record {
+fn record(
+    ctx: &Context,
+    outcome: Outcome,
+    grant: Option<String>,
+    command: Vec<OsString>,
+) -> Record {
     Record {
         user: ctx.caller.user.name.clone(),
         outcome,
@@ -28,7 +33,12 @@ fn record(ctx: &Context, outcome: Outcome, grant: Option<String>, command: Vec<O
 }
 
 fn fail(ctx: &Context, what: &str, message: String) -> Refused {
-    ctx.audit.send_best_effort(&record(ctx, Outcome::Error(format!("{what}: {message}")), None, vec![]));
+    ctx.audit.send_best_effort(&record(
+        ctx,
+        Outcome::Error(format!("{what}: {message}")),
+        None,
+        vec![],
+    ));
     Refused { message }
 }
 
@@ -44,7 +54,9 @@ fn read_token(ctx: &Context, source: &OsStr) -> Result<String, String> {
         })
     };
     let bytes = bytes.map_err(|e| match e.kind() {
-        io::ErrorKind::FileTooLarge => format!("token input is larger than {MAX_IMPORT_BYTES} bytes; a grant token is a single line"),
+        io::ErrorKind::FileTooLarge => format!(
+            "token input is larger than {MAX_IMPORT_BYTES} bytes; a grant token is a single line"
+        ),
         _ => format!("cannot read {}: {e}", source.to_string_lossy()),
     })?;
     let text = String::from_utf8(bytes).map_err(|_| "token is not text (UTF-8)".to_string())?;
@@ -54,13 +66,24 @@ fn read_token(ctx: &Context, source: &OsStr) -> Result<String, String> {
 pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
     let token = read_token(ctx, source).map_err(|e| fail(ctx, "import", e))?;
     let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "import", e))?;
-    let grant = grant::verify(&token, &ctx.config.trusted_keys, ctx.config.max_grant_lifetime)
-        .and_then(|g| g.check_binding(&ctx.config.host, &ctx.caller.user.name).map(|_| g))
-        .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
-        .map_err(|e| fail(ctx, "import refused", e.to_string()))?;
+    let grant = grant::verify(
+        &token,
+        &ctx.config.trusted_keys,
+        ctx.config.max_grant_lifetime,
+    )
+    .and_then(|g| {
+        g.check_binding(&ctx.config.host, &ctx.caller.user.name)
+            .map(|_| g)
+    })
+    .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
+    .map_err(|e| fail(ctx, "import refused", e.to_string()))?;
     let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).unwrap_or_default();
     if revoked.contains(grant.id()) {
-        return Err(fail(ctx, "import refused", format!("grant {} has been revoked", grant.id())));
+        return Err(fail(
+            ctx,
+            "import refused",
+            format!("grant {} has been revoked", grant.id()),
+        ));
     }
 
     let uid = ctx.caller.user.uid;
@@ -72,9 +95,18 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
     ctx.store.save_user(uid, &cache, &lock).map_err(store_err)?;
     drop(lock);
 
-    let event = if added { "imported grant" } else { "grant already cached" };
-    ctx.audit.send_best_effort(&record(ctx, Outcome::Event(event.into()), Some(grant.id().into()), vec![]));
-    println!("{event} {}", describe(&grant, cache.used(grant.id()), now));
+    let event = if added {
+        "imported grant"
+    } else {
+        "grant already cached"
+    };
+    ctx.audit.send_best_effort(&record(
+        ctx,
+        Outcome::Event(event.into()),
+        Some(grant.id().into()),
+        vec![],
+    ));
+    crate::say!("{event} {}", describe(&grant, cache.used(grant.id()), now));
     Ok(())
 }
 
@@ -82,11 +114,19 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
 fn describe(g: &Grant, used: u32, now: i64) -> String {
     let what = match g.claims.kind {
         Kind::Login => "login".to_string(),
-        Kind::Exec => g.commands.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+        Kind::Exec => g
+            .commands
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     let mut text = format!("{}: {what} as {}", g.id(), g.claims.run_as);
     if g.nbf > now {
-        text.push_str(&format!(", starts in {}", human_duration((g.nbf - now) as u64)));
+        text.push_str(&format!(
+            ", starts in {}",
+            human_duration((g.nbf - now) as u64)
+        ));
     }
     text.push_str(&format!(
         ", valid for {} (until {})",
@@ -101,13 +141,19 @@ fn describe(g: &Grant, used: u32, now: i64) -> String {
 
 pub fn list(ctx: &Context) -> Result<(), Refused> {
     let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "list", e))?;
-    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| fail(ctx, "list", e))?;
-    let cache = ctx.store.load_user(ctx.caller.user.uid).map_err(|e| fail(ctx, "list", e.to_string()))?;
+    let revoked =
+        host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| fail(ctx, "list", e))?;
+    let cache = ctx
+        .store
+        .load_user(ctx.caller.user.uid)
+        .map_err(|e| fail(ctx, "list", e.to_string()))?;
     let (grants, invalid) = host::verified_grants(&cache, &ctx.config);
     let mut rows = Vec::new();
     let mut unusable = invalid.len();
     for (g, used) in &grants {
-        let usable = g.check_binding(&ctx.config.host, &ctx.caller.user.name).is_ok()
+        let usable = g
+            .check_binding(&ctx.config.host, &ctx.caller.user.name)
+            .is_ok()
             && g.check_not_expired(now, ctx.config.clock_skew).is_ok()
             && !revoked.contains(g.id())
             && g.claims.uses.is_none_or(|n| *used < n);
@@ -118,19 +164,32 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
         }
     }
     rows.sort_by_key(|(g, _)| g.exp);
-    ctx.audit.send_best_effort(&record(ctx, Outcome::Event("list".into()), None, vec![]));
+    ctx.audit
+        .send_best_effort(&record(ctx, Outcome::Event("list".into()), None, vec![]));
 
     if rows.is_empty() {
-        println!("{} has no usable grants on {}.", ctx.caller.user.name, ctx.config.host);
+        crate::say!(
+            "{} has no usable grants on {}.",
+            ctx.caller.user.name,
+            ctx.config.host
+        );
     } else {
-        println!("{:<12}  {:<8}  {:<11}  {:<9}  COMMANDS", "GRANT", "RUN AS", "EXPIRES IN", "USES LEFT");
+        crate::say!(
+            "{:<12}  {:<8}  {:<11}  {:<9}  COMMANDS",
+            "GRANT",
+            "RUN AS",
+            "EXPIRES IN",
+            "USES LEFT"
+        );
         for (g, used) in rows {
             let expires = if g.nbf > now {
                 format!("starts {}", human_duration((g.nbf - now) as u64))
             } else {
                 human_duration((g.exp - now).max(0) as u64)
             };
-            let uses = g.claims.uses.map_or("unlimited".to_string(), |n| n.saturating_sub(used).to_string());
+            let uses = g.claims.uses.map_or("unlimited".to_string(), |n| {
+                n.saturating_sub(used).to_string()
+            });
             let commands: Vec<String> = match g.claims.kind {
                 Kind::Login => vec!["(login)".to_string()],
                 Kind::Exec => g.commands.iter().map(|c| c.to_string()).collect(),
@@ -138,15 +197,18 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
             let id: String = g.id().chars().take(12).collect();
             for (i, command) in commands.iter().enumerate() {
                 if i == 0 {
-                    println!("{id:<12}  {:<8}  {expires:<11}  {uses:<9}  {command}", g.claims.run_as);
+                    crate::say!(
+                        "{id:<12}  {:<8}  {expires:<11}  {uses:<9}  {command}",
+                        g.claims.run_as
+                    );
                 } else {
-                    println!("{:<12}  {:<8}  {:<11}  {:<9}  {command}", "", "", "", "");
+                    crate::say!("{:<12}  {:<8}  {:<11}  {:<9}  {command}", "", "", "", "");
                 }
             }
         }
     }
     if unusable > 0 {
-        println!("({unusable} cached grant(s) expired, used up, revoked or invalid; jitsudo --drop clears them)");
+        crate::say!("({unusable} cached grant(s) expired, used up, revoked or invalid; jitsudo --drop clears them)");
     }
     Ok(())
 }
@@ -162,19 +224,40 @@ pub fn drop_grants(ctx: &Context, prefix: Option<&str>) -> Result<(), Refused> {
     let lock = ctx.store.lock_user(uid).map_err(store_err)?;
     let mut cache = ctx.store.load_user(uid).map_err(store_err)?;
     if let Some(p) = prefix {
-        let matching: Vec<&str> = cache.tokens().map(|(e, _)| e.jti.as_str()).filter(|id| id.starts_with(p)).collect();
+        let matching: Vec<&str> = cache
+            .tokens()
+            .map(|(e, _)| e.jti.as_str())
+            .filter(|id| id.starts_with(p))
+            .collect();
         match matching.len() {
-            0 => return Err(fail(ctx, "drop", format!("no cached grant has an id starting with '{p}'; see jitsudo -l"))),
+            0 => {
+                return Err(fail(
+                    ctx,
+                    "drop",
+                    format!("no cached grant has an id starting with '{p}'; see jitsudo -l"),
+                ))
+            }
             1 => {}
-            n => return Err(fail(ctx, "drop", format!("'{p}' matches {n} grants; give more of the id"))),
+            n => {
+                return Err(fail(
+                    ctx,
+                    "drop",
+                    format!("'{p}' matches {n} grants; give more of the id"),
+                ))
+            }
         }
     }
     let dropped = cache.drop_tokens(prefix);
     cache.prune(grant::now() - ctx.config.clock_skew.as_secs() as i64);
     ctx.store.save_user(uid, &cache, &lock).map_err(store_err)?;
     for id in &dropped {
-        ctx.audit.send_best_effort(&record(ctx, Outcome::Event("dropped grant".into()), Some(id.clone()), vec![]));
+        ctx.audit.send_best_effort(&record(
+            ctx,
+            Outcome::Event("dropped grant".into()),
+            Some(id.clone()),
+            vec![],
+        ));
     }
-    println!("dropped {} grant(s)", dropped.len());
+    crate::say!("dropped {} grant(s)", dropped.len());
     Ok(())
 }

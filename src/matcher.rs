@@ -60,7 +60,9 @@ fn split_words(text: &str) -> Result<Vec<Word>, SpecError> {
         match c {
             '\\' => {
                 let Some(next) = chars.next() else {
-                    return Err(SpecError("a backslash at the end has nothing to escape".into()));
+                    return Err(SpecError(
+                        "a backslash at the end has nothing to escape".into(),
+                    ));
                 };
                 current.push(next);
                 in_word = true;
@@ -110,7 +112,9 @@ pub fn check_program_path(path: &str) -> Result<(), SpecError> {
         )));
     }
     if path.len() == 1 || path.ends_with('/') {
-        return Err(SpecError(format!("'{path}' names a directory, not a program")));
+        return Err(SpecError(format!(
+            "'{path}' names a directory, not a program"
+        )));
     }
     for part in path[1..].split('/') {
         if part.is_empty() || part == "." || part == ".." {
@@ -152,7 +156,9 @@ impl CommandSpec {
         }
         let path = match words.next() {
             Some(Word::Text(path)) => path,
-            Some(Word::Star) => return Err(SpecError("the program must be a path, not '*'".into())),
+            Some(Word::Star) => {
+                return Err(SpecError("the program must be a path, not '*'".into()))
+            }
             None => return Err(SpecError("empty command spec".into())),
         };
         check_program_path(&path)?;
@@ -292,7 +298,15 @@ mod tests {
 
     #[test]
     fn paths_must_be_absolute_and_normal() {
-        for bad in ["whoami", "./x", "/usr/../bin/sh", "/usr//bin/id", "/usr/bin/", "/", "/a/./b"] {
+        for bad in [
+            "whoami",
+            "./x",
+            "/usr/../bin/sh",
+            "/usr//bin/id",
+            "/usr/bin/",
+            "/",
+            "/a/./b",
+        ] {
             assert!(CommandSpec::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -303,7 +317,10 @@ mod tests {
         let s = spec(&format!("sha256:{hex} /usr/local/bin/deploy *"));
         assert_eq!(s.pin, Some([0xab; 32]));
         assert_eq!(s.path, "/usr/local/bin/deploy");
-        assert_eq!(s.to_string(), format!("sha256:{hex} /usr/local/bin/deploy *"));
+        assert_eq!(
+            s.to_string(),
+            format!("sha256:{hex} /usr/local/bin/deploy *")
+        );
         assert!(CommandSpec::parse("sha256:abcd /bin/true").is_err());
         assert!(CommandSpec::parse(&format!("sha256:{} /bin/true", "zz".repeat(32))).is_err());
     }

@@ -36,7 +36,11 @@ pub struct Refused {
     pub message: String,
 }
 
-pub fn run_command(ctx: &Context, run_as: Option<&str>, command: &[OsString]) -> Result<Infallible, Refused> {
+pub fn run_command(
+    ctx: &Context,
+    run_as: Option<&str>,
+    command: &[OsString],
+) -> Result<Infallible, Refused> {
     let mut record = Record {
         user: ctx.caller.user.name.clone(),
         outcome: Outcome::Allowed,
@@ -49,7 +53,8 @@ pub fn run_command(ctx: &Context, run_as: Option<&str>, command: &[OsString]) ->
     let (program, args) = command.split_first().expect("clap guarantees a command");
 
     // 1. Who the command should run as.
-    let target = target_user(run_as).map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
+    let target =
+        target_user(run_as).map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
     record.run_as = Some(target.name.clone());
 
     // 2. Which program: an absolute path as typed, or a bare name found in secure_path.
@@ -58,25 +63,47 @@ pub fn run_command(ctx: &Context, run_as: Option<&str>, command: &[OsString]) ->
     record.command[0] = paths[0].clone().into();
 
     // 3. Host-wide preconditions: a sane clock and, if required, a fresh revocation list.
-    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
-    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
+    let now = host::checked_now(&ctx.store, &ctx.config)
+        .map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
+    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now)
+        .map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
 
     // 4. The caller's own cached grants, each signature checked again now.
-    let cache = ctx
-        .store
-        .load_user(ctx.caller.user.uid)
-        .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.to_string()), e.to_string()))?;
+    let cache = ctx.store.load_user(ctx.caller.user.uid).map_err(|e| {
+        refuse(
+            ctx,
+            &mut record,
+            Outcome::Error(e.to_string()),
+            e.to_string(),
+        )
+    })?;
     let (grants, invalid) = host::verified_grants(&cache, &ctx.config);
 
     // 5. The decision. A pinned program is opened and hashed here, and that open file
     //    is what will run.
     let mut pinned: Option<(String, File)> = None;
-    let decided = decide(ctx, &target, &paths, args, &grants, invalid, &revoked, now, &mut pinned);
+    let decided = decide(
+        ctx,
+        &target,
+        &paths,
+        args,
+        &grants,
+        invalid,
+        &revoked,
+        now,
+        &mut pinned,
+    );
     let allowed = match decided {
         Ok(allowed) => allowed,
         Err(denial) => {
             let message = denial_message(ctx, &denial, &target, &paths[0], args);
-            return Err(deny(ctx, &mut record, denial.log_text(), message, denial.grant().map(str::to_string)));
+            return Err(deny(
+                ctx,
+                &mut record,
+                denial.log_text(),
+                message,
+                denial.grant().map(str::to_string),
+            ));
         }
     };
     let grant = &grants[allowed.grant].0;
@@ -89,7 +116,9 @@ pub fn run_command(ctx: &Context, run_as: Option<&str>, command: &[OsString]) ->
 
     // 7. Become the target user with a clean environment, and exec in place.
     let program = match pinned {
-        Some((path, file)) if allowed.pinned && path == allowed.path => Program::Pinned { path, file },
+        Some((path, file)) if allowed.pinned && path == allowed.path => {
+            Program::Pinned { path, file }
+        }
         _ => Program::Path(allowed.path.clone()),
     };
     let plan = build_plan(ctx, program, args, target, grant)
@@ -143,7 +172,10 @@ fn decide(
         paths,
         args,
     };
-    let cached: Vec<Cached> = grants.iter().map(|(grant, used)| Cached { grant, used: *used }).collect();
+    let cached: Vec<Cached> = grants
+        .iter()
+        .map(|(grant, used)| Cached { grant, used: *used })
+        .collect();
     let mut pin_check = |want: &[u8; 32], path: &str| match exec::open_and_hash(path) {
         Ok((file, hash)) if &hash == want => {
             *pinned = Some((path.to_string(), file));
@@ -151,12 +183,24 @@ fn decide(
         }
         _ => false,
     };
-    decision::decide(&ask, &cached, invalid, revoked, now, ctx.config.clock_skew, &mut pin_check)
+    decision::decide(
+        &ask,
+        &cached,
+        invalid,
+        revoked,
+        now,
+        ctx.config.clock_skew,
+        &mut pin_check,
+    )
 }
 
 /// For counted grants: lock, re-read the counter (another invocation may have spent the
 /// last use meanwhile), log, then durably count the use. The lock is held until exec.
-fn count_use_and_log(ctx: &Context, record: &mut Record, grant: &Grant) -> Result<Option<crate::store::UserLock>, Refused> {
+fn count_use_and_log(
+    ctx: &Context,
+    record: &mut Record,
+    grant: &Grant,
+) -> Result<Option<crate::store::UserLock>, Refused> {
     let Some(limit) = grant.claims.uses else {
         log_allowed(ctx, record)?;
         return Ok(None);
@@ -176,13 +220,24 @@ fn count_use_and_log(ctx: &Context, record: &mut Record, grant: &Grant) -> Resul
         } else {
             format!("all {limit} uses of the grant are used up")
         };
-        return Err(deny(ctx, record, why.clone(), format!("{why} (grant {})", grant.id()), Some(grant.id().to_string())));
+        return Err(deny(
+            ctx,
+            record,
+            why.clone(),
+            format!("{why} (grant {})", grant.id()),
+            Some(grant.id().to_string()),
+        ));
     }
     log_allowed(ctx, record)?;
     cache.count_use(grant.id(), grant.exp);
-    ctx.store
-        .save_user(uid, &cache, &lock)
-        .map_err(|e| refuse(ctx, record, Outcome::Error(e.to_string()), format!("cannot record the use: {e}")))?;
+    ctx.store.save_user(uid, &cache, &lock).map_err(|e| {
+        refuse(
+            ctx,
+            record,
+            Outcome::Error(e.to_string()),
+            format!("cannot record the use: {e}"),
+        )
+    })?;
     Ok(Some(lock))
 }
 
@@ -196,14 +251,21 @@ fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {
             ),
         }),
         Err(e) => {
-            eprintln!("jitsudo: warning: could not log to syslog ({e}); running anyway ([log] require = false)");
+            crate::complain!("jitsudo: warning: could not log to syslog ({e}); running anyway ([log] require = false)");
             Ok(())
         }
     }
 }
 
-fn build_plan(ctx: &Context, program: Program, args: &[OsString], target: User, grant: &Grant) -> Result<ExecPlan, String> {
-    let groups = system::group_list(&target).map_err(|e| format!("cannot read groups of {}: {e}", target.name))?;
+fn build_plan(
+    ctx: &Context,
+    program: Program,
+    args: &[OsString],
+    target: User,
+    grant: &Grant,
+) -> Result<ExecPlan, String> {
+    let groups = system::group_list(&target)
+        .map_err(|e| format!("cannot read groups of {}: {e}", target.name))?;
     let secure_path = ctx.config.secure_path_string();
     let env = env::build(
         std::env::vars_os(),
@@ -230,7 +292,13 @@ fn build_plan(ctx: &Context, program: Program, args: &[OsString], target: User, 
 
 // ---- refusing -------------------------------------------------------------------------
 
-fn deny(ctx: &Context, record: &mut Record, log_text: String, message: String, grant: Option<String>) -> Refused {
+fn deny(
+    ctx: &Context,
+    record: &mut Record,
+    log_text: String,
+    message: String,
+    grant: Option<String>,
+) -> Refused {
     record.grant = grant;
     refuse(ctx, record, Outcome::Denied(log_text), message)
 }
@@ -242,7 +310,13 @@ fn refuse(ctx: &Context, record: &mut Record, outcome: Outcome, message: String)
 }
 
 /// The stderr line for a denial: what failed, and what to do next.
-fn denial_message(ctx: &Context, denial: &Denial, target: &User, path: &str, args: &[OsString]) -> String {
+fn denial_message(
+    ctx: &Context,
+    denial: &Denial,
+    target: &User,
+    path: &str,
+    args: &[OsString],
+) -> String {
     let shown: Vec<String> = std::iter::once(path.to_string())
         .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
         .collect();

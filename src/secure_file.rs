@@ -86,9 +86,12 @@ pub fn check_parents(path: &Path) -> Result<(), OpenError> {
             }
         }
         let dir = open_dir_nofollow(&current).map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) | Some(libc::ENOTDIR) => OpenError::Untrusted(UntrustedFile(
-                format!("{} is a symlink or not a directory; it must be a real directory owned by root", current.display()),
-            )),
+            Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
+                OpenError::Untrusted(UntrustedFile(format!(
+                    "{} is a symlink or not a directory; it must be a real directory owned by root",
+                    current.display()
+                )))
+            }
             Some(libc::ENOENT) => OpenError::Missing,
             _ => OpenError::Io(format!("cannot open {}: {e}", current.display())),
         })?;
@@ -155,7 +158,10 @@ pub fn read_limited(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     reader.take(limit + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > limit {
-        return Err(io::Error::new(io::ErrorKind::FileTooLarge, "input too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            "input too large",
+        ));
     }
     Ok(buf)
 }

@@ -22,14 +22,29 @@ fn grant(commands: &[&str], edit: impl FnOnce(&mut Claims)) -> Grant {
         reason: String::new(),
         approved_by: vec![],
         request: None,
+        session_bound: false,
     };
     edit(&mut c);
-    let trusted = [TrustedKey { id: "k".into(), key: key.public.clone() }];
-    verify(&sign(&c, &key).unwrap(), &trusted, Duration::from_secs(86400)).unwrap()
+    let trusted = [TrustedKey {
+        id: "k".into(),
+        key: key.public.clone(),
+    }];
+    verify(
+        &sign(&c, &key).unwrap(),
+        &trusted,
+        Duration::from_secs(86400),
+    )
+    .unwrap()
 }
 
 fn ask<'a>(paths: &'a [String], args: &'a [OsString]) -> Ask<'a> {
-    Ask { user: "alice", host: "web-01", run_as: "root", paths, args }
+    Ask {
+        user: "alice",
+        host: "web-01",
+        run_as: "root",
+        paths,
+        args,
+    }
 }
 
 fn run(grants: &[(&Grant, u32)], paths: &[&str], args: &[&str]) -> Result<Allowed, Denial> {
@@ -45,8 +60,22 @@ fn run_with(
 ) -> Result<Allowed, Denial> {
     let paths: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
     let args: Vec<OsString> = args.iter().map(OsString::from).collect();
-    let cached: Vec<Cached> = grants.iter().map(|(g, used)| Cached { grant: g, used: *used }).collect();
-    decide(&ask(&paths, &args), &cached, vec![], revoked, NOW, Duration::from_secs(60), pin)
+    let cached: Vec<Cached> = grants
+        .iter()
+        .map(|(g, used)| Cached {
+            grant: g,
+            used: *used,
+        })
+        .collect();
+    decide(
+        &ask(&paths, &args),
+        &cached,
+        vec![],
+        revoked,
+        NOW,
+        Duration::from_secs(60),
+        pin,
+    )
 }
 
 #[test]
@@ -60,9 +89,18 @@ fn allows_matching_command() {
 #[test]
 fn no_grant_when_command_differs() {
     let g = grant(&["/usr/bin/id"], |_| {});
-    assert!(matches!(run(&[(&g, 0)], &["/usr/bin/id"], &["-u"]), Err(Denial::NoGrant { .. })));
-    assert!(matches!(run(&[(&g, 0)], &["/usr/bin/whoami"], &[]), Err(Denial::NoGrant { .. })));
-    assert!(matches!(run(&[], &["/usr/bin/id"], &[]), Err(Denial::NoGrant { .. })));
+    assert!(matches!(
+        run(&[(&g, 0)], &["/usr/bin/id"], &["-u"]),
+        Err(Denial::NoGrant { .. })
+    ));
+    assert!(matches!(
+        run(&[(&g, 0)], &["/usr/bin/whoami"], &[]),
+        Err(Denial::NoGrant { .. })
+    ));
+    assert!(matches!(
+        run(&[], &["/usr/bin/id"], &[]),
+        Err(Denial::NoGrant { .. })
+    ));
 }
 
 #[test]
@@ -121,7 +159,10 @@ fn unlimited_grant_preferred_over_one_time() {
 fn revoked_grant_denied() {
     let g = grant(&["/usr/bin/id"], |_| {});
     let revoked: HashSet<String> = [g.id().to_string()].into();
-    let e = run_with(&[(&g, 0)], &["/usr/bin/id"], &[], &revoked, &mut |_, _| true).unwrap_err();
+    let e = run_with(&[(&g, 0)], &["/usr/bin/id"], &[], &revoked, &mut |_, _| {
+        true
+    })
+    .unwrap_err();
     assert_eq!(e.log_text(), "grant has been revoked");
 }
 
@@ -136,9 +177,23 @@ fn pin_mismatch_denied() {
     let hex = "00".repeat(32);
     let spec = format!("sha256:{hex} /usr/bin/id");
     let g = grant(&[spec.as_str()], |_| {});
-    let e = run_with(&[(&g, 0)], &["/usr/bin/id"], &[], &HashSet::new(), &mut |_, _| false).unwrap_err();
+    let e = run_with(
+        &[(&g, 0)],
+        &["/usr/bin/id"],
+        &[],
+        &HashSet::new(),
+        &mut |_, _| false,
+    )
+    .unwrap_err();
     assert!(e.log_text().contains("sha256"), "{e:?}");
-    let a = run_with(&[(&g, 0)], &["/usr/bin/id"], &[], &HashSet::new(), &mut |_, _| true).unwrap();
+    let a = run_with(
+        &[(&g, 0)],
+        &["/usr/bin/id"],
+        &[],
+        &HashSet::new(),
+        &mut |_, _| true,
+    )
+    .unwrap();
     assert!(a.pinned);
 }
 

@@ -45,7 +45,10 @@ pub struct EnvInputs<'a> {
 }
 
 /// Build the command's environment from the caller's, sorted by name.
-pub fn build(caller_env: impl IntoIterator<Item = (OsString, OsString)>, inputs: &EnvInputs<'_>) -> Vec<(OsString, OsString)> {
+pub fn build(
+    caller_env: impl IntoIterator<Item = (OsString, OsString)>,
+    inputs: &EnvInputs<'_>,
+) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = caller_env
         .into_iter()
         .filter(|(name, value)| {
@@ -103,10 +106,15 @@ mod tests {
             grant_id: "g1",
             secure_path: "/usr/bin:/bin",
         };
-        build(caller_env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))), &inputs)
-            .into_iter()
-            .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
-            .collect()
+        build(
+            caller_env
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+            &inputs,
+        )
+        .into_iter()
+        .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
+        .collect()
     }
 
     fn get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -128,7 +136,16 @@ mod tests {
                 ("TERM", "xterm"),
             ],
             // Even an over-broad keep list cannot let them through.
-            &["LD_PRELOAD", "PATH", "IFS", "BASH_ENV", "ENV", "PYTHONPATH", "PERL5OPT", "TERM"],
+            &[
+                "LD_PRELOAD",
+                "PATH",
+                "IFS",
+                "BASH_ENV",
+                "ENV",
+                "PYTHONPATH",
+                "PERL5OPT",
+                "TERM",
+            ],
         );
         assert_eq!(get(&env, "LD_PRELOAD"), None);
         assert_eq!(get(&env, "LD_LIBRARY_PATH"), None);
@@ -154,7 +171,12 @@ mod tests {
     #[test]
     fn locale_values_must_be_plain() {
         let env = run(
-            &[("LANG", "C.UTF-8"), ("LC_ALL", "../../tmp/x"), ("TERM", "%n"), ("LC_TIME", "de_DE.UTF-8")],
+            &[
+                ("LANG", "C.UTF-8"),
+                ("LC_ALL", "../../tmp/x"),
+                ("TERM", "%n"),
+                ("LC_TIME", "de_DE.UTF-8"),
+            ],
             &["LANG", "LC_*", "TERM"],
         );
         assert_eq!(get(&env, "LANG"), Some("C.UTF-8"));
@@ -166,7 +188,10 @@ mod tests {
     #[test]
     fn function_exports_and_huge_values_dropped() {
         let big = "x".repeat(5000);
-        let env = run(&[("EDITOR", "() { evil; }"), ("VISUAL", &big)], &["EDITOR", "VISUAL"]);
+        let env = run(
+            &[("EDITOR", "() { evil; }"), ("VISUAL", &big)],
+            &["EDITOR", "VISUAL"],
+        );
         assert_eq!(get(&env, "EDITOR"), None);
         assert_eq!(get(&env, "VISUAL"), None);
     }

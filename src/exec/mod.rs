@@ -68,7 +68,12 @@ pub struct ExecPlan {
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in argument or environment"))
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "NUL byte in argument or environment",
+        )
+    })
 }
 
 /// Become the target user and exec. Returns only on failure, with the reason.
@@ -80,7 +85,11 @@ pub fn exec(plan: ExecPlan) -> io::Error {
 }
 
 fn exec_inner(plan: ExecPlan) -> io::Result<std::convert::Infallible> {
-    let argv = plan.argv.iter().map(|a| cstring(a.as_bytes())).collect::<io::Result<Vec<_>>>()?;
+    let argv = plan
+        .argv
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<io::Result<Vec<_>>>()?;
     let envp = plan
         .env
         .iter()

@@ -26,7 +26,9 @@ pub fn candidates(typed: &OsStr, secure_path: &[PathBuf]) -> Result<Vec<String>,
     if typed.contains('/') {
         check_program_path(typed).map_err(|e| e.to_string())?;
         if !is_executable_file(Path::new(typed)) {
-            return Err(format!("{typed}: command not found (or not an executable file)"));
+            return Err(format!(
+                "{typed}: command not found (or not an executable file)"
+            ));
         }
         return Ok(vec![typed.to_string()]);
     }
@@ -41,8 +43,14 @@ pub fn candidates(typed: &OsStr, secure_path: &[PathBuf]) -> Result<Vec<String>,
         .filter(|p| check_program_path(p).is_ok())
         .collect();
     if found.is_empty() {
-        let dirs: Vec<String> = secure_path.iter().map(|d| d.display().to_string()).collect();
-        return Err(format!("{typed}: command not found in secure_path ({})", dirs.join(":")));
+        let dirs: Vec<String> = secure_path
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        return Err(format!(
+            "{typed}: command not found in secure_path ({})",
+            dirs.join(":")
+        ));
     }
     Ok(found)
 }
@@ -53,7 +61,11 @@ mod tests {
 
     #[test]
     fn bare_names_use_secure_path_only() {
-        let dirs = vec![PathBuf::from("/nonexistent"), PathBuf::from("/usr/bin"), PathBuf::from("/bin")];
+        let dirs = vec![
+            PathBuf::from("/nonexistent"),
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/bin"),
+        ];
         let c = candidates(OsStr::new("true"), &dirs).unwrap();
         assert_eq!(c[0], "/usr/bin/true");
         let e = candidates(OsStr::new("true"), &[PathBuf::from("/nonexistent")]).unwrap_err();
@@ -63,7 +75,10 @@ mod tests {
     #[test]
     fn paths_must_be_absolute_normal_and_exist() {
         let dirs = vec![PathBuf::from("/usr/bin")];
-        assert_eq!(candidates(OsStr::new("/usr/bin/true"), &dirs).unwrap(), vec!["/usr/bin/true"]);
+        assert_eq!(
+            candidates(OsStr::new("/usr/bin/true"), &dirs).unwrap(),
+            vec!["/usr/bin/true"]
+        );
         assert!(candidates(OsStr::new("./true"), &dirs).is_err());
         assert!(candidates(OsStr::new("bin/true"), &dirs).is_err());
         assert!(candidates(OsStr::new("/usr/bin/../bin/true"), &dirs).is_err());

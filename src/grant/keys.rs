@@ -41,7 +41,9 @@ impl PublicKey {
         }
         AsymmetricPublicKey::<V4>::try_from(text)
             .map(PublicKey)
-            .map_err(|_| "public_key is not a valid k4.public key (bad base64 or length)".to_string())
+            .map_err(|_| {
+                "public_key is not a valid k4.public key (bad base64 or length)".to_string()
+            })
     }
 
     pub fn to_paserk(&self) -> String {
@@ -67,7 +69,8 @@ impl fmt::Debug for SecretKey {
 
 impl SecretKey {
     pub fn generate(id: &str) -> Result<SecretKey, String> {
-        let pair = AsymmetricKeyPair::<V4>::generate().map_err(|e| format!("cannot generate key: {e:?}"))?;
+        let pair = AsymmetricKeyPair::<V4>::generate()
+            .map_err(|e| format!("cannot generate key: {e:?}"))?;
         Ok(SecretKey {
             id: id.to_string(),
             key: pair.secret,
@@ -96,30 +99,53 @@ impl SecretKey {
                 continue;
             }
             let Some((k, v)) = line.split_once('=') else {
-                return Err(format!("{}:{}: expected key = \"value\"", path.display(), n + 1));
+                return Err(format!(
+                    "{}:{}: expected key = \"value\"",
+                    path.display(),
+                    n + 1
+                ));
             };
             let v = v.trim();
             let Some(v) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
-                return Err(format!("{}:{}: value must be a quoted string", path.display(), n + 1));
+                return Err(format!(
+                    "{}:{}: value must be a quoted string",
+                    path.display(),
+                    n + 1
+                ));
             };
             match k.trim() {
                 "id" => id = Some(v.to_string()),
                 "secret_key" => secret = Some(Zeroizing::new(v.to_string())),
                 other => {
-                    return Err(format!("{}:{}: unknown key {other:?} in a key file", path.display(), n + 1))
+                    return Err(format!(
+                        "{}:{}: unknown key {other:?} in a key file",
+                        path.display(),
+                        n + 1
+                    ))
                 }
             }
         }
         let id = id.ok_or_else(|| format!("{}: no id = \"…\" line", path.display()))?;
         if !super::valid_key_id(&id) {
-            return Err(format!("{}: id {id:?} is not a valid key id", path.display()));
+            return Err(format!(
+                "{}: id {id:?} is not a valid key id",
+                path.display()
+            ));
         }
-        let secret = secret.ok_or_else(|| format!("{}: no secret_key = \"k4.secret.…\" line", path.display()))?;
+        let secret = secret
+            .ok_or_else(|| format!("{}: no secret_key = \"k4.secret.…\" line", path.display()))?;
         if !secret.starts_with("k4.secret.") {
-            return Err(format!("{}: secret_key is not a k4.secret PASERK", path.display()));
+            return Err(format!(
+                "{}: secret_key is not a k4.secret PASERK",
+                path.display()
+            ));
         }
-        let key = AsymmetricSecretKey::<V4>::try_from(secret.as_str())
-            .map_err(|_| format!("{}: secret_key is not a valid k4.secret key", path.display()))?;
+        let key = AsymmetricSecretKey::<V4>::try_from(secret.as_str()).map_err(|_| {
+            format!(
+                "{}: secret_key is not a valid k4.secret key",
+                path.display()
+            )
+        })?;
         // The Ed25519 secret is seed || public key; derive the public half from it.
         let public_bytes = &key.as_bytes()[32..];
         let public = AsymmetricPublicKey::<V4>::from(public_bytes)
@@ -159,10 +185,15 @@ mod tests {
 
     #[test]
     fn key_file_errors_name_line() {
-        let e = SecretKey::from_file_text(Path::new("x.key"), "id = \"a\"\nfoo = \"b\"\n").unwrap_err();
+        let e =
+            SecretKey::from_file_text(Path::new("x.key"), "id = \"a\"\nfoo = \"b\"\n").unwrap_err();
         assert!(e.contains("x.key:2"), "{e}");
         assert!(SecretKey::from_file_text(Path::new("x.key"), "id = \"a\"\n").is_err());
-        assert!(SecretKey::from_file_text(Path::new("x.key"), "id = \"a\"\nsecret_key = \"k4.public.AAAA\"\n").is_err());
+        assert!(SecretKey::from_file_text(
+            Path::new("x.key"),
+            "id = \"a\"\nsecret_key = \"k4.public.AAAA\"\n"
+        )
+        .is_err());
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub struct Claims {
     pub approved_by: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// The grant ends when the login session that used it closes: pam_jitsudo drops it
+    /// from the user's cache at session close. Left out of the token when false, so
+    /// grants without it are unchanged; a host too old to know the claim refuses it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session_bound: bool,
 }
 
 fn default_run_as() -> String {
@@ -127,7 +132,11 @@ impl fmt::Display for Rejection {
             }
             Rejection::Expired { ago } => write!(f, "grant expired {} ago", human_duration(*ago)),
             Rejection::NotYetValid { starts_in } => {
-                write!(f, "grant is not yet valid (starts in {})", human_duration(*starts_in))
+                write!(
+                    f,
+                    "grant is not yet valid (starts in {})",
+                    human_duration(*starts_in)
+                )
             }
         }
     }
@@ -152,7 +161,9 @@ pub fn human_duration(secs: u64) -> String {
 pub fn valid_key_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// A POSIX-ish portable user name, as useradd accepts them.
@@ -188,8 +199,14 @@ fn classify_format(token: &str) -> Option<String> {
     }
     Some(if token.starts_with("v4.local.") {
         "v4.local (encrypted) tokens are not accepted; grants are v4.public".into()
-    } else if let Some(v) = ["v1.", "v2.", "v3."].iter().find(|v| token.starts_with(**v)) {
-        format!("PASETO version {} is not accepted; grants are v4.public", &v[1..2])
+    } else if let Some(v) = ["v1.", "v2.", "v3."]
+        .iter()
+        .find(|v| token.starts_with(**v))
+    {
+        format!(
+            "PASETO version {} is not accepted; grants are v4.public",
+            &v[1..2]
+        )
     } else if token.starts_with("eyJ") {
         "this looks like a JWT; grants are PASETO v4.public tokens".into()
     } else {
@@ -252,10 +269,16 @@ impl Grant {
             return Err(bad("jti must be 1-64 letters, digits or '-'".into()));
         }
         if !valid_user_name(&claims.sub) {
-            return Err(bad(format!("sub {:?} is not a valid user name", claims.sub)));
+            return Err(bad(format!(
+                "sub {:?} is not a valid user name",
+                claims.sub
+            )));
         }
         if !valid_user_name(&claims.run_as) {
-            return Err(bad(format!("run_as {:?} is not a valid user name", claims.run_as)));
+            return Err(bad(format!(
+                "run_as {:?} is not a valid user name",
+                claims.run_as
+            )));
         }
         if claims.host.is_empty() {
             return Err(bad("host is empty".into()));
@@ -338,7 +361,10 @@ impl Grant {
 pub fn sign(claims: &Claims, key: &SecretKey) -> Result<String, String> {
     Grant::from_claims(claims.clone(), key.id.clone(), String::new()).map_err(|e| e.to_string())?;
     let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
-    let footer = serde_json::to_vec(&Footer { key: key.id.clone() }).map_err(|e| e.to_string())?;
+    let footer = serde_json::to_vec(&Footer {
+        key: key.id.clone(),
+    })
+    .map_err(|e| e.to_string())?;
     PublicToken::sign(&key.key, &payload, Some(&footer), Some(IMPLICIT_ASSERTION))
         .map_err(|e| format!("signing failed: {e:?}"))
 }

@@ -19,6 +19,7 @@ fn claims(now: i64) -> Claims {
         reason: "testing".into(),
         approved_by: vec!["bob".into()],
         request: None,
+        session_bound: false,
     }
 }
 
@@ -97,7 +98,10 @@ fn format_confusions_are_named() {
         assert!(e.contains(want), "{token}: {e}");
     }
     let huge = format!("v4.public.{}", "A".repeat(MAX_TOKEN_BYTES));
-    assert!(verify(&huge, &trusted, MAX).unwrap_err().to_string().contains("limit"));
+    assert!(verify(&huge, &trusted, MAX)
+        .unwrap_err()
+        .to_string()
+        .contains("limit"));
 }
 
 #[test]
@@ -122,11 +126,17 @@ fn binding_and_window_messages() {
         "grant is for host \"web-01\", this host is \"db-02\""
     );
     assert!(g.check_binding("web-01", "mallory").is_err());
-    let e = g.check_window(now + HOUR + 180, Duration::ZERO).unwrap_err();
+    let e = g
+        .check_window(now + HOUR + 180, Duration::ZERO)
+        .unwrap_err();
     assert_eq!(e.to_string(), "grant expired 3m ago");
     // Within skew: still fine.
-    assert!(g.check_window(now + HOUR + 30, Duration::from_secs(60)).is_ok());
-    let e = g.check_window(now - 600, Duration::from_secs(60)).unwrap_err();
+    assert!(g
+        .check_window(now + HOUR + 30, Duration::from_secs(60))
+        .is_ok());
+    let e = g
+        .check_window(now - 600, Duration::from_secs(60))
+        .unwrap_err();
     assert_eq!(e.to_string(), "grant is not yet valid (starts in 10m)");
 }
 
@@ -150,7 +160,8 @@ fn signature_is_bound_to_the_grant_purpose() {
     let (key, trusted) = setup();
     let payload = serde_json::to_vec(&claims(1_800_000_000)).unwrap();
     let footer = br#"{"key":"k1"}"#;
-    let token = PublicToken::sign(&key.key, &payload, Some(footer), Some(b"other-purpose")).unwrap();
+    let token =
+        PublicToken::sign(&key.key, &payload, Some(footer), Some(b"other-purpose")).unwrap();
     assert!(matches!(
         verify(&token, &trusted, MAX),
         Err(Rejection::BadSignature(_))
@@ -163,8 +174,17 @@ fn unknown_claims_rejected() {
     let mut v = serde_json::to_value(claims(1_800_000_000)).unwrap();
     v["admin"] = serde_json::Value::Bool(true);
     let payload = serde_json::to_vec(&v).unwrap();
-    let token = PublicToken::sign(&key.key, &payload, Some(br#"{"key":"k1"}"#), Some(IMPLICIT_ASSERTION)).unwrap();
-    assert!(matches!(verify(&token, &trusted, MAX), Err(Rejection::Malformed(_))));
+    let token = PublicToken::sign(
+        &key.key,
+        &payload,
+        Some(br#"{"key":"k1"}"#),
+        Some(IMPLICIT_ASSERTION),
+    )
+    .unwrap();
+    assert!(matches!(
+        verify(&token, &trusted, MAX),
+        Err(Rejection::Malformed(_))
+    ));
 }
 
 #[test]

@@ -61,11 +61,18 @@ impl Record {
         let mut out = format!("{} : ", escape(self.user.as_bytes()));
         match &self.outcome {
             Outcome::Allowed => {}
-            Outcome::Denied(why) => out.push_str(&format!("command not allowed: {} ; ", escape(why.as_bytes()))),
+            Outcome::Denied(why) => out.push_str(&format!(
+                "command not allowed: {} ; ",
+                escape(why.as_bytes())
+            )),
             Outcome::Error(why) => out.push_str(&format!("error: {} ; ", escape(why.as_bytes()))),
             Outcome::Event(what) => out.push_str(&format!("{} ; ", escape(what.as_bytes()))),
         }
-        out.push_str(&format!("TTY={} ; PWD={}", escape(self.tty.as_bytes()), escape(self.pwd.as_bytes())));
+        out.push_str(&format!(
+            "TTY={} ; PWD={}",
+            escape(self.tty.as_bytes()),
+            escape(self.pwd.as_bytes())
+        ));
         if let Some(user) = &self.run_as {
             out.push_str(&format!(" ; USER={}", escape(user.as_bytes())));
         }
@@ -87,7 +94,11 @@ impl Record {
     /// The line cut into messages of at most `MAX_MESSAGE_BYTES`; every piece after the
     /// first starts with `user : (command continued)` so each stands on its own.
     pub fn messages(&self) -> Vec<String> {
-        split_line(&self.line(), &escape(self.user.as_bytes()), MAX_MESSAGE_BYTES)
+        split_line(
+            &self.line(),
+            &escape(self.user.as_bytes()),
+            MAX_MESSAGE_BYTES,
+        )
     }
 }
 
@@ -151,7 +162,10 @@ mod tests {
 
     #[test]
     fn allowed_line_matches_contract() {
-        let mut r = record(Outcome::Allowed, &["/usr/bin/systemctl", "restart", "nginx"]);
+        let mut r = record(
+            Outcome::Allowed,
+            &["/usr/bin/systemctl", "restart", "nginx"],
+        );
         r.grant = Some("3f6c".into());
         assert_eq!(
             r.line(),
@@ -170,7 +184,10 @@ mod tests {
 
     #[test]
     fn newline_in_argument_cannot_forge_a_line() {
-        let r = record(Outcome::Allowed, &["/bin/echo", "x\nJan  1 00:00:00 host jitsudo: mallory : ok"]);
+        let r = record(
+            Outcome::Allowed,
+            &["/bin/echo", "x\nJan  1 00:00:00 host jitsudo: mallory : ok"],
+        );
         let line = r.line();
         assert!(!line.contains('\n'));
         assert!(line.contains("x#012Jan"));
@@ -187,7 +204,14 @@ mod tests {
         let rejoined: String = msgs
             .iter()
             .enumerate()
-            .map(|(i, m)| if i == 0 { m.clone() } else { m.trim_start_matches("alice : (command continued) ").to_string() })
+            .map(|(i, m)| {
+                if i == 0 {
+                    m.clone()
+                } else {
+                    m.trim_start_matches("alice : (command continued) ")
+                        .to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join("");
         assert_eq!(rejoined.replace(' ', ""), r.line().replace(' ', ""));

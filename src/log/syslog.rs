@@ -47,7 +47,14 @@ impl SyslogSender {
 
     /// Send one message (already escaped, at most one line).
     pub fn send(&self, severity: Severity, message: &str) -> io::Result<()> {
-        let datagram = format_datagram(self.facility, severity, &self.tag, crate::system::process_id(), crate::system::now_unix(), message);
+        let datagram = format_datagram(
+            self.facility,
+            severity,
+            &self.tag,
+            crate::system::process_id(),
+            crate::system::now_unix(),
+            message,
+        );
         let sent = self.socket.send(datagram.as_bytes())?;
         if sent != datagram.len() {
             return Err(io::Error::other("short write to syslog socket"));
@@ -57,13 +64,22 @@ impl SyslogSender {
 }
 
 /// `<PRI>Mmm dd hh:mm:ss tag[pid]: message`, timestamp in UTC.
-pub fn format_datagram(facility: Facility, severity: Severity, tag: &str, pid: u32, now: i64, message: &str) -> String {
+pub fn format_datagram(
+    facility: Facility,
+    severity: Severity,
+    tag: &str,
+    pid: u32,
+    now: i64,
+    message: &str,
+) -> String {
     let pri = facility.code() as u32 * 8 + severity as u32;
     format!("<{pri}>{} {tag}[{pid}]: {message}", rfc3164_time(now))
 }
 
 fn rfc3164_time(unix: i64) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let days = unix.div_euclid(86400);
     let secs = unix.rem_euclid(86400);
     let (_, month, day) = civil_from_days(days);
@@ -98,7 +114,14 @@ mod tests {
     #[test]
     fn datagram_format() {
         // 2026-11-23 16:39:22 UTC
-        let d = format_datagram(Facility::AuthPriv, Severity::Notice, "jitsudo", 42, 1795451962, "hi");
+        let d = format_datagram(
+            Facility::AuthPriv,
+            Severity::Notice,
+            "jitsudo",
+            42,
+            1795451962,
+            "hi",
+        );
         assert_eq!(d, "<85>Nov 23 16:39:22 jitsudo[42]: hi");
         let d = format_datagram(Facility::AuthPriv, Severity::Alert, "jitsudo", 1, 0, "x");
         assert_eq!(d, "<81>Jan  1 00:00:00 jitsudo[1]: x");
@@ -129,6 +152,11 @@ mod tests {
 
     #[test]
     fn missing_socket_is_an_error() {
-        assert!(SyslogSender::connect(Path::new("/nonexistent/log.sock"), Facility::AuthPriv, "jitsudo").is_err());
+        assert!(SyslogSender::connect(
+            Path::new("/nonexistent/log.sock"),
+            Facility::AuthPriv,
+            "jitsudo"
+        )
+        .is_err());
     }
 }

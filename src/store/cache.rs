@@ -108,7 +108,9 @@ impl UserCache {
     }
 
     pub fn tokens(&self) -> impl Iterator<Item = (&CacheEntry, &str)> {
-        self.entries.iter().filter_map(|e| e.token.as_deref().map(|t| (e, t)))
+        self.entries
+            .iter()
+            .filter_map(|e| e.token.as_deref().map(|t| (e, t)))
     }
 }
 

@@ -101,8 +101,12 @@ impl Store {
     pub fn load_user(&self, uid: Uid) -> Result<UserCache, StoreError> {
         let path = self.cache_path(uid);
         match secure_file::read_trusted(&path, MAX_CACHE_BYTES) {
-            Ok(bytes) => UserCache::from_bytes(&bytes)
-                .map_err(|e| StoreError(format!("{}: corrupt cache ({e}); remove it with: jitsudo --drop", path.display()))),
+            Ok(bytes) => UserCache::from_bytes(&bytes).map_err(|e| {
+                StoreError(format!(
+                    "{}: corrupt cache ({e}); remove it with: jitsudo --drop",
+                    path.display()
+                ))
+            }),
             Err(OpenError::Missing) => Ok(UserCache::default()),
             Err(e) => Err(e.into()),
         }
@@ -120,19 +124,34 @@ impl Store {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
-        let meta = file.metadata().map_err(|e| StoreError(format!("cannot stat {}: {e}", path.display())))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| StoreError(format!("cannot stat {}: {e}", path.display())))?;
         if !meta.file_type().is_file() || meta.uid() != 0 {
-            return Err(StoreError(format!("{} is not a root-owned regular file", path.display())));
+            return Err(StoreError(format!(
+                "{} is not a root-owned regular file",
+                path.display()
+            )));
         }
-        system::lock_exclusive(&file).map_err(|e| StoreError(format!("cannot lock {}: {e}", path.display())))?;
+        system::lock_exclusive(&file)
+            .map_err(|e| StoreError(format!("cannot lock {}: {e}", path.display())))?;
         Ok(UserLock { _file: file })
     }
 
     /// Replace the user's cache atomically. Requires the lock.
-    pub fn save_user(&self, uid: Uid, cache: &UserCache, _lock: &UserLock) -> Result<(), StoreError> {
+    pub fn save_user(
+        &self,
+        uid: Uid,
+        cache: &UserCache,
+        _lock: &UserLock,
+    ) -> Result<(), StoreError> {
         let bytes = cache.to_bytes();
-        atomic::replace(&self.users_dir(), &format!("{uid}.json"), &bytes, true)
-            .map_err(|e| StoreError(format!("cannot write {}: {e}", self.cache_path(uid).display())))
+        atomic::replace(&self.users_dir(), &format!("{uid}.json"), &bytes, true).map_err(|e| {
+            StoreError(format!(
+                "cannot write {}: {e}",
+                self.cache_path(uid).display()
+            ))
+        })
     }
 
     /// The highest clock value seen, if any.
@@ -141,10 +160,12 @@ impl Store {
         match secure_file::read_trusted(&path, 64) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
-                text.trim()
-                    .parse::<i64>()
-                    .map(Some)
-                    .map_err(|_| StoreError(format!("{} is corrupt; remove it to reset the clock check", path.display())))
+                text.trim().parse::<i64>().map(Some).map_err(|_| {
+                    StoreError(format!(
+                        "{} is corrupt; remove it to reset the clock check",
+                        path.display()
+                    ))
+                })
             }
             Err(OpenError::Missing) => Ok(None),
             Err(e) => Err(e.into()),
@@ -165,9 +186,12 @@ impl Store {
     pub fn revocations(&self) -> Result<Option<Revocations>, StoreError> {
         let path = self.root.join("revocations.json");
         match secure_file::read_trusted(&path, MAX_CACHE_BYTES) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError(format!("{}: corrupt revocation list ({e}); run jitsudo --sync", path.display()))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                StoreError(format!(
+                    "{}: corrupt revocation list ({e}); run jitsudo --sync",
+                    path.display()
+                ))
+            }),
             Err(OpenError::Missing) => Ok(None),
             Err(e) => Err(e.into()),
         }

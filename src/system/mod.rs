@@ -100,7 +100,13 @@ fn lookup_user(key: UserKey<'_>) -> io::Result<Option<User>> {
             // SAFETY: all pointers are valid for the call; buf is writable for buf_len
             // bytes; name is NUL-terminated.
             UserKey::Name(name) => unsafe {
-                libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf_len, &mut result)
+                libc::getpwnam_r(
+                    name.as_ptr(),
+                    &mut pwd,
+                    buf.as_mut_ptr(),
+                    buf_len,
+                    &mut result,
+                )
             },
             // SAFETY: as above.
             UserKey::Id(uid) => unsafe {
@@ -177,7 +183,13 @@ pub fn group_id_by_name(name: &str) -> io::Result<Option<Gid>> {
         let mut result: *mut libc::group = std::ptr::null_mut();
         // SAFETY: all pointers valid for the call, buf writable for buf_len bytes.
         let ret = unsafe {
-            libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf_len, &mut result)
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf_len,
+                &mut result,
+            )
         };
         if ret == libc::ERANGE && buf_len < 1 << 22 {
             buf_len *= 4;
@@ -285,12 +297,20 @@ pub fn set_umask(mask: u32) -> u32 {
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
 }
 
-/// Resource limits the caller could have set to sabotage our writes.
-#[derive(Clone, Copy, Debug)]
+/// Resource limits (and the SIGXFSZ disposition) the caller could have set to make a
+/// cache write fail half-way; restored before the command runs.
+#[derive(Clone, Copy)]
 pub struct SavedLimits {
     fsize: libc::rlimit,
     nofile: libc::rlimit,
     core: libc::rlimit,
+    sigxfsz: libc::sighandler_t,
+}
+
+impl std::fmt::Debug for SavedLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SavedLimits { .. }")
+    }
 }
 
 fn getrlimit(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit> {
@@ -308,25 +328,47 @@ fn setrlimit(resource: libc::__rlimit_resource_t, lim: &libc::rlimit) -> io::Res
     cerr(unsafe { libc::setrlimit(resource, lim) }).map(|_| ())
 }
 
-/// Lift RLIMIT_FSIZE and RLIMIT_NOFILE (so a caller cannot make a cache write fail
-/// half-way) and turn off core dumps while we hold root. Returns the caller's limits,
-/// which `restore_limits` puts back before the command runs.
+/// Raise a limit to `want`; where raising the hard limit is not permitted (no
+/// CAP_SYS_RESOURCE in a container, say) settle for the hard limit.
+fn raise_limit(
+    resource: libc::__rlimit_resource_t,
+    saved: &libc::rlimit,
+    want: libc::rlim_t,
+) -> io::Result<()> {
+    if saved.rlim_cur >= want {
+        return Ok(());
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: saved.rlim_max.max(want),
+    };
+    match setrlimit(resource, &raised) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => setrlimit(
+            resource,
+            &libc::rlimit {
+                rlim_cur: saved.rlim_max,
+                rlim_max: saved.rlim_max,
+            },
+        ),
+        other => other,
+    }
+}
+
+/// Lift RLIMIT_FSIZE and RLIMIT_NOFILE as far as allowed, ignore SIGXFSZ (so a write
+/// over the limit fails with EFBIG, which we handle, instead of killing us between
+/// temp file and rename), and turn off core dumps while we hold root.
 pub fn harden_limits() -> io::Result<SavedLimits> {
+    // SAFETY: installing SIG_IGN has no memory-safety preconditions; the previous
+    // disposition is returned and restored before exec.
+    let sigxfsz = unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let saved = SavedLimits {
         fsize: getrlimit(libc::RLIMIT_FSIZE)?,
         nofile: getrlimit(libc::RLIMIT_NOFILE)?,
         core: getrlimit(libc::RLIMIT_CORE)?,
+        sigxfsz,
     };
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    setrlimit(libc::RLIMIT_FSIZE, &unlimited)?;
-    let nofile = libc::rlimit {
-        rlim_cur: saved.nofile.rlim_cur.max(256),
-        rlim_max: saved.nofile.rlim_max.max(256),
-    };
-    setrlimit(libc::RLIMIT_NOFILE, &nofile)?;
+    raise_limit(libc::RLIMIT_FSIZE, &saved.fsize, libc::RLIM_INFINITY)?;
+    raise_limit(libc::RLIMIT_NOFILE, &saved.nofile, 256)?;
     setrlimit(
         libc::RLIMIT_CORE,
         &libc::rlimit {
@@ -340,7 +382,14 @@ pub fn harden_limits() -> io::Result<SavedLimits> {
 pub fn restore_limits(saved: &SavedLimits) -> io::Result<()> {
     setrlimit(libc::RLIMIT_FSIZE, &saved.fsize)?;
     setrlimit(libc::RLIMIT_NOFILE, &saved.nofile)?;
-    setrlimit(libc::RLIMIT_CORE, &saved.core)
+    setrlimit(libc::RLIMIT_CORE, &saved.core)?;
+    if saved.sigxfsz != libc::SIG_ERR {
+        // SAFETY: restores the disposition the caller had (a handler address from the
+        // old image is impossible here: exec resets handlers, only SIG_DFL/SIG_IGN remain
+        // meaningful, and those are what signal() returned at start-up).
+        unsafe { libc::signal(libc::SIGXFSZ, saved.sigxfsz) };
+    }
+    Ok(())
 }
 
 /// Run `f` with every blockable signal blocked, so a Ctrl-C or SIGTERM cannot land
@@ -429,7 +478,11 @@ pub fn process_id() -> u32 {
 
 /// Run `f` with the effective uid/gid of the caller (saved ids stay root), then switch
 /// back. Used to open files the caller names, with the caller's rights.
-pub fn as_user_temporarily<T>(uid: Uid, gid: Gid, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+pub fn as_user_temporarily<T>(
+    uid: Uid,
+    gid: Gid,
+    f: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
     // SAFETY: plain integer arguments; -1 leaves real and saved ids unchanged.
     cerr(unsafe { libc::setresgid(u32::MAX, gid.get(), u32::MAX) })?;
     // SAFETY: as above.

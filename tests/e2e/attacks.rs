@@ -1,0 +1,143 @@
+//! Hostile callers: odd user ids, paths that try to escape the grant, huge inputs,
+//! closed standard streams, low resource limits.
+
+use crate::sandbox::Sandbox;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn invalid_and_numeric_user_ids() {
+    let s = Sandbox::new();
+    s.import_ok("alice", &s.mint("alice", &["--command", "/usr/bin/id -u"]));
+    for bad in ["#4294967295", "#-1", "#+0", "#0x0", "#", "#99999999999"] {
+        s.run("alice", &["-u", bad, "/usr/bin/id", "-u"])
+            .assert_denied("is not a valid user id");
+    }
+    s.run("alice", &["-u", "-1", "/usr/bin/id", "-u"])
+        .assert_denied("'-1' is not a valid user name");
+    s.run("alice", &["-u", "nosuchuser", "/usr/bin/id", "-u"])
+        .assert_denied("unknown user 'nosuchuser'");
+    // #0 is just root: allowed by a root grant, nothing more.
+    assert_eq!(
+        s.run("alice", &["-u", "#0", "/usr/bin/id", "-u"])
+            .stdout
+            .trim(),
+        "0"
+    );
+}
+
+#[test]
+fn paths_that_try_to_escape_the_grant() {
+    let s = Sandbox::new();
+    s.import_ok("alice", &s.mint("alice", &["--command", "/usr/bin/id"]));
+    let link = s.dir.join("id-link");
+    std::os::unix::fs::symlink("/usr/bin/id", &link).unwrap();
+    s.run("alice", &[link.to_str().unwrap()])
+        .assert_denied("no grant allows");
+    s.run("alice", &["/usr/bin/../bin/id"])
+        .assert_denied("not in normal form");
+    s.run("alice", &["./id"])
+        .assert_denied("not an absolute path");
+    s.run("alice", &["usr/bin/id"])
+        .assert_denied("not an absolute path");
+    s.run("alice", &["//usr/bin/id"])
+        .assert_denied("not in normal form");
+}
+
+#[test]
+fn huge_token_file_is_refused_without_reading_it_all() {
+    let s = Sandbox::new();
+    let big = s.dir.join("big-token");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(100 * 1024 * 1024).unwrap();
+    std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.run("alice", &["--import", big.to_str().unwrap()])
+        .assert_denied("larger than 65536 bytes");
+}
+
+#[test]
+fn import_reads_files_with_the_callers_rights() {
+    let s = Sandbox::new();
+    // /etc/shadow is root-only: alice must not get jitsudo to read it for her.
+    let out = s.run("alice", &["--import", "/etc/shadow"]);
+    out.assert_denied("cannot read /etc/shadow: Permission denied");
+}
+
+#[test]
+fn malformed_tokens_are_named() {
+    let s = Sandbox::new();
+    s.import("alice", "v3.public.AAAA")
+        .assert_denied("PASETO version 3 is not accepted");
+    s.import("alice", "v4.local.AAAA")
+        .assert_denied("v4.local (encrypted) tokens are not accepted");
+    s.import("alice", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJyb290In0.")
+        .assert_denied("looks like a JWT");
+    s.import("alice", "v4.public.!!!")
+        .assert_denied("bad token encoding");
+    s.import("alice", "").assert_denied("not a PASETO");
+}
+
+#[test]
+fn closed_standard_streams_and_low_limits() {
+    let s = Sandbox::new();
+    s.import_ok(
+        "alice",
+        &s.mint("alice", &["--command", "/usr/bin/id -u", "--uses", "3"]),
+    );
+    // stdin, stdout and stderr closed, at most 8 files, and no file may grow. jitsudo
+    // must neither crash half-way through recording the use nor lose the cache: either
+    // it can lift the limits (CAP_SYS_RESOURCE) and the use is counted, or the write
+    // fails cleanly, the command does not run and nothing is counted.
+    let script = format!(
+        "ulimit -n 8; ulimit -f 0; setpriv --reuid alice --regid alice --init-groups -- {} /usr/bin/touch /tmp/ran <&- >&- 2>&-; echo rc=$?",
+        s.bin.display()
+    );
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &["--command", "/usr/bin/touch /tmp/ran", "--uses", "3"],
+        ),
+    );
+    let out = s
+        .ns_command("bash")
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ran = s.path("/tmp/ran").exists();
+    let cache = std::fs::read_to_string(s.path("/var/lib/jitsudo/users/42001.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&cache).expect("cache stays valid JSON");
+    let used = parsed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["used"].as_u64().unwrap())
+        .sum::<u64>();
+    if ran {
+        assert_eq!((text.trim(), used), ("rc=0", 1), "{cache}");
+    } else {
+        assert_eq!((text.trim(), used), ("rc=1", 0), "{cache}");
+    }
+    // Afterwards, without the limits, everything works and the counts add up.
+    let out = s.run("alice", &["/usr/bin/touch", "/tmp/ran"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let list = s.run("alice", &["-l"]);
+    let left = if ran { " 1 " } else { " 2 " };
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.contains("/usr/bin/touch") && l.contains(left)),
+        "{list:?}"
+    );
+    let _ = std::fs::remove_file(s.path("/tmp/ran"));
+}
+
+#[test]
+fn runs_without_setuid_are_refused_clearly() {
+    let s = Sandbox::new();
+    std::fs::set_permissions(&s.bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("must be installed setuid root");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the real setuid binary, run as root, acting as real
+//! unprivileged users in private mount namespaces. See sandbox.rs.
+
+mod sandbox;
+
+mod attacks;
+mod cache;
+mod logging;
+mod run;
