@@ -1,0 +1,63 @@
+#!/bin/bash
+# Run every test jitsudo has, as root: formatting and lints, unit tests, the
+# end-to-end suites (real setuid binary, real users, real sshd/PAM, real service,
+# SQLite and PostgreSQL), man page checks and the package build/install test.
+# Installs what the tests need from Debian and crates.io first.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "test.sh: the end-to-end suites install a setuid binary and create users in private"
+    echo "mount namespaces; run as root." >&2
+    exit 1
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+apt_packages=(
+    util-linux          # unshare, nsenter, setpriv, runuser
+    python3
+    libpam0g-dev        # building pam_jitsudo
+    pamtester
+    openssh-server      # sshd for the PAM end-to-end test
+    openssh-client
+    postgresql          # the service's PostgreSQL test suite starts its own server
+    mandoc              # man page lint
+    lintian rpm rpmlint # package checks
+    dpkg-dev
+)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test --workspace (unit and end-to-end, as root)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# The end-to-end suite must really have run (as root, with tests executed): an empty or
+# skipped run would otherwise look green.
+e2e_passed="$(awk '/Running tests\/e2e\/main.rs/{f=1} f && /^test result:/{print $4; exit}' "$log")"
+if [ -z "$e2e_passed" ] || [ "$e2e_passed" -lt 30 ]; then
+    echo "test.sh: the end-to-end suite did not run (passed: ${e2e_passed:-none})" >&2
+    exit 1
+fi
+
+if [ -x packaging/test-deb.sh ]; then
+    step "packages: build, lint, install, upgrade, purge"
+    packaging/test-deb.sh
+fi
+
+step "all tests passed"
