@@ -29,7 +29,7 @@ fi
 
 cd "$(dirname "$0")"
 echo "==> building (release)"
-cargo build --release --locked -p jitsudo --bins
+packaging/build-release.sh -p jitsudo
 
 echo "==> installing"
 install -o root -g root -m 4755 target/release/jitsudo /usr/bin/jitsudo

@@ -6,10 +6,13 @@
 //! between check and use cannot redirect us.
 #![forbid(unsafe_code)]
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Component, Path};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::system;
 
 /// Why a file was not trusted; the text names the file and the fix.
 #[derive(Debug)]
@@ -61,96 +64,159 @@ fn check_owner_and_mode(path: &Path, meta: &Metadata) -> Result<(), UntrustedFil
     Ok(())
 }
 
-fn open_dir_nofollow(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
+/// A directory that was found trusted: it and every directory above it are root-owned
+/// and not writable by group or others. Files are opened relative to the held
+/// descriptor, so the walk from `/` is done once however many files are read.
+pub struct TrustedDir {
+    dir: File,
+    path: PathBuf,
+}
+
+const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+// O_NONBLOCK: opening a FIFO planted here must not hang us; we refuse it below.
+const FILE_FLAGS: libc::c_int =
+    libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+fn not_a_real_dir(path: &Path) -> OpenError {
+    OpenError::Untrusted(UntrustedFile(format!(
+        "{} is a symlink or not a directory; it must be a real directory owned by root",
+        path.display()
+    )))
+}
+
+impl TrustedDir {
+    /// Walk from `/` to `path` one component at a time (`openat`, `O_NOFOLLOW`),
+    /// checking each directory on its open handle.
+    pub fn open(path: &Path) -> Result<TrustedDir, OpenError> {
+        let root = Path::new("/");
+        let dir = File::open(root).map_err(|e| OpenError::Io(format!("cannot open /: {e}")))?;
+        let mut current = TrustedDir::checked(dir, root.to_path_buf())?;
+        for component in path.components() {
+            match component {
+                Component::RootDir => {}
+                Component::Normal(part) => {
+                    let name = part
+                        .to_str()
+                        .ok_or_else(|| OpenError::Io(format!("{} is not UTF-8", path.display())))?;
+                    current = current.subdir(name)?;
+                }
+                _ => {
+                    return Err(OpenError::Untrusted(UntrustedFile(format!(
+                        "{} is not a normalised absolute path",
+                        path.display()
+                    ))))
+                }
+            }
+        }
+        Ok(current)
+    }
+
+    fn checked(dir: File, path: PathBuf) -> Result<TrustedDir, OpenError> {
+        let meta = dir
+            .metadata()
+            .map_err(|e| OpenError::Io(format!("cannot stat {}: {e}", path.display())))?;
+        if !meta.is_dir() {
+            return Err(not_a_real_dir(&path));
+        }
+        check_owner_and_mode(&path, &meta).map_err(OpenError::Untrusted)?;
+        Ok(TrustedDir { dir, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A subdirectory, checked like its parents.
+    pub fn subdir(&self, name: &str) -> Result<TrustedDir, OpenError> {
+        let path = self.path.join(name);
+        let dir = system::openat(self.dir.as_fd(), name, DIR_FLAGS, 0).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::ELOOP) | Some(libc::ENOTDIR) => not_a_real_dir(&path),
+                Some(libc::ENOENT) => OpenError::Missing,
+                _ => OpenError::Io(format!("cannot open {}: {e}", path.display())),
+            }
+        })?;
+        TrustedDir::checked(dir, path)
+    }
+
+    /// Open a regular file in this directory for reading, if it is root-owned, not
+    /// group/world-writable, no symlink, FIFO or device, and has exactly one link.
+    pub fn open_file(&self, name: &str) -> Result<File, OpenError> {
+        let path = self.path.join(name);
+        let file = system::openat(self.dir.as_fd(), name, FILE_FLAGS, 0).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::ENOENT) => OpenError::Missing,
+                Some(libc::ELOOP) => OpenError::Untrusted(UntrustedFile(format!(
+                    "{} is a symlink; it must be a regular file owned by root",
+                    path.display()
+                ))),
+                _ => OpenError::Io(format!("cannot open {}: {e}", path.display())),
+            }
+        })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| OpenError::Io(format!("cannot stat {}: {e}", path.display())))?;
+        if !meta.file_type().is_file() {
+            return Err(OpenError::Untrusted(UntrustedFile(format!(
+                "{} is not a regular file",
+                path.display()
+            ))));
+        }
+        if meta.nlink() != 1 {
+            return Err(OpenError::Untrusted(UntrustedFile(format!(
+                "{} has {} hard links; a trusted file must have exactly one",
+                path.display(),
+                meta.nlink()
+            ))));
+        }
+        check_owner_and_mode(&path, &meta).map_err(OpenError::Untrusted)?;
+        Ok(file)
+    }
+
+    /// Read a trusted file whole, refusing anything larger than `limit` bytes.
+    pub fn read_file(&self, name: &str, limit: u64) -> Result<Vec<u8>, OpenError> {
+        let file = self.open_file(name)?;
+        let path = self.path.join(name);
+        read_limited(file, limit).map_err(|e| match e.kind() {
+            io::ErrorKind::FileTooLarge => OpenError::Io(format!(
+                "{} is larger than {} bytes; refusing to read it",
+                path.display(),
+                limit
+            )),
+            _ => OpenError::Io(format!("cannot read {}: {e}", path.display())),
+        })
+    }
 }
 
 /// Check every directory from `/` down to the parent of `path`.
 pub fn check_parents(path: &Path) -> Result<(), OpenError> {
-    let Some(parent) = path.parent() else {
-        return Ok(());
-    };
-    let mut current = std::path::PathBuf::new();
-    for component in parent.components() {
-        match component {
-            Component::RootDir => current.push("/"),
-            Component::Normal(part) => current.push(part),
-            _ => {
-                return Err(OpenError::Untrusted(UntrustedFile(format!(
-                    "{} is not a normalised absolute path",
-                    path.display()
-                ))))
-            }
-        }
-        let dir = open_dir_nofollow(&current).map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
-                OpenError::Untrusted(UntrustedFile(format!(
-                    "{} is a symlink or not a directory; it must be a real directory owned by root",
-                    current.display()
-                )))
-            }
-            Some(libc::ENOENT) => OpenError::Missing,
-            _ => OpenError::Io(format!("cannot open {}: {e}", current.display())),
-        })?;
-        let meta = dir
-            .metadata()
-            .map_err(|e| OpenError::Io(format!("cannot stat {}: {e}", current.display())))?;
-        check_owner_and_mode(&current, &meta).map_err(OpenError::Untrusted)?;
+    match path.parent() {
+        Some(parent) => TrustedDir::open(parent).map(|_| ()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// Open a regular file for reading if it and its parents are root-owned and not
-/// group/world-writable, it is no symlink, FIFO or device, and it has exactly one link.
-pub fn open_trusted(path: &Path) -> Result<File, OpenError> {
-    check_parents(path)?;
-    let file = OpenOptions::new()
-        .read(true)
-        // O_NONBLOCK: opening a FIFO planted here must not hang us; we refuse it below.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => OpenError::Missing,
-            Some(libc::ELOOP) => OpenError::Untrusted(UntrustedFile(format!(
-                "{} is a symlink; it must be a regular file owned by root",
-                path.display()
-            ))),
-            _ => OpenError::Io(format!("cannot open {}: {e}", path.display())),
-        })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| OpenError::Io(format!("cannot stat {}: {e}", path.display())))?;
-    if !meta.file_type().is_file() {
-        return Err(OpenError::Untrusted(UntrustedFile(format!(
-            "{} is not a regular file",
+fn split_file_path(path: &Path) -> Result<(TrustedDir, &str), OpenError> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+    else {
+        return Err(OpenError::Io(format!(
+            "{} is not a file path",
             path.display()
-        ))));
-    }
-    if meta.nlink() != 1 {
-        return Err(OpenError::Untrusted(UntrustedFile(format!(
-            "{} has {} hard links; a trusted file must have exactly one",
-            path.display(),
-            meta.nlink()
-        ))));
-    }
-    check_owner_and_mode(path, &meta).map_err(OpenError::Untrusted)?;
-    Ok(file)
+        )));
+    };
+    Ok((TrustedDir::open(parent)?, name))
+}
+
+/// Open a trusted regular file by absolute path (see `TrustedDir::open_file`).
+pub fn open_trusted(path: &Path) -> Result<File, OpenError> {
+    let (dir, name) = split_file_path(path)?;
+    dir.open_file(name)
 }
 
 /// Read a trusted file whole, refusing anything larger than `limit` bytes.
 pub fn read_trusted(path: &Path, limit: u64) -> Result<Vec<u8>, OpenError> {
-    let file = open_trusted(path)?;
-    read_limited(file, limit).map_err(|e| match e.kind() {
-        io::ErrorKind::FileTooLarge => OpenError::Io(format!(
-            "{} is larger than {} bytes; refusing to read it",
-            path.display(),
-            limit
-        )),
-        _ => OpenError::Io(format!("cannot read {}: {e}", path.display())),
-    })
+    let (dir, name) = split_file_path(path)?;
+    dir.read_file(name, limit)
 }
 
 /// Read at most `limit` bytes; more is an error rather than a silent truncation.

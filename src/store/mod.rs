@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::secure_file::{self, OpenError};
+use std::cell::OnceCell;
+
+use crate::secure_file::{self, OpenError, TrustedDir};
 use crate::system::{self, Uid};
 
 const MAX_CACHE_BYTES: u64 = 4 << 20;
@@ -46,9 +48,12 @@ impl From<OpenError> for StoreError {
     }
 }
 
-/// Handle on the state directory.
+/// Handle on the state directory. The directory chain is checked once per process and
+/// the open handles reused for every file read.
 pub struct Store {
     root: PathBuf,
+    root_dir: OnceCell<TrustedDir>,
+    users_dir: OnceCell<TrustedDir>,
 }
 
 /// Held while counting a use or rewriting a user's cache; released on drop.
@@ -69,11 +74,40 @@ impl Store {
     pub fn new(root: &Path) -> Store {
         Store {
             root: root.to_path_buf(),
+            root_dir: OnceCell::new(),
+            users_dir: OnceCell::new(),
         }
     }
 
     pub fn system() -> Store {
         Store::new(Path::new(crate::config::STATE_DIR))
+    }
+
+    /// The checked state directory (`OpenError::Missing` if it does not exist yet).
+    fn root_dir(&self) -> Result<&TrustedDir, OpenError> {
+        if let Some(dir) = self.root_dir.get() {
+            return Ok(dir);
+        }
+        let dir = TrustedDir::open(&self.root)?;
+        Ok(self.root_dir.get_or_init(|| dir))
+    }
+
+    fn checked_users_dir(&self) -> Result<&TrustedDir, OpenError> {
+        if let Some(dir) = self.users_dir.get() {
+            return Ok(dir);
+        }
+        let dir = self.root_dir()?.subdir("users")?;
+        Ok(self.users_dir.get_or_init(|| dir))
+    }
+
+    /// Read a state file through the cached, already checked directory handles.
+    fn read_state(&self, in_users: bool, name: &str, limit: u64) -> Result<Vec<u8>, OpenError> {
+        let dir = if in_users {
+            self.checked_users_dir()?
+        } else {
+            self.root_dir()?
+        };
+        dir.read_file(name, limit)
     }
 
     fn users_dir(&self) -> PathBuf {
@@ -100,7 +134,7 @@ impl Store {
     /// A user's cache; empty if the user never imported anything.
     pub fn load_user(&self, uid: Uid) -> Result<UserCache, StoreError> {
         let path = self.cache_path(uid);
-        match secure_file::read_trusted(&path, MAX_CACHE_BYTES) {
+        match self.read_state(true, &format!("{uid}.json"), MAX_CACHE_BYTES) {
             Ok(bytes) => UserCache::from_bytes(&bytes).map_err(|e| {
                 StoreError(format!(
                     "{}: corrupt cache ({e}); remove it with: jitsudo --drop",
@@ -157,7 +191,7 @@ impl Store {
     /// The highest clock value seen, if any.
     pub fn clock_mark(&self) -> Result<Option<i64>, StoreError> {
         let path = self.root.join("clock");
-        match secure_file::read_trusted(&path, 64) {
+        match self.read_state(false, "clock", 64) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 text.trim().parse::<i64>().map(Some).map_err(|_| {
@@ -185,7 +219,7 @@ impl Store {
 
     pub fn revocations(&self) -> Result<Option<Revocations>, StoreError> {
         let path = self.root.join("revocations.json");
-        match secure_file::read_trusted(&path, MAX_CACHE_BYTES) {
+        match self.read_state(false, "revocations.json", MAX_CACHE_BYTES) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 StoreError(format!(
                     "{}: corrupt revocation list ({e}); run jitsudo --sync",

@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+pub mod accounts;
+
 /// A user id that is never the "no id" value `(uid_t)-1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Uid(u32);
@@ -159,14 +161,22 @@ unsafe fn cstr_field(ptr: *const libc::c_char) -> Vec<u8> {
     }
 }
 
+/// Look a user up by name: /etc/passwd first, then NSS (see `accounts`).
 pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
+    if let Some(user) = accounts::user_from_files(&accounts::Key::Name(name)) {
+        return Ok(Some(user));
+    }
     let Ok(cname) = CString::new(name) else {
         return Ok(None);
     };
     lookup_user(UserKey::Name(&cname))
 }
 
+/// Look a user up by uid: /etc/passwd first, then NSS (see `accounts`).
 pub fn user_by_uid(uid: Uid) -> io::Result<Option<User>> {
+    if let Some(user) = accounts::user_from_files(&accounts::Key::Id(uid.get())) {
+        return Ok(Some(user));
+    }
     lookup_user(UserKey::Id(uid.get()))
 }
 
@@ -207,6 +217,13 @@ pub fn group_id_by_name(name: &str) -> io::Result<Option<Gid>> {
 
 /// All groups of `user` (primary included), as initgroups would set them.
 pub fn group_list(user: &User) -> io::Result<Vec<Gid>> {
+    if accounts::groups_are_files_only() {
+        return accounts::groups_from_files(user);
+    }
+    nss_group_list(user)
+}
+
+fn nss_group_list(user: &User) -> io::Result<Vec<Gid>> {
     let name = CString::new(user.name.as_bytes()).map_err(|_| io::ErrorKind::InvalidInput)?;
     let mut count: libc::c_int = 64;
     loop {
@@ -279,6 +296,33 @@ pub fn close_fds_from(first: RawFd) {
         // SAFETY: as above; EBADF for unused numbers is expected and ignored.
         unsafe { libc::close(fd) };
     }
+}
+
+/// Open `name` relative to an open directory (never following a final symlink when
+/// `flags` has O_NOFOLLOW). Lets a checked directory be walked once and used many times.
+pub fn openat(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    flags: libc::c_int,
+    mode: u32,
+) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let cname = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if name.contains('/') {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: dir is a valid descriptor; cname is NUL-terminated; mode is only read with
+    // O_CREAT.
+    let fd = cerr(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            cname.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: fd was just returned by openat and is owned by nobody else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 /// Lock a file exclusively (blocking), released when the file is closed.
@@ -504,5 +548,120 @@ fn restore_root_or_abort() {
         && unsafe { libc::setresgid(u32::MAX, 0, u32::MAX) } == 0;
     if !ok {
         std::process::abort();
+    }
+}
+
+// ---- helper processes for the approval-service client ----------------------------------
+
+/// How a child process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// A pipe whose both ends are close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    cerr(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    let (r, w) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    Ok((r, w))
+}
+
+/// True when this process has exactly one thread (from /proc/self/status).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim() == "1"))
+        })
+        .unwrap_or(false)
+}
+
+/// Fork a child that runs `child` and exits with the status it returns; the parent gets
+/// the child's pid. The child restores default SIGINT/SIGQUIT handling, so Ctrl-C
+/// reaches it even while the parent ignores it. Refused unless the process is
+/// single-threaded: after fork only the calling thread exists, and locks held by other
+/// threads would stay locked forever.
+pub fn fork_child(child: impl FnOnce() -> i32) -> io::Result<libc::pid_t> {
+    use std::io::Write;
+    if !single_threaded() {
+        return Err(io::Error::other(
+            "refusing to fork a multi-threaded process",
+        ));
+    }
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: the process is single-threaded (checked above), so the child gets a
+    // consistent copy of all memory and locks; it ends with _exit and never returns
+    // into the parent's stack frames.
+    let pid = cerr(unsafe { libc::fork() })?;
+    if pid != 0 {
+        return Ok(pid);
+    }
+    // SAFETY: restoring default dispositions takes no pointers.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+    }
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(1);
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit ends the child at once, without running the parent's atexit
+    // handlers or destructors a second time.
+    unsafe { libc::_exit(code) }
+}
+
+/// Wait for a child started by `fork_child`.
+pub fn wait_child(pid: libc::pid_t) -> io::Result<ChildEnd> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: status is valid for writes; pid is our own child.
+        let ret = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if ret == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if libc::WIFEXITED(status) {
+            return Ok(ChildEnd::Exited(libc::WEXITSTATUS(status)));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok(ChildEnd::Signaled(libc::WTERMSIG(status)));
+        }
+    }
+}
+
+/// Ignore SIGINT and SIGQUIT until the guard is dropped (then back to the default), so
+/// that Ctrl-C ends the waiting child but lets this process report what was left.
+pub struct InterruptsIgnored(());
+
+pub fn ignore_interrupts() -> InterruptsIgnored {
+    // SAFETY: setting a disposition to SIG_IGN takes no pointers.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+    InterruptsIgnored(())
+}
+
+impl Drop for InterruptsIgnored {
+    fn drop(&mut self) {
+        // SAFETY: as above; the default disposition is what a command we exec expects.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+        }
     }
 }
