@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
+use crate::client::admin;
 use crate::config;
 use crate::grant::{self, keys::SecretKey, Claims, Kind};
 use crate::matcher::CommandSpec;
@@ -53,6 +54,53 @@ pub enum CtlCommand {
         /// The token, or - to read it from stdin
         #[arg(value_name = "TOKEN|-")]
         token: String,
+    },
+    /// Approval-service policy files
+    #[command(subcommand)]
+    Policy(admin::PolicyCommand),
+    /// Register hosts with the approval service (admin token)
+    #[command(subcommand)]
+    Host(admin::HostCommand),
+    /// Create approvers on the approval service (admin token)
+    #[command(subcommand)]
+    Approver(admin::ApproverCommand),
+    /// List requests on the approval service
+    Requests {
+        /// Only requests still waiting for approval
+        #[arg(long)]
+        pending: bool,
+        #[command(flatten)]
+        service: admin::ServiceArgs,
+    },
+    /// Approve a pending request
+    Approve {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Note recorded with the approval
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
+        #[command(flatten)]
+        service: admin::ServiceArgs,
+    },
+    /// Deny a pending request
+    Deny {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Why (recorded and shown to the requester)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        service: admin::ServiceArgs,
+    },
+    /// Revoke an issued grant; hosts deny it after their next `jitsudo --sync`
+    Revoke {
+        #[arg(value_name = "GRANT")]
+        grant: String,
+        /// Why (recorded)
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        service: admin::ServiceArgs,
     },
 }
 
@@ -106,6 +154,34 @@ pub fn ctl_main() -> ExitCode {
         CtlCommand::Keygen { id, out } => keygen(&id, &out),
         CtlCommand::Mint(args) => mint(&args),
         CtlCommand::Verify { config, token } => verify(&config, &token),
+        CtlCommand::Policy(admin::PolicyCommand::Check { file }) => admin::policy_check(&file),
+        CtlCommand::Host(admin::HostCommand::Add {
+            name,
+            public_key,
+            service,
+        }) => admin::host_add(&name, &public_key, &service),
+        CtlCommand::Approver(admin::ApproverCommand::Add {
+            name,
+            groups,
+            admin: is_admin,
+            service,
+        }) => admin::approver_add(&name, &groups, is_admin, &service),
+        CtlCommand::Requests { pending, service } => admin::requests(pending, &service),
+        CtlCommand::Approve {
+            id,
+            comment,
+            service,
+        } => admin::approve(&id, comment.as_deref(), &service),
+        CtlCommand::Deny {
+            id,
+            reason,
+            service,
+        } => admin::deny(&id, &reason, &service),
+        CtlCommand::Revoke {
+            grant,
+            reason,
+            service,
+        } => admin::revoke(&grant, &reason, &service),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

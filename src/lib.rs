@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod caller;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod ctl;
 pub mod decision;

@@ -87,13 +87,9 @@ pub fn jitsudo_main() -> ExitCode {
         Mode::Import(source) => manage::import(&ctx, &source),
         Mode::Drop(prefix) => manage::drop_grants(&ctx, prefix.as_deref()),
         Mode::ResetTimestamp => Ok(()),
-        Mode::Request | Mode::Sync | Mode::Enroll => {
-            let msg = match &ctx.config.service {
-                None => "no approval service is configured: set service = \"https://…\" in /etc/jitsudo/jitsudo.toml".to_string(),
-                Some(url) => format!("this build of jitsudo cannot reach the approval service yet ({url}); ask an admin for a grant minted with jitsudoctl mint"),
-            };
-            Err(pipeline::Refused { message: msg })
-        }
+        Mode::Request => crate::client::request::request(&ctx, &cli),
+        Mode::Sync => crate::client::request::sync(&ctx),
+        Mode::Enroll => crate::client::enroll::enroll(&ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -342,3 +342,68 @@ mod tests {
         assert!(!exact.allows("/bin/echo", &[arg]));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn word() -> impl Strategy<Value = String> {
+        // Printable text including spaces, backslashes and stars: the characters the
+        // escaping has to get right.
+        "[ -~é]{1,12}"
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_is_identity(
+            dirs in proptest::collection::vec("[a-z0-9_.-]{1,8}", 1..4),
+            args in proptest::collection::vec(word(), 0..5),
+            star in any::<bool>(),
+        ) {
+            prop_assume!(dirs.iter().all(|d| d != "." && d != ".."));
+            let path = format!("/{}", dirs.join("/"));
+            let rule = match (star, args.is_empty()) {
+                (true, _) => ArgRule::Prefix(args.clone()),
+                (false, true) => ArgRule::None,
+                (false, false) => ArgRule::Exact(args.clone()),
+            };
+            let spec = CommandSpec { pin: None, path, args: rule };
+            let text = spec.to_string();
+            prop_assert_eq!(CommandSpec::parse(&text).unwrap(), spec);
+        }
+
+        #[test]
+        fn exact_spec_allows_only_its_own_argv(
+            args in proptest::collection::vec(word(), 0..5),
+            other in proptest::collection::vec(word(), 0..5),
+        ) {
+            let spec = CommandSpec {
+                pin: None,
+                path: "/usr/bin/x".into(),
+                args: if args.is_empty() { ArgRule::None } else { ArgRule::Exact(args.clone()) },
+            };
+            prop_assert!(spec.allows("/usr/bin/x", &args));
+            prop_assert_eq!(spec.allows("/usr/bin/x", &other), other == args);
+            prop_assert!(!spec.allows("/usr/bin/y", &args));
+        }
+
+        #[test]
+        fn prefix_spec_allows_exactly_the_extensions(
+            prefix in proptest::collection::vec(word(), 0..3),
+            rest in proptest::collection::vec(word(), 0..3),
+            other in proptest::collection::vec(word(), 0..5),
+        ) {
+            let spec = CommandSpec { pin: None, path: "/bin/p".into(), args: ArgRule::Prefix(prefix.clone()) };
+            let mut full = prefix.clone();
+            full.extend(rest);
+            prop_assert!(spec.allows("/bin/p", &full));
+            prop_assert_eq!(spec.allows("/bin/p", &other), other.starts_with(&prefix));
+        }
+
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,64}") {
+            let _ = CommandSpec::parse(&text);
+        }
+    }
+}

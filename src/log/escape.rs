@@ -67,3 +67,34 @@ mod tests {
         assert!(out.chars().all(|c| !c.is_control()));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn escaped_text_has_no_control_characters(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let out = escape(&bytes);
+            prop_assert!(out.chars().all(|c| !c.is_control()));
+            prop_assert!(!out.contains('\n') && !out.contains('\r'));
+        }
+
+        #[test]
+        fn printable_text_is_unchanged(text in "[ -~]{0,64}") {
+            prop_assert_eq!(escape(text.as_bytes()), text);
+        }
+
+        #[test]
+        fn split_lines_fit_and_keep_everything(words in proptest::collection::vec("[a-z]{1,300}", 1..40)) {
+            let line = format!("alice : COMMAND={}", words.join(" "));
+            let parts = crate::log::split_line(&line, "alice", crate::log::MAX_MESSAGE_BYTES);
+            prop_assert!(parts.iter().all(|p| p.len() <= crate::log::MAX_MESSAGE_BYTES));
+            let kept: usize = parts.iter().map(|p| p.chars().filter(|c| c.is_ascii_lowercase()).count()).sum();
+            let marker = "alicecommandcontinued".len() * (parts.len() - 1);
+            let original = line.chars().filter(|c| c.is_ascii_lowercase()).count();
+            prop_assert_eq!(kept, original + marker);
+        }
+    }
+}

@@ -137,7 +137,7 @@ impl Store {
         match self.read_state(true, &format!("{uid}.json"), MAX_CACHE_BYTES) {
             Ok(bytes) => UserCache::from_bytes(&bytes).map_err(|e| {
                 StoreError(format!(
-                    "{}: corrupt cache ({e}); remove it with: jitsudo --drop",
+                    "{}: corrupt cache ({e}); an admin must inspect and remove it",
                     path.display()
                 ))
             }),

@@ -141,3 +141,109 @@ fn runs_without_setuid_are_refused_clearly() {
     s.run("alice", &["/usr/bin/id"])
         .assert_denied("must be installed setuid root");
 }
+
+#[test]
+fn config_replaced_by_symlink_hard_link_or_fifo_is_refused() {
+    let s = Sandbox::new();
+    s.import_ok("alice", &s.mint("alice", &["--command", "/usr/bin/id"]));
+    let config = s.path("/etc/jitsudo/jitsudo.toml");
+    let real = s.path("/etc/jitsudo/real.toml");
+    std::fs::rename(&config, &real).unwrap();
+
+    std::os::unix::fs::symlink("/etc/jitsudo/real.toml", &config).unwrap();
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("jitsudo.toml is a symlink");
+    std::fs::remove_file(&config).unwrap();
+
+    std::fs::hard_link(&real, &config).unwrap();
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("has 2 hard links");
+    std::fs::remove_file(&config).unwrap();
+
+    let status = std::process::Command::new("mkfifo")
+        .arg(&config)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("jitsudo.toml is not a regular file");
+    std::fs::remove_file(&config).unwrap();
+
+    std::fs::rename(&real, &config).unwrap();
+    assert_eq!(s.run("alice", &["/usr/bin/id", "-u"]).code, 1);
+    assert_eq!(s.run("alice", &["/usr/bin/id"]).code, 0);
+}
+
+#[test]
+fn cache_fifo_and_writable_state_directory_are_refused() {
+    let s = Sandbox::new();
+    s.import_ok("alice", &s.mint("alice", &["--command", "/usr/bin/id"]));
+    let cache = s.path("/var/lib/jitsudo/users/42001.json");
+    let saved = std::fs::read(&cache).unwrap();
+    std::fs::remove_file(&cache).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&cache)
+        .status()
+        .unwrap()
+        .success());
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("42001.json is not a regular file");
+    std::fs::remove_file(&cache).unwrap();
+    std::fs::write(&cache, &saved).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    std::fs::set_permissions(
+        s.path("/var/lib/jitsudo/users"),
+        std::fs::Permissions::from_mode(0o730),
+    )
+    .unwrap();
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("/var/lib/jitsudo/users is writable by group or others");
+    std::fs::set_permissions(
+        s.path("/var/lib/jitsudo/users"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o620)).unwrap();
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("42001.json is writable by group or others");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(s.run("alice", &["/usr/bin/id"]).code, 0);
+}
+
+#[test]
+fn killing_jitsudo_mid_use_never_corrupts_the_cache() {
+    let s = Sandbox::new();
+    s.import_ok(
+        "alice",
+        &s.mint("alice", &["--command", "/usr/bin/true", "--uses", "1000"]),
+    );
+    // Start many runs and SIGKILL them at staggered moments; afterwards the cache must
+    // parse, and the uses counted must not exceed the runs that were started.
+    let mut started = 0;
+    for round in 0..40u64 {
+        let mut child = s.jitsudo("alice").arg("/usr/bin/true").spawn().unwrap();
+        started += 1;
+        std::thread::sleep(std::time::Duration::from_micros(200 * (round % 10)));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let cache = std::fs::read_to_string(s.path("/var/lib/jitsudo/users/42001.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&cache).expect("cache is intact");
+    let used = parsed["entries"][0]["used"].as_u64().unwrap();
+    assert!(used <= started, "{used} uses counted for {started} runs");
+    // No temporary files were left behind to confuse later runs.
+    let leftovers: Vec<_> = std::fs::read_dir(s.path("/var/lib/jitsudo/users"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty() || leftovers.len() < 5, "{leftovers:?}");
+    // And the grant still works, counting exactly one more use.
+    assert_eq!(s.run("alice", &["/usr/bin/true"]).code, 0);
+    let cache = std::fs::read_to_string(s.path("/var/lib/jitsudo/users/42001.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&cache).unwrap();
+    assert_eq!(parsed["entries"][0]["used"].as_u64().unwrap(), used + 1);
+}

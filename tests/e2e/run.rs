@@ -101,12 +101,12 @@ fn one_time_grant_runs_once() {
 }
 
 #[test]
-fn concurrent_uses_of_a_one_time_grant_run_exactly_once() {
+fn sixty_four_concurrent_uses_of_a_one_time_grant_run_exactly_once() {
     let s = Sandbox::new();
     let token = s.mint("alice", &["--command", "/usr/bin/id -u", "--uses", "1"]);
     s.import_ok("alice", &token);
     s.logs();
-    let children: Vec<_> = (0..32)
+    let children: Vec<_> = (0..64)
         .map(|_| {
             s.jitsudo("alice")
                 .args(["/usr/bin/id", "-u"])
@@ -128,7 +128,7 @@ fn concurrent_uses_of_a_one_time_grant_run_exactly_once() {
         .iter()
         .filter(|o| o.status.code() == Some(1) && o.stdout.is_empty())
         .count();
-    assert_eq!((ran, refused), (1, 31));
+    assert_eq!((ran, refused), (1, 63));
     let logs = s.logs();
     assert_eq!(
         logs.iter()
@@ -140,7 +140,7 @@ fn concurrent_uses_of_a_one_time_grant_run_exactly_once() {
         logs.iter()
             .filter(|l| l.contains("one-time grant has already been used"))
             .count(),
-        31
+        63
     );
 }
 
@@ -149,7 +149,7 @@ fn n_use_grant_under_contention_runs_exactly_n_times() {
     let s = Sandbox::new();
     let token = s.mint("alice", &["--command", "/usr/bin/id -u", "--uses", "5"]);
     s.import_ok("alice", &token);
-    let children: Vec<_> = (0..24)
+    let children: Vec<_> = (0..64)
         .map(|_| {
             s.jitsudo("alice")
                 .args(["/usr/bin/id", "-u"])

@@ -1,0 +1,368 @@
+//! /etc/jitsudo/jitsudod.toml, parsed strictly: unknown keys, bad values and missing
+//! files are errors naming the file and line.
+//!
+//! ```toml
+//! listen = "0.0.0.0:8443"
+//! database = "sqlite:///var/lib/jitsudod/jitsudod.db"   # or postgres://…
+//! policy = "/etc/jitsudo/policy.toml"
+//! issuer = "approvals.example.internal"                 # iss of grants (default: jitsudod)
+//! active_key = "approvals-2026"                         # the key that signs new grants
+//!
+//! [tls]                                                 # required unless listen is loopback
+//! cert = "/etc/jitsudo/tls/cert.pem"
+//! key = "/etc/jitsudo/tls/key.pem"
+//!
+//! [[signing_key]]                                       # one per key file; rotation: add a
+//! file = "/etc/jitsudo/keys/approvals-2026.key"         # key, pin it on hosts, then switch
+//!                                                       # active_key
+//! [limits]
+//! host_requests_per_minute = 600
+//! user_requests_per_minute = 30
+//! max_body_bytes = 65536
+//! ```
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use jitsudo::config::line_of;
+use jitsudo::grant::keys::SecretKey;
+use serde::Deserialize;
+use toml::Spanned;
+use zeroize::Zeroizing;
+
+pub const DEFAULT_CONFIG: &str = "/etc/jitsudo/jitsudod.toml";
+
+pub struct ServiceConfig {
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    pub database: String,
+    pub policy: PathBuf,
+    pub issuer: String,
+    pub tls: Option<Tls>,
+    /// All configured keys; `active` indexes the one that signs.
+    pub keys: Vec<SecretKey>,
+    pub active: usize,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub host_per_minute: u32,
+    pub user_per_minute: u32,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            host_per_minute: 600,
+            user_per_minute: 30,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl ServiceConfig {
+    pub fn active_key(&self) -> &SecretKey {
+        &self.keys[self.active]
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    listen: Spanned<String>,
+    database: Spanned<String>,
+    policy: Spanned<String>,
+    issuer: Option<Spanned<String>>,
+    active_key: Spanned<String>,
+    tls: Option<RawTls>,
+    #[serde(default)]
+    signing_key: Vec<RawKey>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Spanned<String>,
+    key: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    file: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    host_requests_per_minute: Option<Spanned<i64>>,
+    user_requests_per_minute: Option<Spanned<i64>>,
+    max_body_bytes: Option<Spanned<i64>>,
+}
+
+struct At<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl At<'_> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        what: impl std::fmt::Display,
+    ) -> Result<T, String> {
+        Err(format!(
+            "{}:{}: {what}",
+            self.file.display(),
+            line_of(self.text, span.start)
+        ))
+    }
+
+    /// Relative paths are taken relative to the config file's directory.
+    fn path(&self, v: &Spanned<String>) -> PathBuf {
+        let p = PathBuf::from(v.get_ref());
+        if p.is_absolute() {
+            p
+        } else {
+            self.file.parent().unwrap_or(Path::new("/")).join(p)
+        }
+    }
+}
+
+pub fn load(path: &Path) -> Result<ServiceConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse(path, &text, &|p| read_key_file(p))
+}
+
+/// Parse config text; `read_key` loads a signing key file (a parameter for tests).
+pub fn parse(
+    file: &Path,
+    text: &str,
+    read_key: &dyn Fn(&Path) -> Result<SecretKey, String>,
+) -> Result<ServiceConfig, String> {
+    let at = At { file, text };
+    let raw: Raw = toml::from_str(text).map_err(|e| match e.span() {
+        Some(s) => format!(
+            "{}:{}: {}",
+            file.display(),
+            line_of(text, s.start),
+            e.message().trim()
+        ),
+        None => format!("{}: {}", file.display(), e.message().trim()),
+    })?;
+    let listen: SocketAddr = match raw.listen.get_ref().parse() {
+        Ok(a) => a,
+        Err(_) => {
+            return at.err(
+                raw.listen.span(),
+                format!("listen {:?} is not ADDRESS:PORT", raw.listen.get_ref()),
+            )
+        }
+    };
+    let tls = raw.tls.as_ref().map(|t| Tls {
+        cert: at.path(&t.cert),
+        key: at.path(&t.key),
+    });
+    if tls.is_none() && !listen.ip().is_loopback() {
+        return at.err(
+            raw.listen.span(),
+            format!("listen {listen} is not a loopback address, so a [tls] table with cert and key is required (plain HTTP is only allowed on loopback)"),
+        );
+    }
+    let db = raw.database.get_ref();
+    if !(db.starts_with("sqlite:")
+        || db.starts_with("postgres://")
+        || db.starts_with("postgresql://"))
+    {
+        return at.err(
+            raw.database.span(),
+            "database must be sqlite:///PATH or postgres://…",
+        );
+    }
+    if raw.signing_key.is_empty() {
+        return at.err(raw.active_key.span(), "no [[signing_key]] is configured");
+    }
+    let mut keys: Vec<SecretKey> = Vec::new();
+    for k in &raw.signing_key {
+        let key = read_key(&at.path(&k.file)).or_else(|e| at.err(k.file.span(), e))?;
+        if keys.iter().any(|other| other.id == key.id) {
+            return at.err(
+                k.file.span(),
+                format!("two signing keys have the id {:?}", key.id),
+            );
+        }
+        keys.push(key);
+    }
+    let Some(active) = keys.iter().position(|k| &k.id == raw.active_key.get_ref()) else {
+        let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+        return at.err(
+            raw.active_key.span(),
+            format!(
+                "active_key {:?} is not the id of any [[signing_key]] ({})",
+                raw.active_key.get_ref(),
+                ids.join(", ")
+            ),
+        );
+    };
+    let issuer = match &raw.issuer {
+        None => "jitsudod".to_string(),
+        Some(i) if i.get_ref().is_empty() || i.get_ref().len() > 200 => {
+            return at.err(i.span(), "issuer must be 1-200 characters")
+        }
+        Some(i) => i.get_ref().clone(),
+    };
+    let mut limits = Limits::default();
+    if let Some(l) = &raw.limits {
+        let num = |v: &Option<Spanned<i64>>,
+                   key: &str,
+                   min: i64,
+                   max: i64|
+         -> Result<Option<i64>, String> {
+            match v {
+                None => Ok(None),
+                Some(n) if (min..=max).contains(n.get_ref()) => Ok(Some(*n.get_ref())),
+                Some(n) => at.err(
+                    n.span(),
+                    format!("limits.{key} must be between {min} and {max}"),
+                ),
+            }
+        };
+        if let Some(n) = num(
+            &l.host_requests_per_minute,
+            "host_requests_per_minute",
+            1,
+            10_000_000,
+        )? {
+            limits.host_per_minute = n as u32;
+        }
+        if let Some(n) = num(
+            &l.user_requests_per_minute,
+            "user_requests_per_minute",
+            1,
+            10_000_000,
+        )? {
+            limits.user_per_minute = n as u32;
+        }
+        if let Some(n) = num(&l.max_body_bytes, "max_body_bytes", 1024, 16 << 20)? {
+            limits.max_body_bytes = n as usize;
+        }
+    }
+    Ok(ServiceConfig {
+        path: file.to_path_buf(),
+        listen,
+        database: db.clone(),
+        policy: at.path(&raw.policy),
+        issuer,
+        tls,
+        keys,
+        active,
+        limits,
+    })
+}
+
+/// A signing key file must not be readable by anyone but its owner.
+pub fn read_key_file(path: &Path) -> Result<SecretKey, String> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open signing key {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "signing key {} is accessible by group or others (mode {:o}); fix with: chmod 600 {}",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        ));
+    }
+    let mut text = Zeroizing::new(String::new());
+    file.take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    SecretKey::from_file_text(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(p: &Path) -> Result<SecretKey, String> {
+        let name = p.file_stem().unwrap().to_str().unwrap();
+        if name == "missing" {
+            return Err(format!("cannot open signing key {}", p.display()));
+        }
+        SecretKey::generate(name)
+    }
+
+    fn parse_str(text: &str) -> Result<ServiceConfig, String> {
+        parse(Path::new("/etc/jitsudo/jitsudod.toml"), text, &keys)
+    }
+
+    const BASE: &str = "listen = \"127.0.0.1:8080\"\ndatabase = \"sqlite:///tmp/x.db\"\npolicy = \"policy.toml\"\nactive_key = \"k2\"\n[[signing_key]]\nfile = \"keys/k1.key\"\n[[signing_key]]\nfile = \"/keys/k2.key\"\n";
+
+    #[test]
+    fn minimal_loopback_config() {
+        let c = parse_str(BASE).unwrap();
+        assert_eq!(c.active_key().id, "k2");
+        assert_eq!(c.keys.len(), 2);
+        assert_eq!(c.policy, Path::new("/etc/jitsudo/policy.toml"));
+        assert_eq!(c.issuer, "jitsudod");
+        assert!(c.tls.is_none());
+        assert_eq!(c.limits.user_per_minute, 30);
+    }
+
+    #[test]
+    fn plain_http_refused_off_loopback() {
+        let e = parse_str(&BASE.replace("127.0.0.1:8080", "0.0.0.0:8080"))
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("/etc/jitsudo/jitsudod.toml:1:") && e.contains("[tls]"),
+            "{e}"
+        );
+        let ok = format!(
+            "{}[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+            BASE.replace("127.0.0.1:8080", "0.0.0.0:8080")
+        );
+        assert!(parse_str(&ok).is_ok());
+    }
+
+    #[test]
+    fn errors_name_lines() {
+        let e = parse_str(&BASE.replace("active_key = \"k2\"", "active_key = \"k9\""))
+            .err()
+            .unwrap();
+        assert!(e.contains(":4:") && e.contains("k1, k2"), "{e}");
+        let e = parse_str(&format!("{BASE}colour = 1\n")).err().unwrap();
+        assert!(e.contains("colour"), "{e}");
+        let e = parse_str(&BASE.replace("keys/k1.key", "missing.key"))
+            .err()
+            .unwrap();
+        assert!(e.contains(":6:") && e.contains("missing"), "{e}");
+        let e = parse_str(&BASE.replace("sqlite:///tmp/x.db", "mysql://x"))
+            .err()
+            .unwrap();
+        assert!(e.contains(":2:"), "{e}");
+        let e = parse_str(&format!("{BASE}[limits]\nmax_body_bytes = 1\n"))
+            .err()
+            .unwrap();
+        assert!(e.contains(":10:"), "{e}");
+        let e = parse_str(&BASE.replace("/keys/k2.key", "/other/k1.key"))
+            .err()
+            .unwrap();
+        assert!(e.contains(":8:") && e.contains("two signing keys"), "{e}");
+    }
+}

@@ -1,0 +1,113 @@
+//! `jitsudod`: the approval service. See the library for everything it does.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use jitsudod::{api, config, db::Db, serve};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "jitsudod",
+    version,
+    about = "jitsudo approval service",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the service
+    Serve {
+        /// Service config file
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// TESTING ONLY: evaluate policy hours and weekdays as if it were TIME (RFC 3339);
+        /// grant validity always uses the real clock
+        #[arg(long, value_name = "TIME")]
+        fake_now: Option<String>,
+    },
+    /// Create an admin approver directly in the database and print its API token once
+    /// (bootstrap: admins register hosts and approvers with jitsudoctl)
+    AddAdmin {
+        /// Approver name
+        name: String,
+        /// Groups the admin belongs to (may also approve for group:G)
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Check a policy file and print its rules
+    CheckPolicy { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JITSUDOD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve { config, fake_now } => run_serve(config, fake_now),
+        Command::AddAdmin {
+            name,
+            groups,
+            config,
+        } => add_admin(&config, &name, &groups),
+        Command::CheckPolicy { file } => jitsudo::client::policy::load(&file)
+            .map(|p| {
+                println!("{}: {} rule(s) OK", file.display(), p.rules.len());
+            })
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jitsudod: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn run_serve(config: PathBuf, fake_now: Option<String>) -> Result<(), String> {
+    let fake_now = match fake_now {
+        None => None,
+        Some(t) => Some(jitsudo::grant::parse_time(&t).map_err(|e| format!("--fake-now: {e}"))?),
+    };
+    runtime()?.block_on(serve::serve(serve::Options { config, fake_now }))
+}
+
+fn add_admin(config: &std::path::Path, name: &str, groups: &[String]) -> Result<(), String> {
+    if !jitsudo::grant::valid_user_name(name)
+        || groups.iter().any(|g| !jitsudo::grant::valid_user_name(g))
+    {
+        return Err(format!("{name:?} (or a group) is not a valid name"));
+    }
+    let cfg = config::load(config)?;
+    runtime()?.block_on(async {
+        let db = Db::connect(&cfg.database).await.map_err(|e| e.to_string())?;
+        let token = api::new_api_token()?;
+        db.add_approver(name, groups, &api::token_hash(&token), true, jitsudo::grant::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        db.close().await;
+        eprintln!("admin {name} created; this token is shown once (store it, e.g. in a file read with --token-file):");
+        println!("{token}");
+        Ok(())
+    })
+}

@@ -1,0 +1,170 @@
+//! Start-up and the life of the process: config, database (migrations), policy,
+//! listener (TLS unless loopback), SIGHUP reloads, SIGTERM/SIGINT shutdown.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jitsudo::client::policy;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::api::{self, AppState};
+use crate::config;
+use crate::db::Db;
+use crate::limits::{inc, Metrics, RateLimiter};
+
+pub struct Options {
+    pub config: std::path::PathBuf,
+    /// Evaluate policy hours/weekdays as if it were this time (tests only).
+    pub fake_now: Option<i64>,
+}
+
+pub async fn serve(opts: Options) -> Result<(), String> {
+    let cfg = config::load(&opts.config)?;
+    let policy = policy::load(&cfg.policy).map_err(|e| format!("refusing to start: {e}"))?;
+    let db = Db::connect(&cfg.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    let offset = match opts.fake_now {
+        Some(t) => {
+            tracing::warn!(fake_now = %jitsudo::grant::format_time(t), "policy clock is faked (--fake-now); never use this in production");
+            t - jitsudo::grant::now()
+        }
+        None => 0,
+    };
+    let listen = cfg.listen;
+    let tls = cfg.tls.clone();
+    tracing::info!(rules = policy.rules.len(), policy = %cfg.policy.display(), active_key = %cfg.active_key().id, database = %redact(&cfg.database), "starting");
+    let state = Arc::new(AppState {
+        db,
+        host_limiter: RateLimiter::new(cfg.limits.host_per_minute),
+        user_limiter: RateLimiter::new(cfg.limits.user_per_minute),
+        config: cfg,
+        policy: RwLock::new(Arc::new(policy)),
+        policy_clock_offset: offset,
+        metrics: Metrics::default(),
+    });
+    let app = api::router(state.clone());
+
+    let handle = axum_server::Handle::new();
+    let rustls = match &tls {
+        Some(t) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&t.cert, &t.key)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "cannot load TLS certificate {} / key {}: {e}",
+                            t.cert.display(),
+                            t.key.display()
+                        )
+                    })?,
+            )
+        }
+        None => None,
+    };
+    tokio::spawn(signals(
+        state.clone(),
+        handle.clone(),
+        rustls.clone(),
+        tls.clone(),
+    ));
+    tokio::spawn(housekeeping(state.clone()));
+    {
+        let handle = handle.clone();
+        let scheme = if rustls.is_some() { "https" } else { "http" };
+        tokio::spawn(async move {
+            if let Some(addr) = handle.listening().await {
+                tracing::info!(%addr, "listening");
+                // Tests and scripts read this line to learn the port when listen uses :0.
+                println!("listening on {scheme}://{addr}");
+            }
+        });
+    }
+    let service = app.into_make_service();
+    let result = match rustls {
+        Some(r) => {
+            axum_server::bind_rustls(listen, r)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => {
+            axum_server::bind(listen)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    };
+    result.map_err(|e| format!("cannot serve on {listen}: {e}"))?;
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+async fn signals(
+    state: Arc<AppState>,
+    handle: axum_server::Handle,
+    rustls: Option<axum_server::tls_rustls::RustlsConfig>,
+    tls: Option<config::Tls>,
+) {
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                reload_policy(&state, &state.config.policy);
+                if let (Some(r), Some(t)) = (&rustls, &tls) {
+                    if let Err(e) = r.reload_from_pem_file(&t.cert, &t.key).await {
+                        tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one");
+                    }
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}
+
+/// Load the policy again; an invalid file is rejected and the old policy stays.
+pub fn reload_policy(state: &AppState, path: &Path) {
+    match policy::load(path) {
+        Ok(p) => {
+            tracing::info!(rules = p.rules.len(), "policy reloaded");
+            state.set_policy(p);
+            inc(&state.metrics.policy_reloads_ok);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "policy rejected; keeping the previous policy");
+            inc(&state.metrics.policy_reloads_failed);
+        }
+    }
+}
+
+async fn housekeeping(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let before = jitsudo::grant::now() - 2 * jitsudo::client::wire::HOST_CLOCK_WINDOW;
+        if let Err(e) = state.db.purge_nonces(before).await {
+            tracing::warn!(error = %e, "cannot purge old nonces");
+        }
+    }
+}

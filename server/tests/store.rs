@@ -1,0 +1,364 @@
+//! The storage suite, run against SQLite and a real PostgreSQL server: the same cases,
+//! the same expectations.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{pg::Pg, TempDir};
+use jitsudod::db::{Approver, Db, DbError, GrantRow, RequestRow, Table};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn sqlite_suite() {
+    let dir = TempDir::new("store");
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let next = || {
+        format!(
+            "sqlite://{}/db{}.sqlite",
+            dir.path().display(),
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        )
+    };
+    rt().block_on(suite(&next));
+}
+
+#[test]
+fn postgres_suite() {
+    let pg = Pg::start();
+    rt().block_on(suite(&|| pg.new_database()));
+}
+
+async fn suite(new_url: &dyn Fn() -> String) {
+    migrations_are_idempotent(&new_url()).await;
+    hosts_and_nonces(&new_url()).await;
+    approvers_by_token_hash(&new_url()).await;
+    auto_grant_sync_and_revoke(&new_url()).await;
+    two_approvals_no_self_approval(&new_url()).await;
+    deny_flow(&new_url()).await;
+    concurrent_approvals_issue_one_grant(&new_url()).await;
+}
+
+const NOW: i64 = 1_800_000_000;
+
+fn request(id: &str, status: &str, needed: i64, approvers: &[&str]) -> RequestRow {
+    RequestRow {
+        id: id.into(),
+        host: "web-01".into(),
+        user: "alice".into(),
+        uid: 1000,
+        run_as: "root".into(),
+        command: "/bin/true".into(),
+        reason: "INC-1".into(),
+        duration: 600,
+        uses: Some(1),
+        source: None,
+        status: status.into(),
+        rule: "r1".into(),
+        message: "m".into(),
+        approvals_needed: needed,
+        approvers: serde_json::to_string(approvers).unwrap(),
+        poll_hash: "ph".into(),
+        created_at: NOW,
+        decided_at: None,
+        decided_by: None,
+    }
+}
+
+fn grant(id: &str, request: &str, exp: i64) -> GrantRow {
+    GrantRow {
+        id: id.into(),
+        request_id: request.into(),
+        host: "web-01".into(),
+        user: "alice".into(),
+        token: format!("token-{id}"),
+        key_id: "k1".into(),
+        exp,
+        created_at: NOW,
+    }
+}
+
+fn who(name: &str, groups: &[&str]) -> Approver {
+    Approver {
+        name: name.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        admin: false,
+    }
+}
+
+async fn migrations_are_idempotent(url: &str) {
+    let db = Db::connect(url).await.unwrap();
+    db.add_host("h", "k4.public.x", NOW).await.unwrap();
+    db.close().await;
+    let db = Db::connect(url).await.unwrap();
+    assert_eq!(
+        db.host_key("h").await.unwrap().as_deref(),
+        Some("k4.public.x")
+    );
+    db.ping().await.unwrap();
+    db.close().await;
+}
+
+async fn hosts_and_nonces(url: &str) {
+    let db = Db::connect(url).await.unwrap();
+    db.add_host("web-01", "k4.public.a", NOW).await.unwrap();
+    let e = db.add_host("web-01", "k4.public.b", NOW).await.unwrap_err();
+    assert!(
+        matches!(e, DbError::Conflict(ref m) if m.contains("already registered")),
+        "{e:?}"
+    );
+    assert_eq!(db.host_key("nope").await.unwrap(), None);
+    assert!(db.use_nonce("web-01", "aa", NOW).await.unwrap());
+    assert!(!db.use_nonce("web-01", "aa", NOW).await.unwrap(), "replay");
+    assert!(db.use_nonce("web-02", "aa", NOW).await.unwrap(), "per host");
+    assert_eq!(db.purge_nonces(NOW + 1).await.unwrap(), 2);
+    db.close().await;
+}
+
+async fn approvers_by_token_hash(url: &str) {
+    let db = Db::connect(url).await.unwrap();
+    db.add_approver("bob", &["sre".into()], "hash-b", false, NOW)
+        .await
+        .unwrap();
+    db.add_approver("root-admin", &[], "hash-a", true, NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.add_approver("bob", &[], "hash-c", false, NOW).await,
+        Err(DbError::Conflict(_))
+    ));
+    let bob = db.approver_by_token_hash("hash-b").await.unwrap().unwrap();
+    assert_eq!(bob, who("bob", &["sre"]));
+    assert!(
+        db.approver_by_token_hash("hash-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .admin
+    );
+    assert_eq!(db.approver_by_token_hash("nope").await.unwrap(), None);
+    db.close().await;
+}
+
+async fn auto_grant_sync_and_revoke(url: &str) {
+    let db = Db::connect(url).await.unwrap();
+    let r = request("r1", "approved", 0, &[]);
+    db.insert_request(&r, Some(&grant("g1", "r1", NOW + 600)))
+        .await
+        .unwrap();
+    assert_eq!(db.request("r1").await.unwrap().unwrap(), r);
+    assert_eq!(db.grant_for_request("r1").await.unwrap().unwrap().id, "g1");
+    // A second grant for the same request is impossible.
+    let e = db
+        .insert_request(
+            &request("r1", "approved", 0, &[]),
+            Some(&grant("g2", "r1", NOW + 600)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DbError::Conflict(_)), "{e:?}");
+    // The failed transaction left nothing behind.
+    assert!(db.grant("g2").await.unwrap().is_none());
+    db.insert_request(
+        &request("r2", "approved", 0, &[]),
+        Some(&grant("g-old", "r2", NOW - 10)),
+    )
+    .await
+    .unwrap();
+    let live: Vec<String> = db
+        .grants_for_host("web-01", NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(live, vec!["g1"]);
+    assert!(db.grants_for_host("web-02", NOW).await.unwrap().is_empty());
+    assert!(db.revoke("g1", "bob", "leaked", NOW).await.unwrap());
+    assert!(!db.revoke("g1", "bob", "again", NOW).await.unwrap());
+    assert!(matches!(
+        db.revoke("nope", "bob", "x", NOW).await,
+        Err(DbError::NotFound(_))
+    ));
+    assert_eq!(db.revoked_ids(NOW).await.unwrap(), vec!["g1"]);
+    assert!(
+        db.grants_for_host("web-01", NOW).await.unwrap().is_empty(),
+        "revoked grants are not synced"
+    );
+    assert_eq!(db.count(Table::Grants).await.unwrap(), 2);
+    db.close().await;
+}
+
+fn issue(req: &RequestRow, names: Vec<String>) -> Result<GrantRow, String> {
+    assert!(!names.is_empty());
+    Ok(grant(&format!("g-{}", req.id), &req.id, NOW + 600))
+}
+
+async fn two_approvals_no_self_approval(url: &str) {
+    let db = Db::connect(url).await.unwrap();
+    db.insert_request(
+        &request("r1", "pending", 2, &["alice", "bob", "group:sre"]),
+        None,
+    )
+    .await
+    .unwrap();
+    let e = db
+        .approve("r1", &who("alice", &[]), "", NOW, issue)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, DbError::Forbidden(ref m) if m.contains("own request")),
+        "{e:?}"
+    );
+    let e = db
+        .approve("r1", &who("mallory", &["dev"]), "", NOW, issue)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, DbError::Forbidden(ref m) if m.contains("may not approve")),
+        "{e:?}"
+    );
+    let a = db
+        .approve("r1", &who("bob", &[]), "ok", NOW, issue)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status.as_str(), a.approvals, a.needed, a.grant),
+        ("pending", 1, 2, None)
+    );
+    let e = db
+        .approve("r1", &who("bob", &[]), "again", NOW, issue)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, DbError::Conflict(ref m) if m.contains("already approved")),
+        "{e:?}"
+    );
+    assert!(db.grant_for_request("r1").await.unwrap().is_none());
+    let a = db
+        .approve("r1", &who("carol", &["sre"]), "", NOW + 5, issue)
+        .await
+        .unwrap();
+    assert_eq!((a.status.as_str(), a.approvals), ("approved", 2));
+    assert_eq!(a.grant.unwrap().id, "g-r1");
+    let r = db.request("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.decided_by.as_deref()),
+        ("approved", Some("bob,carol"))
+    );
+    let e = db
+        .approve("r1", &who("dave", &["sre"]), "", NOW, issue)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, DbError::Conflict(ref m) if m.contains("already approved")),
+        "{e:?}"
+    );
+    let approvals = db.approvals("r1").await.unwrap();
+    assert_eq!(
+        approvals
+            .iter()
+            .map(|a| a.approver.as_str())
+            .collect::<Vec<_>>(),
+        ["bob", "carol"]
+    );
+    assert_eq!(db.count(Table::Grants).await.unwrap(), 1);
+    // Too old to approve.
+    let mut old = request("r-old", "pending", 1, &["bob"]);
+    old.created_at = NOW - 2 * jitsudod::db::PENDING_TTL;
+    db.insert_request(&old, None).await.unwrap();
+    assert!(
+        matches!(db.approve("r-old", &who("bob", &[]), "", NOW, issue).await, Err(DbError::Conflict(ref m)) if m.contains("expired"))
+    );
+    // A failing signer leaves the request pending and without a grant.
+    db.insert_request(&request("r3", "pending", 1, &["bob"]), None)
+        .await
+        .unwrap();
+    let e = db
+        .approve("r3", &who("bob", &[]), "", NOW, |_, _| Err("no key".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DbError::Backend(_)));
+    assert_eq!(db.request("r3").await.unwrap().unwrap().status, "pending");
+    assert!(db.approvals("r3").await.unwrap().is_empty());
+    db.close().await;
+}
+
+async fn deny_flow(url: &str) {
+    let db = Db::connect(url).await.unwrap();
+    db.insert_request(&request("r1", "pending", 1, &["bob"]), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.deny("r1", &who("eve", &[]), "no", NOW).await,
+        Err(DbError::Forbidden(_))
+    ));
+    db.deny("r1", &who("bob", &[]), "not now", NOW)
+        .await
+        .unwrap();
+    let r = db.request("r1").await.unwrap().unwrap();
+    assert_eq!(r.status, "denied");
+    assert!(r.message.contains("not now"));
+    assert!(matches!(
+        db.approve("r1", &who("bob", &[]), "", NOW, issue).await,
+        Err(DbError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.deny("nope", &who("bob", &[]), "x", NOW).await,
+        Err(DbError::NotFound(_))
+    ));
+    let listed = db.list_requests(true, 10).await.unwrap();
+    assert!(listed.is_empty());
+    assert_eq!(db.list_requests(false, 10).await.unwrap().len(), 1);
+    db.close().await;
+}
+
+async fn concurrent_approvals_issue_one_grant(url: &str) {
+    let db = Arc::new(Db::connect(url).await.unwrap());
+    let names: Vec<String> = (0..8).map(|i| format!("a{i}")).collect();
+    for r in 0..10 {
+        db.insert_request(
+            &request(&format!("c{r}"), "pending", 2, &["group:sre"]),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for r in 0..10 {
+        for n in &names {
+            let (db, n, id) = (db.clone(), n.clone(), format!("c{r}"));
+            tasks.push(tokio::spawn(async move {
+                db.approve(&id, &who(&n, &["sre"]), "", NOW, issue).await
+            }));
+        }
+    }
+    let mut issued = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(a) if a.grant.is_some() => issued += 1,
+            Ok(_) => {}
+            Err(DbError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(issued, 10, "exactly one grant per request");
+    assert_eq!(db.count(Table::Grants).await.unwrap(), 10);
+    for r in 0..10 {
+        let req = db.request(&format!("c{r}")).await.unwrap().unwrap();
+        assert_eq!(req.status, "approved");
+        assert_eq!(
+            db.approvals(&req.id).await.unwrap().len(),
+            2,
+            "no approval recorded after the decision"
+        );
+    }
+    db.close().await;
+}

@@ -1,0 +1,266 @@
+//! `jitsudoctl`'s service commands: register hosts and approvers, list requests,
+//! approve, deny, revoke — all over the service API with an approver token — and
+//! `policy check`, which needs no service. jitsudoctl is not setuid, so the token may
+//! come from the environment (`JITSUDO_TOKEN`) as well as from `--token-file`.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::http::Service;
+use super::policy;
+use super::wire::*;
+use crate::config;
+use crate::grant::{format_time, human_duration, now};
+
+/// Where the service is and who we are to it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)
+    #[arg(long, value_name = "URL")]
+    pub service: Option<String>,
+    /// File holding the approver API token (default: $JITSUDO_TOKEN)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Parse a policy file and report the first error with its file and line
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum HostCommand {
+    /// Register a host's public key (as printed by `jitsudo --enroll` on the host)
+    Add {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(value_name = "PUBKEY")]
+        public_key: String,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ApproverCommand {
+    /// Create an approver and print its API token (shown once; the service keeps only a hash)
+    Add {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Group the approver belongs to (policy rules name approvers as group:G); repeatable
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+        /// The approver may also register hosts and approvers
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+}
+
+pub fn policy_check(file: &Path) -> Result<(), String> {
+    let p = policy::load(file).map_err(|e| e.to_string())?;
+    println!("{}: {} rule(s) OK", file.display(), p.rules.len());
+    for r in &p.rules {
+        println!("  line {:<4} {}: {:?}", r.line, r.name, r.decision);
+    }
+    Ok(())
+}
+
+fn token(args: &ServiceArgs) -> Result<Zeroizing<String>, String> {
+    let text = match &args.token_file {
+        Some(f) => Zeroizing::new(std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?),
+        None => Zeroizing::new(std::env::var("JITSUDO_TOKEN").map_err(|_| {
+            "no approver token: set JITSUDO_TOKEN or pass --token-file FILE (tokens come from jitsudoctl approver add)".to_string()
+        })?),
+    };
+    let t = Zeroizing::new(text.trim().to_string());
+    if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("the approver token is empty or malformed".into());
+    }
+    Ok(t)
+}
+
+fn service(args: &ServiceArgs) -> Result<Service, String> {
+    let url = match (&args.service, std::env::var("JITSUDO_SERVICE")) {
+        (Some(u), _) => u.clone(),
+        (None, Ok(u)) => u,
+        (None, Err(_)) => {
+            let path = Path::new(config::CONFIG_PATH);
+            let text = std::fs::read_to_string(path).map_err(|_| {
+                "no service URL: pass --service URL or set JITSUDO_SERVICE".to_string()
+            })?;
+            config::parse(path, &text)
+                .map_err(|e| e.to_string())?
+                .service
+                .ok_or_else(|| "no service URL: pass --service URL, set JITSUDO_SERVICE, or set service = in jitsudo.toml".to_string())?
+        }
+    };
+    let ca = args
+        .ca_file
+        .clone()
+        .or_else(|| std::env::var_os("JITSUDO_CA_FILE").map(PathBuf::from));
+    Service::new(&url, ca.as_deref(), Duration::from_secs(30))
+}
+
+fn auth(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+pub fn host_add(name: &str, public_key: &str, args: &ServiceArgs) -> Result<(), String> {
+    let (svc, t) = (service(args)?, token(args)?);
+    let body = HostAdd {
+        name: name.to_string(),
+        public_key: public_key.trim().to_string(),
+    };
+    let _: serde_json::Value = svc
+        .post("/v1/admin/hosts", &body, &[("authorization", &auth(&t))])
+        .map_err(|e| e.to_string())?;
+    println!("host {name} registered");
+    Ok(())
+}
+
+pub fn approver_add(
+    name: &str,
+    groups: &[String],
+    admin: bool,
+    args: &ServiceArgs,
+) -> Result<(), String> {
+    let (svc, t) = (service(args)?, token(args)?);
+    let body = ApproverAdd {
+        name: name.to_string(),
+        groups: groups.to_vec(),
+        admin,
+    };
+    let answer: ApproverToken = svc
+        .post(
+            "/v1/admin/approvers",
+            &body,
+            &[("authorization", &auth(&t))],
+        )
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "approver {} created; this token is shown only once:",
+        answer.name
+    );
+    println!("{}", answer.token);
+    Ok(())
+}
+
+fn show(r: &RequestView) -> String {
+    let mut line = format!(
+        "{}  {:<8}  {}@{}  as {}: {}\n    reason: {}\n    rule {}: {}",
+        r.id, r.status, r.user, r.host, r.run_as, r.command, r.reason, r.rule, r.message
+    );
+    if r.status == "pending" || !r.approvals.is_empty() {
+        let by: Vec<String> = r.approvals.iter().map(|a| a.approver.clone()).collect();
+        line.push_str(&format!(
+            "\n    approvals {}/{} (from {}){}",
+            r.approvals.len(),
+            r.approvals_needed,
+            r.approvers.join(", "),
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", by.join(", "))
+            }
+        ));
+    }
+    let uses = r.uses.map_or(String::new(), |u| format!(", {u} use(s)"));
+    line.push_str(&format!(
+        "\n    asked {} for {}{uses}",
+        format_time(r.created_at),
+        human_duration(r.duration)
+    ));
+    if let Some(g) = &r.grant_id {
+        line.push_str(&format!("\n    grant {g}"));
+    }
+    line
+}
+
+pub fn requests(pending: bool, args: &ServiceArgs) -> Result<(), String> {
+    let (svc, t) = (service(args)?, token(args)?);
+    let path = if pending {
+        "/v1/requests?pending=true"
+    } else {
+        "/v1/requests"
+    };
+    let list: Vec<RequestView> = svc
+        .get(path, &[("authorization", &auth(&t))])
+        .map_err(|e| e.to_string())?;
+    if list.is_empty() {
+        println!("no {}requests", if pending { "pending " } else { "" });
+    }
+    for r in &list {
+        println!("{}", show(r));
+    }
+    Ok(())
+}
+
+pub fn approve(id: &str, comment: Option<&str>, args: &ServiceArgs) -> Result<(), String> {
+    let (svc, t) = (service(args)?, token(args)?);
+    let body = ApproveBody {
+        comment: comment.unwrap_or_default().to_string(),
+    };
+    let r: RequestView = svc
+        .post(
+            &format!("/v1/requests/{id}/approve"),
+            &body,
+            &[("authorization", &auth(&t))],
+        )
+        .map_err(|e| e.to_string())?;
+    match r.grant_id.as_deref() {
+        Some(g) => println!("request {id} approved; grant {g} issued"),
+        None => println!(
+            "approval recorded: {}/{} for request {id}",
+            r.approvals.len(),
+            r.approvals_needed
+        ),
+    }
+    Ok(())
+}
+
+pub fn deny(id: &str, reason: &str, args: &ServiceArgs) -> Result<(), String> {
+    let (svc, t) = (service(args)?, token(args)?);
+    let body = ReasonBody {
+        reason: reason.to_string(),
+    };
+    let _: RequestView = svc
+        .post(
+            &format!("/v1/requests/{id}/deny"),
+            &body,
+            &[("authorization", &auth(&t))],
+        )
+        .map_err(|e| e.to_string())?;
+    println!("request {id} denied");
+    Ok(())
+}
+
+pub fn revoke(grant: &str, reason: &str, args: &ServiceArgs) -> Result<(), String> {
+    let (svc, t) = (service(args)?, token(args)?);
+    let body = ReasonBody {
+        reason: reason.to_string(),
+    };
+    let _: serde_json::Value = svc
+        .post(
+            &format!("/v1/grants/{grant}/revoke"),
+            &body,
+            &[("authorization", &auth(&t))],
+        )
+        .map_err(|e| e.to_string())?;
+    println!(
+        "grant {grant} revoked at {}; hosts deny it after their next jitsudo --sync",
+        format_time(now())
+    );
+    Ok(())
+}

@@ -1,0 +1,669 @@
+//! `jitsudo --request` and `jitsudo --sync`: the setuid binary's two conversations with
+//! the approval service.
+//!
+//! The privileged process decides what to say (user and uid from the kernel, the
+//! resolved program, the SSH source from utmp for the controlling terminal), signs it
+//! with the host key, and drops the key before forking. The child drops to the invoking
+//! user (for `--sync`, to `nobody`) and does all the network I/O; it hands back
+//! what the service said over a pipe. The parent verifies every grant and the
+//! revocation list against the pinned keys before anything is cached, exactly as
+//! `--import` does, so a hostile service or network can cause no more than a refusal.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::hostkey;
+use super::http::{CallError, Service};
+use super::wire::{self, NewRequest, RequestStatus, SyncRequest, SyncResponse};
+use crate::cli::Cli;
+use crate::exec::resolve;
+use crate::grant::{self, human_duration, Grant};
+use crate::host;
+use crate::log::{Outcome, Record};
+use crate::pipeline::{self, Context, Refused};
+use crate::store::Revocations;
+use crate::system::{self, ChildEnd};
+
+/// How long `--request` waits for approvers before leaving the request pending.
+const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+const MAX_CHILD_OUTPUT: u64 = 16 << 20;
+
+/// What the network child reports to the privileged parent, one JSON object a line.
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum ChildMsg {
+    Created { id: String },
+    Grant { id: String, token: String },
+    Denied { id: String, message: String },
+    Pending { id: String },
+    Failed { message: String },
+    Sync(Box<SyncResponse>),
+}
+
+fn record(
+    ctx: &Context,
+    outcome: Outcome,
+    grant: Option<String>,
+    command: Vec<OsString>,
+) -> Record {
+    Record {
+        user: ctx.caller.user.name.clone(),
+        outcome,
+        tty: ctx.caller.tty.clone(),
+        pwd: ctx.caller.cwd.clone(),
+        run_as: None,
+        grant,
+        command,
+    }
+}
+
+fn fail(ctx: &Context, what: &str, message: String) -> Refused {
+    ctx.audit.send_best_effort(&record(
+        ctx,
+        Outcome::Error(format!("{what}: {message}")),
+        None,
+        vec![],
+    ));
+    Refused { message }
+}
+
+fn service_url(ctx: &Context) -> Result<String, String> {
+    ctx.config
+        .service
+        .clone()
+        .ok_or_else(|| "no approval service is configured: set service = \"https://…\" in /etc/jitsudo/jitsudo.toml".to_string())
+}
+
+/// Group names of the caller, from the kernel's group list and /etc/group.
+fn group_names(user: &system::User) -> Vec<String> {
+    let gids: Vec<u32> = system::group_list(user)
+        .unwrap_or_default()
+        .iter()
+        .map(|g| g.get())
+        .collect();
+    let text = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let (name, _, gid) = (f.next()?, f.next()?, f.next()?.parse::<u32>().ok()?);
+            (gids.contains(&gid) && grant::valid_user_name(name)).then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The SSH client address of the session on our controlling terminal, from the utmp
+/// record sshd wrote (root-owned), never from the caller's environment.
+pub fn ssh_source(tty: &str) -> Option<IpAddr> {
+    const RECORD: usize = 384;
+    const USER_PROCESS: i16 = 7;
+    if tty == "unknown" || tty.is_empty() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open("/var/run/utmp")
+        .ok()?
+        .take(4 << 20)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    for rec in bytes.chunks_exact(RECORD) {
+        let kind = i16::from_ne_bytes([rec[0], rec[1]]);
+        let line = &rec[8..40];
+        let line = &line[..line.iter().position(|b| *b == 0).unwrap_or(line.len())];
+        if kind != USER_PROCESS || line != tty.as_bytes() {
+            continue;
+        }
+        let addr = &rec[348..364];
+        let words: Vec<[u8; 4]> = addr
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect();
+        if words[1..] == [[0; 4]; 3] {
+            if words[0] == [0; 4] {
+                return None;
+            }
+            return Some(IpAddr::from(words[0]));
+        }
+        let mut v6 = [0u8; 16];
+        v6.copy_from_slice(addr);
+        return Some(IpAddr::from(v6));
+    }
+    None
+}
+
+/// Run `work` in a child that has become `uid`/`gid`; collect the lines it reports.
+fn in_child(
+    uid: system::Uid,
+    gid: system::Gid,
+    work: impl FnOnce(&mut dyn Write) -> i32,
+) -> Result<(Vec<ChildMsg>, ChildEnd), String> {
+    let (read_end, mut write_end) =
+        system::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    // The closure owns the write end; in the parent it is dropped unrun when fork_child
+    // returns, so the parent sees end-of-file once the child is done.
+    let pid = system::fork_child(move || {
+        if let Err(e) = system::drop_to_user(uid, gid) {
+            let msg = ChildMsg::Failed {
+                message: format!("cannot drop privileges for the network helper: {e}"),
+            };
+            let _ = writeln!(
+                write_end,
+                "{}",
+                serde_json::to_string(&msg).unwrap_or_default()
+            );
+            return 1;
+        }
+        work(&mut write_end)
+    })
+    .map_err(|e| format!("cannot start the network helper: {e}"))?;
+    let mut msgs = Vec::new();
+    let mut reader = BufReader::new(read_end.take(MAX_CHILD_OUTPUT));
+    let mut line = String::new();
+    while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+        if let Ok(m) = serde_json::from_str::<ChildMsg>(line.trim()) {
+            msgs.push(m);
+        }
+        line.clear();
+    }
+    let end =
+        system::wait_child(pid).map_err(|e| format!("cannot wait for the network helper: {e}"))?;
+    Ok((msgs, end))
+}
+
+fn send(out: &mut dyn Write, msg: &ChildMsg) {
+    let _ = writeln!(out, "{}", serde_json::to_string(msg).unwrap_or_default());
+    let _ = out.flush();
+}
+
+pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
+    let url = service_url(ctx).map_err(|e| fail(ctx, "request", e))?;
+    let target = pipeline::target_user(cli.user.as_deref()).map_err(|e| fail(ctx, "request", e))?;
+    let (program, args) = cli
+        .command
+        .split_first()
+        .ok_or_else(|| fail(ctx, "request", "no command given".into()))?;
+    let paths = resolve::candidates(program, &ctx.config.secure_path)
+        .map_err(|e| fail(ctx, "request", e))?;
+    let mut argv = vec![paths[0].clone()];
+    for a in args {
+        argv.push(
+            a.to_str()
+                .ok_or_else(|| {
+                    fail(
+                        ctx,
+                        "request",
+                        "arguments must be valid UTF-8 to be requested".into(),
+                    )
+                })?
+                .to_string(),
+        );
+    }
+    let duration = match &cli.duration {
+        None => None,
+        Some(d) => Some(
+            crate::config::parse_duration(d)
+                .map_err(|e| fail(ctx, "request", format!("--for: {e}")))?
+                .as_secs(),
+        ),
+    };
+    let user = &ctx.caller.user;
+    let body = NewRequest {
+        user: user.name.clone(),
+        uid: user.uid.get(),
+        groups: group_names(user),
+        run_as: target.name.clone(),
+        argv: argv.clone(),
+        reason: cli.reason.clone().unwrap_or_default(),
+        duration,
+        once: cli.once,
+        source: ssh_source(&ctx.caller.tty).map(|ip| ip.to_string()),
+    };
+    let envelope = {
+        let key = hostkey::load(Path::new(hostkey::HOST_KEY_PATH))
+            .map_err(|e| fail(ctx, "request", e))?;
+        wire::sign_envelope(
+            &key,
+            &ctx.config.host,
+            wire::PATH_REQUESTS,
+            grant::now(),
+            &body,
+        )
+        .map_err(|e| fail(ctx, "request", e))?
+        // The key is wiped here, before the fork.
+    };
+    ctx.audit.send_best_effort(&record(
+        ctx,
+        Outcome::Event("requested grant".into()),
+        None,
+        argv.iter().map(OsString::from).collect(),
+    ));
+
+    let no_wait = cli.no_wait;
+    let _interrupts = system::ignore_interrupts();
+    let (msgs, end) = in_child(user.uid, user.gid, move |out| {
+        network_request(&url, &envelope, no_wait, out)
+    })
+    .map_err(|e| fail(ctx, "request", e))?;
+    drop(_interrupts);
+
+    let id = msgs.iter().find_map(|m| match m {
+        ChildMsg::Created { id } => Some(id.clone()),
+        _ => None,
+    });
+    for m in msgs {
+        match m {
+            ChildMsg::Grant { id, token } => {
+                let g = accept_grant(ctx, &token, &argv, &id)?;
+                if cli.run {
+                    return pipeline::run_command(ctx, cli.user.as_deref(), &cli.command)
+                        .map(|never| match never {});
+                }
+                let shown = std::iter::once(program.to_string_lossy().into_owned())
+                    .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let user_flag = cli
+                    .user
+                    .as_deref()
+                    .map(|u| format!("-u {u} "))
+                    .unwrap_or_default();
+                println!(
+                    "grant {} cached{}; run it with: jitsudo {user_flag}{shown}",
+                    g.id(),
+                    describe_uses(&g)
+                );
+                return Ok(());
+            }
+            ChildMsg::Denied { id, message } => {
+                return Err(fail(
+                    ctx,
+                    "request denied",
+                    format!("request {id} denied: {message}"),
+                ))
+            }
+            ChildMsg::Pending { id } => {
+                println!("request {id} is pending; once approved, jitsudo --sync (root timer) caches the grant, or ask again");
+                return Ok(());
+            }
+            ChildMsg::Failed { message } => return Err(fail(ctx, "request", message)),
+            ChildMsg::Created { .. } | ChildMsg::Sync(_) => {}
+        }
+    }
+    match (end, id) {
+        (ChildEnd::Signaled(sig), Some(id)) if sig == libc::SIGINT || sig == libc::SIGQUIT => {
+            eprintln!();
+            println!("request {id} left pending; once approved, jitsudo --sync (root timer) caches the grant");
+            Ok(())
+        }
+        (_, id) => Err(fail(
+            ctx,
+            "request",
+            format!(
+                "the network helper ended without an answer{}",
+                id.map(|i| format!(" (request {i})")).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+fn describe_uses(g: &Grant) -> String {
+    let valid = human_duration((g.exp - grant::now()).max(0) as u64);
+    match g.claims.uses {
+        Some(1) => format!(" (one use, valid for {valid})"),
+        Some(n) => format!(" ({n} uses, valid for {valid})"),
+        None => format!(" (valid for {valid})"),
+    }
+}
+
+/// Runs as the invoking user: send the request, report, and wait for a decision.
+fn network_request(url: &str, envelope: &str, no_wait: bool, out: &mut dyn Write) -> i32 {
+    let svc = match Service::new(url, None, Duration::from_secs(30)) {
+        Ok(s) => s,
+        Err(e) => {
+            send(out, &ChildMsg::Failed { message: e });
+            return 1;
+        }
+    };
+    let signed = wire::Signed {
+        envelope: envelope.to_string(),
+    };
+    let status: RequestStatus = match svc.post(wire::PATH_REQUESTS, &signed, &[]) {
+        Ok(s) => s,
+        Err(e) => {
+            send(
+                out,
+                &ChildMsg::Failed {
+                    message: e.to_string(),
+                },
+            );
+            return 1;
+        }
+    };
+    send(
+        out,
+        &ChildMsg::Created {
+            id: status.id.clone(),
+        },
+    );
+    let poll_key = status.poll_key.clone().unwrap_or_default();
+    let mut status = status;
+    let started = Instant::now();
+    let mut announced = false;
+    let mut progress_shown = false;
+    loop {
+        match status.status.as_str() {
+            "approved" => {
+                if progress_shown {
+                    eprintln!();
+                }
+                match status.grant {
+                    Some(token) => send(
+                        out,
+                        &ChildMsg::Grant {
+                            id: status.id,
+                            token,
+                        },
+                    ),
+                    None => send(
+                        out,
+                        &ChildMsg::Failed {
+                            message: format!(
+                                "request {} approved but no grant came back",
+                                status.id
+                            ),
+                        },
+                    ),
+                }
+                return 0;
+            }
+            "denied" | "expired" => {
+                if progress_shown {
+                    eprintln!();
+                }
+                send(
+                    out,
+                    &ChildMsg::Denied {
+                        id: status.id,
+                        message: status.message,
+                    },
+                );
+                return 0;
+            }
+            _ => {}
+        }
+        if !announced {
+            eprintln!("jitsudo: request {}: {}", status.id, status.message);
+            announced = true;
+        }
+        if no_wait || started.elapsed() > MAX_WAIT {
+            send(out, &ChildMsg::Pending { id: status.id });
+            return 0;
+        }
+        let secs = started.elapsed().as_secs();
+        eprint!(
+            "\rjitsudo: waiting {}m{:02}s, approvals {}/{} (Ctrl-C leaves the request pending) ",
+            secs / 60,
+            secs % 60,
+            status.approvals,
+            status.approvals_needed
+        );
+        progress_shown = true;
+        std::thread::sleep(if secs < 10 {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(2)
+        });
+        let path = format!("/v1/host/requests/{}", status.id);
+        match svc.get::<RequestStatus>(&path, &[(wire::POLL_KEY_HEADER, &poll_key)]) {
+            Ok(s) => status = s,
+            Err(CallError::Transport(_)) => continue,
+            Err(e) => {
+                eprintln!();
+                send(
+                    out,
+                    &ChildMsg::Failed {
+                        message: e.to_string(),
+                    },
+                );
+                return 1;
+            }
+        }
+    }
+}
+
+/// Verify a grant from the service as `--import` would, check it is the one asked for,
+/// and cache it for the caller.
+fn accept_grant(
+    ctx: &Context,
+    token: &str,
+    argv: &[String],
+    request: &str,
+) -> Result<Grant, Refused> {
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "request", e))?;
+    let g = grant::verify(
+        token,
+        &ctx.config.trusted_keys,
+        ctx.config.max_grant_lifetime,
+    )
+    .and_then(|g| {
+        g.check_binding(&ctx.config.host, &ctx.caller.user.name)
+            .map(|_| g)
+    })
+    .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
+    .map_err(|e| {
+        fail(
+            ctx,
+            "request",
+            format!("the service's grant was refused: {e}"),
+        )
+    })?;
+    if !g.commands.iter().any(|c| c.allows(&argv[0], &argv[1..])) {
+        return Err(fail(
+            ctx,
+            "request",
+            format!(
+                "the service's grant {} does not cover the requested command",
+                g.id()
+            ),
+        ));
+    }
+    if g.claims.request.as_deref() != Some(request) {
+        return Err(fail(
+            ctx,
+            "request",
+            format!("the service's grant {} belongs to another request", g.id()),
+        ));
+    }
+    cache_grant(ctx, ctx.caller.user.uid, &g, now).map_err(|e| fail(ctx, "request", e))?;
+    ctx.audit.send_best_effort(&record(
+        ctx,
+        Outcome::Event(format!("cached grant from request {request}")),
+        Some(g.id().into()),
+        vec![],
+    ));
+    Ok(g)
+}
+
+fn cache_grant(ctx: &Context, uid: system::Uid, g: &Grant, now: i64) -> Result<bool, String> {
+    let lock = ctx.store.lock_user(uid).map_err(|e| e.to_string())?;
+    let mut cache = ctx.store.load_user(uid).map_err(|e| e.to_string())?;
+    let added = cache.insert(g.id(), g.exp, &g.token);
+    cache.prune(now - ctx.config.clock_skew.as_secs() as i64);
+    ctx.store
+        .save_user(uid, &cache, &lock)
+        .map_err(|e| e.to_string())?;
+    Ok(added)
+}
+
+// ---- sync -------------------------------------------------------------------------------
+
+pub fn sync(ctx: &Context) -> Result<(), Refused> {
+    if ctx.caller.user.uid.get() != 0 {
+        return Err(fail(
+            ctx,
+            "sync",
+            "--sync writes every user's grant cache and must be run by root (a timer does it)"
+                .into(),
+        ));
+    }
+    let url = service_url(ctx).map_err(|e| fail(ctx, "sync", e))?;
+    let envelope = {
+        let key =
+            hostkey::load(Path::new(hostkey::HOST_KEY_PATH)).map_err(|e| fail(ctx, "sync", e))?;
+        wire::sign_envelope(
+            &key,
+            &ctx.config.host,
+            wire::PATH_SYNC,
+            grant::now(),
+            &SyncRequest {},
+        )
+        .map_err(|e| fail(ctx, "sync", e))?
+    };
+    let nobody = system::user_by_name("nobody")
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            fail(
+                ctx,
+                "sync",
+                "no user 'nobody' to run the network helper as".into(),
+            )
+        })?;
+    let (msgs, _end) = in_child(nobody.uid, nobody.gid, move |out| {
+        let svc = match Service::new(&url, None, Duration::from_secs(60)) {
+            Ok(s) => s,
+            Err(e) => {
+                send(out, &ChildMsg::Failed { message: e });
+                return 1;
+            }
+        };
+        match svc.post::<_, SyncResponse>(wire::PATH_SYNC, &wire::Signed { envelope }, &[]) {
+            Ok(r) => {
+                send(out, &ChildMsg::Sync(Box::new(r)));
+                0
+            }
+            Err(e) => {
+                send(
+                    out,
+                    &ChildMsg::Failed {
+                        message: e.to_string(),
+                    },
+                );
+                1
+            }
+        }
+    })
+    .map_err(|e| fail(ctx, "sync", e))?;
+    let response = msgs
+        .into_iter()
+        .find_map(|m| match m {
+            ChildMsg::Sync(r) => Some(Ok(*r)),
+            ChildMsg::Failed { message } => Some(Err(message)),
+            _ => None,
+        })
+        .unwrap_or_else(|| Err("the network helper ended without an answer".into()))
+        .map_err(|e| fail(ctx, "sync", e))?;
+    apply_sync(ctx, response)
+}
+
+fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "sync", e))?;
+    let list = wire::verify_revocations(&response.revocations, &ctx.config.trusted_keys)
+        .map_err(|e| fail(ctx, "sync", e))?;
+    if list.issued_at > now + ctx.config.clock_skew.as_secs() as i64 {
+        return Err(fail(
+            ctx,
+            "sync",
+            format!(
+                "the revocation list is dated in the future ({}); check the clocks",
+                grant::format_time(list.issued_at)
+            ),
+        ));
+    }
+    let previous = ctx.store.revocations().ok().flatten();
+    if let Some(prev) = &previous {
+        if prev.issued_at > list.issued_at {
+            return Err(fail(
+                ctx,
+                "sync",
+                format!("the service sent a revocation list older than the one on disk ({} < {}); refusing to go back", list.issued_at, prev.issued_at),
+            ));
+        }
+    }
+    // The service's list is complete for every grant that has not expired.
+    let ids = list.ids.clone();
+    ctx.store
+        .save_revocations(&Revocations {
+            issued_at: list.issued_at,
+            ids: ids.clone(),
+        })
+        .map_err(|e| fail(ctx, "sync", e.to_string()))?;
+
+    let mut cached = 0;
+    let mut skipped = Vec::new();
+    for sg in &response.grants {
+        let checked = grant::verify(
+            &sg.token,
+            &ctx.config.trusted_keys,
+            ctx.config.max_grant_lifetime,
+        )
+        .and_then(|g| g.check_binding(&ctx.config.host, &sg.user).map(|_| g))
+        .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g));
+        let g = match checked {
+            Ok(g) if !ids.contains(&g.claims.jti) => g,
+            Ok(g) => {
+                skipped.push(format!("{}: revoked", g.id()));
+                continue;
+            }
+            Err(e) => {
+                skipped.push(e.to_string());
+                continue;
+            }
+        };
+        let Some(user) = system::user_by_name(&g.claims.sub).ok().flatten() else {
+            skipped.push(format!("{}: no user {} on this host", g.id(), g.claims.sub));
+            continue;
+        };
+        match cache_grant(ctx, user.uid, &g, now) {
+            Ok(true) => {
+                cached += 1;
+                ctx.audit.send_best_effort(&record(
+                    ctx,
+                    Outcome::Event(format!("synced grant for {}", g.claims.sub)),
+                    Some(g.id().into()),
+                    vec![],
+                ));
+            }
+            Ok(false) => {}
+            Err(e) => skipped.push(format!("{}: {e}", g.id())),
+        }
+    }
+    ctx.audit.send_best_effort(&record(
+        ctx,
+        Outcome::Event(format!(
+            "sync: {cached} new grant(s), {} revoked id(s)",
+            ids.len()
+        )),
+        None,
+        vec![],
+    ));
+    println!(
+        "synced: {cached} new grant(s) of {} for this host; revocation list of {} id(s) issued {}",
+        response.grants.len(),
+        ids.len(),
+        grant::format_time(list.issued_at)
+    );
+    for s in skipped {
+        eprintln!("jitsudo: skipped a grant: {s}");
+    }
+    Ok(())
+}

@@ -1,0 +1,440 @@
+//! The wire protocol between hosts, approvers and `jitsudod`: JSON bodies under `/v1`,
+//! and the two signed documents that are not grants.
+//!
+//! * A **host envelope** is a PASETO v4.public token signed with the host's key
+//!   (/etc/jitsudo/host.key) under the implicit assertion `jitsudo-host-request-v1`. It
+//!   carries the host name, the API path it is meant for, a timestamp, a random nonce
+//!   and the request body. The service checks the signature against the key registered
+//!   for that host, the path, the time (± `HOST_CLOCK_WINDOW`) and that the nonce was
+//!   never seen, so an envelope cannot be replayed or sent to another endpoint.
+//! * The **revocation list** is a PASETO v4.public token signed by the service's active
+//!   grant key under `jitsudo-revocations-v1`. Grants use `jitsudo-grant-v1`, so neither
+//!   can be passed off as the other even though one key signs both.
+#![forbid(unsafe_code)]
+
+use pasetors::token::UntrustedToken;
+use pasetors::version4::{PublicToken, V4};
+use pasetors::Public;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrustedKey;
+use crate::grant::keys::{PublicKey, SecretKey};
+
+pub const HOST_ASSERTION: &[u8] = b"jitsudo-host-request-v1";
+pub const REVOCATION_ASSERTION: &[u8] = b"jitsudo-revocations-v1";
+/// How far a host's clock may be from the service's for its envelopes to be accepted;
+/// nonces are remembered at least this long.
+pub const HOST_CLOCK_WINDOW: i64 = 300;
+pub const MAX_ENVELOPE_BYTES: usize = 48 * 1024;
+
+pub const PATH_REQUESTS: &str = "/v1/host/requests";
+pub const PATH_SYNC: &str = "/v1/host/sync";
+/// Header carrying the capability returned with a new request, for polling its status.
+pub const POLL_KEY_HEADER: &str = "x-jitsudo-poll-key";
+
+// ---- host envelopes ---------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HostEnvelope {
+    pub host: String,
+    pub path: String,
+    pub ts: i64,
+    pub nonce: String,
+    pub body: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostFooter {
+    host: String,
+}
+
+/// The JSON body a host POSTs: `{"envelope":"v4.public.…"}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signed {
+    pub envelope: String,
+}
+
+pub fn random_hex(bytes: usize) -> Result<String, String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Sign `body` for `path` as `host`.
+pub fn sign_envelope(
+    key: &SecretKey,
+    host: &str,
+    path: &str,
+    now: i64,
+    body: &impl Serialize,
+) -> Result<String, String> {
+    let envelope = HostEnvelope {
+        host: host.to_string(),
+        path: path.to_string(),
+        ts: now,
+        nonce: random_hex(16)?,
+        body: serde_json::to_value(body).map_err(|e| e.to_string())?,
+    };
+    let payload = serde_json::to_vec(&envelope).map_err(|e| e.to_string())?;
+    let footer = serde_json::to_vec(&HostFooter {
+        host: host.to_string(),
+    })
+    .map_err(|e| e.to_string())?;
+    PublicToken::sign(&key.key, &payload, Some(&footer), Some(HOST_ASSERTION))
+        .map_err(|e| format!("signing failed: {e:?}"))
+}
+
+/// The host an envelope claims to come from (unverified: only to find its key).
+pub fn envelope_host(token: &str) -> Result<String, String> {
+    if token.len() > MAX_ENVELOPE_BYTES {
+        return Err(format!("envelope larger than {MAX_ENVELOPE_BYTES} bytes"));
+    }
+    let untrusted = UntrustedToken::<Public, V4>::try_from(token)
+        .map_err(|_| "envelope is not a v4.public token".to_string())?;
+    let footer: HostFooter = serde_json::from_slice(untrusted.untrusted_footer())
+        .map_err(|_| "envelope footer does not name a host".to_string())?;
+    Ok(footer.host)
+}
+
+/// Verify an envelope's signature with the host's registered key, and that it was made
+/// for `path`, by `host`, within the clock window. The nonce is the caller's to check.
+pub fn open_envelope(
+    token: &str,
+    key: &PublicKey,
+    host: &str,
+    path: &str,
+    now: i64,
+) -> Result<HostEnvelope, String> {
+    let untrusted = UntrustedToken::<Public, V4>::try_from(token)
+        .map_err(|_| "envelope is not a v4.public token".to_string())?;
+    let verified = PublicToken::verify(
+        &key.0,
+        &untrusted,
+        Some(untrusted.untrusted_footer()),
+        Some(HOST_ASSERTION),
+    )
+    .map_err(|_| {
+        format!("envelope signature does not verify with the key registered for host {host:?}")
+    })?;
+    let env: HostEnvelope =
+        serde_json::from_str(verified.payload()).map_err(|e| format!("envelope payload: {e}"))?;
+    if env.host != host {
+        return Err(format!(
+            "envelope names host {:?} but is signed as {host:?}",
+            env.host
+        ));
+    }
+    if env.path != path {
+        return Err(format!(
+            "envelope was signed for {} and cannot be used for {path}",
+            env.path
+        ));
+    }
+    if (env.ts - now).abs() > HOST_CLOCK_WINDOW {
+        return Err(format!(
+            "envelope timestamp is {}s away from the service's clock (limit {HOST_CLOCK_WINDOW}s); check the host's clock",
+            env.ts - now
+        ));
+    }
+    if env.nonce.len() < 16
+        || env.nonce.len() > 64
+        || !env.nonce.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err("envelope nonce must be 16-64 hex digits".into());
+    }
+    Ok(env)
+}
+
+// ---- revocation lists -------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationClaims {
+    pub iss: String,
+    /// Unix seconds when the service produced the list.
+    pub issued_at: i64,
+    pub ids: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFooter {
+    key: String,
+}
+
+pub fn sign_revocations(claims: &RevocationClaims, key: &SecretKey) -> Result<String, String> {
+    let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+    let footer = serde_json::to_vec(&KeyFooter {
+        key: key.id.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    PublicToken::sign(
+        &key.key,
+        &payload,
+        Some(&footer),
+        Some(REVOCATION_ASSERTION),
+    )
+    .map_err(|e| format!("signing failed: {e:?}"))
+}
+
+/// Verify a revocation list against the host's trusted keys.
+pub fn verify_revocations(token: &str, trusted: &[TrustedKey]) -> Result<RevocationClaims, String> {
+    if token.len() > 4 << 20 {
+        return Err("revocation list is too large".into());
+    }
+    let untrusted = UntrustedToken::<Public, V4>::try_from(token.trim())
+        .map_err(|_| "revocation list is not a v4.public token".to_string())?;
+    let footer: KeyFooter = serde_json::from_slice(untrusted.untrusted_footer())
+        .map_err(|_| "revocation list footer does not name a key".to_string())?;
+    let key = trusted.iter().find(|k| k.id == footer.key).ok_or_else(|| {
+        format!(
+            "revocation list is signed by unknown key id {:?}",
+            footer.key
+        )
+    })?;
+    let verified = PublicToken::verify(
+        &key.key.0,
+        &untrusted,
+        Some(untrusted.untrusted_footer()),
+        Some(REVOCATION_ASSERTION),
+    )
+    .map_err(|_| format!("revocation list signature invalid for key {:?}", footer.key))?;
+    let claims: RevocationClaims = serde_json::from_str(verified.payload())
+        .map_err(|e| format!("revocation list claims: {e}"))?;
+    Ok(claims)
+}
+
+// ---- host API bodies --------------------------------------------------------------------
+
+/// `POST /v1/host/requests` (inside an envelope): what the host vouches for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    /// User name and uid from the kernel's real uid.
+    pub user: String,
+    pub uid: u32,
+    /// The user's groups on the host.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    pub run_as: String,
+    /// Resolved absolute program path, then the arguments.
+    pub argv: Vec<String>,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
+    #[serde(default)]
+    pub once: bool,
+    /// SSH client address, when the user came in over SSH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// A request's state as the requester sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestStatus {
+    pub id: String,
+    /// `pending`, `approved`, `denied`.
+    pub status: String,
+    pub rule: String,
+    pub message: String,
+    pub approvals: u32,
+    pub approvals_needed: u32,
+    /// Who may approve (`bob`, `group:sre`).
+    pub approvers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    /// Only in the answer to the request itself: the capability for polling it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_key: Option<String>,
+}
+
+/// `POST /v1/host/sync` (inside an envelope).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncResponse {
+    /// Unexpired, unrevoked grants issued for this host.
+    pub grants: Vec<SyncedGrant>,
+    /// The signed revocation list.
+    pub revocations: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncedGrant {
+    pub user: String,
+    pub token: String,
+}
+
+// ---- approver / admin API bodies --------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestView {
+    pub id: String,
+    pub host: String,
+    pub user: String,
+    pub run_as: String,
+    pub command: String,
+    pub reason: String,
+    pub status: String,
+    pub rule: String,
+    pub message: String,
+    pub created_at: i64,
+    pub duration: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses: Option<u32>,
+    pub approvals_needed: u32,
+    pub approvers: Vec<String>,
+    pub approvals: Vec<ApprovalView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalView {
+    pub approver: String,
+    pub comment: String,
+    pub at: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostAdd {
+    pub name: String,
+    pub public_key: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverAdd {
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverToken {
+    pub name: String,
+    pub token: String,
+}
+
+/// Every 4xx/5xx body: `{"error":"what went wrong and what to do"}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::keys::SecretKey;
+
+    #[test]
+    fn envelope_round_trip_and_binding() {
+        let key = SecretKey::generate("host").unwrap();
+        let body = NewRequest {
+            user: "alice".into(),
+            uid: 1000,
+            groups: vec![],
+            run_as: "root".into(),
+            argv: vec!["/bin/true".into()],
+            reason: "x".into(),
+            duration: None,
+            once: false,
+            source: None,
+        };
+        let t = sign_envelope(&key, "web-01", PATH_REQUESTS, 1000, &body).unwrap();
+        assert_eq!(envelope_host(&t).unwrap(), "web-01");
+        let env = open_envelope(&t, &key.public, "web-01", PATH_REQUESTS, 1010).unwrap();
+        let back: NewRequest = serde_json::from_value(env.body).unwrap();
+        assert_eq!(back, body);
+        assert!(open_envelope(&t, &key.public, "web-01", PATH_SYNC, 1010)
+            .unwrap_err()
+            .contains("signed for"));
+        assert!(
+            open_envelope(&t, &key.public, "web-01", PATH_REQUESTS, 5000)
+                .unwrap_err()
+                .contains("clock")
+        );
+        let other = SecretKey::generate("host").unwrap();
+        assert!(
+            open_envelope(&t, &other.public, "web-01", PATH_REQUESTS, 1000)
+                .unwrap_err()
+                .contains("signature")
+        );
+    }
+
+    #[test]
+    fn revocation_list_is_not_a_grant_and_vice_versa() {
+        let key = SecretKey::generate("k1").unwrap();
+        let trusted = vec![TrustedKey {
+            id: "k1".into(),
+            key: key.public.clone(),
+        }];
+        let claims = RevocationClaims {
+            iss: "jitsudod".into(),
+            issued_at: 5,
+            ids: vec!["abc".into()],
+        };
+        let list = sign_revocations(&claims, &key).unwrap();
+        assert_eq!(verify_revocations(&list, &trusted).unwrap(), claims);
+        // Not acceptable as a grant (different implicit assertion).
+        let e = crate::grant::verify(&list, &trusted, std::time::Duration::from_secs(3600))
+            .unwrap_err();
+        assert!(e.to_string().contains("signature invalid"), "{e}");
+        // And a grant is not acceptable as a revocation list.
+        let now = crate::grant::now();
+        let grant = crate::grant::sign(
+            &crate::grant::Claims {
+                jti: "abc".into(),
+                iss: "t".into(),
+                sub: "alice".into(),
+                host: "h".into(),
+                run_as: "root".into(),
+                commands: vec!["/bin/true".into()],
+                nbf: crate::grant::format_time(now),
+                exp: crate::grant::format_time(now + 60),
+                iat: crate::grant::format_time(now),
+                uses: None,
+                kind: crate::grant::Kind::Exec,
+                reason: String::new(),
+                approved_by: vec![],
+                request: None,
+                session_bound: false,
+            },
+            &key,
+        )
+        .unwrap();
+        assert!(verify_revocations(&grant, &trusted)
+            .unwrap_err()
+            .contains("signature invalid"));
+        // A host envelope is neither.
+        let env = sign_envelope(&key, "h", PATH_SYNC, now, &SyncRequest {}).unwrap();
+        assert!(verify_revocations(&env, &trusted).is_err());
+    }
+}
