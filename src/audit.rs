@@ -1,13 +1,35 @@
-//! The audit channel of one invocation: a syslog connection made once, and the rule
-//! (`[log] require`) for what happens when a line cannot be delivered.
+//! The audit channels of one invocation: the local hash-chained journal and syslog,
+//! and the rules for what happens when a record cannot be written. A command runs only
+//! if its journal record was appended, and, with `[log] require = true`, only if its
+//! syslog line was delivered.
 #![forbid(unsafe_code)]
 
-use crate::config::LogConfig;
-use crate::log::{Record, SyslogSender};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::config::{HostConfig, JournalConfig, LogConfig};
+use crate::log::{escape, Outcome, Record, SyslogSender};
+use crate::store::journal::Entry;
+use crate::store::Store;
+use crate::system::Uid;
 
 pub struct Audit {
     sender: Result<SyslogSender, String>,
     require: bool,
+    journal: Option<JournalSink>,
+}
+
+struct JournalSink {
+    store: Store,
+    host: String,
+    uid: Uid,
+    config: JournalConfig,
+}
+
+/// Which channel failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuditError {
+    Journal(String),
+    Syslog(String),
 }
 
 impl Audit {
@@ -17,7 +39,21 @@ impl Audit {
         Audit {
             sender,
             require: config.require,
+            journal: None,
         }
+    }
+
+    /// Also append every record to the host journal (if `[journal] enabled`).
+    pub fn with_journal(mut self, config: &HostConfig, caller: Uid) -> Audit {
+        if config.journal.enabled {
+            self.journal = Some(JournalSink {
+                store: Store::system(),
+                host: config.host.clone(),
+                uid: caller,
+                config: config.journal,
+            });
+        }
+        self
     }
 
     /// Whether a command may run when its line could not be logged.
@@ -25,15 +61,22 @@ impl Audit {
         self.require
     }
 
-    /// Send a record (split into several messages if long). The error says which socket
-    /// failed and how.
-    pub fn send(&self, record: &Record) -> Result<(), String> {
-        let sender = self.sender.as_ref().map_err(|e| e.clone())?;
+    /// Append to the journal, then send to syslog (split into several messages if long).
+    pub fn send(&self, record: &Record) -> Result<(), AuditError> {
+        if let Some(sink) = &self.journal {
+            sink.store
+                .append_journal(entry(record, &sink.host, sink.uid), sink.config.durable)
+                .map_err(|e| AuditError::Journal(e.to_string()))?;
+        }
+        let sender = self
+            .sender
+            .as_ref()
+            .map_err(|e| AuditError::Syslog(e.clone()))?;
         let severity = record.outcome.severity();
         for message in record.messages() {
             sender
                 .send(severity, &message)
-                .map_err(|e| format!("{}: {e}", sender.path().display()))?;
+                .map_err(|e| AuditError::Syslog(format!("{}: {e}", sender.path().display())))?;
         }
         Ok(())
     }
@@ -41,6 +84,45 @@ impl Audit {
     /// Log a refusal or an event. A delivery failure changes nothing, since nothing is
     /// about to run; it is not reported either, so a refusal stays one line on stderr.
     pub fn send_best_effort(&self, record: &Record) {
-        let _ = self.send(record);
+        if let Err(AuditError::Journal(_)) = self.send(record) {
+            // The journal failed before syslog was tried; syslog may still work.
+            self.send_syslog_only(record);
+        }
+    }
+
+    fn send_syslog_only(&self, record: &Record) {
+        if let Ok(sender) = &self.sender {
+            for message in record.messages() {
+                let _ = sender.send(record.outcome.severity(), &message);
+            }
+        }
+    }
+}
+
+/// The journal's view of a record: the same fields as the syslog line, plus time,
+/// host and the caller's uid.
+fn entry(record: &Record, host: &str, uid: Uid) -> Entry {
+    let (outcome, reason) = match &record.outcome {
+        Outcome::Allowed => ("allowed", String::new()),
+        Outcome::Denied(why) => ("denied", why.clone()),
+        Outcome::Error(why) => ("error", why.clone()),
+        Outcome::Event(what) => ("event", what.clone()),
+    };
+    Entry {
+        time: crate::system::now_unix(),
+        host: host.to_string(),
+        user: record.user.clone(),
+        uid: uid.get(),
+        outcome: outcome.to_string(),
+        reason,
+        tty: record.tty.clone(),
+        pwd: escape(record.pwd.as_bytes()),
+        run_as: record.run_as.clone(),
+        grant: record.grant.clone(),
+        command: record
+            .command
+            .iter()
+            .map(|w| escape(w.as_bytes()))
+            .collect(),
     }
 }

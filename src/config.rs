@@ -74,7 +74,25 @@ pub struct HostConfig {
     pub clock_skew: Duration,
     pub revocation_max_age: Option<Duration>,
     pub log: LogConfig,
+    pub journal: JournalConfig,
     pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// `[journal]`: the local hash-chained record of every invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalConfig {
+    pub enabled: bool,
+    /// fsync each record (costs about as much as the rest of a run).
+    pub durable: bool,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            enabled: true,
+            durable: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,7 +182,16 @@ struct RawConfig {
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
+    journal: RawJournal,
+    #[serde(default)]
     trusted_key: Vec<RawTrustedKey>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    enabled: Option<bool>,
+    durable: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -393,6 +420,10 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         clock_skew,
         revocation_max_age,
         log,
+        journal: JournalConfig {
+            enabled: raw.journal.enabled.unwrap_or(true),
+            durable: raw.journal.durable.unwrap_or(false),
+        },
         trusted_keys,
     })
 }

@@ -55,6 +55,9 @@ pub enum CtlCommand {
         #[arg(value_name = "TOKEN|-")]
         token: String,
     },
+    /// The host's local hash-chained journal (/var/lib/jitsudo/journal)
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Approval-service policy files
     #[command(subcommand)]
     Policy(admin::PolicyCommand),
@@ -101,6 +104,16 @@ pub enum CtlCommand {
         reason: String,
         #[command(flatten)]
         service: admin::ServiceArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JournalCommand {
+    /// Check the whole chain; names the first record altered, removed or reordered
+    Verify {
+        /// State directory holding `journal` and `journal.anchor`
+        #[arg(long, value_name = "DIR", default_value = config::STATE_DIR)]
+        dir: PathBuf,
     },
 }
 
@@ -154,6 +167,7 @@ pub fn ctl_main() -> ExitCode {
         CtlCommand::Keygen { id, out } => keygen(&id, &out),
         CtlCommand::Mint(args) => mint(&args),
         CtlCommand::Verify { config, token } => verify(&config, &token),
+        CtlCommand::Journal(JournalCommand::Verify { dir }) => journal_verify(&dir),
         CtlCommand::Policy(admin::PolicyCommand::Check { file }) => admin::policy_check(&file),
         CtlCommand::Host(admin::HostCommand::Add {
             name,
@@ -363,6 +377,25 @@ fn mint(args: &MintArgs) -> Result<(), String> {
     );
     println!("{token}");
     Ok(())
+}
+
+fn journal_verify(dir: &Path) -> Result<(), String> {
+    let store = crate::store::Store::new(dir);
+    let (text, anchor) = store.read_journal().map_err(|e| e.to_string())?;
+    match crate::store::journal::verify(&text, &anchor) {
+        Ok(n) => {
+            println!(
+                "journal intact: {n} record(s) after record {} in {}",
+                anchor.seq,
+                dir.join(crate::store::journal::JOURNAL).display()
+            );
+            Ok(())
+        }
+        Err(at) => Err(format!(
+            "journal broken at {}: {at}",
+            dir.join(crate::store::journal::JOURNAL).display()
+        )),
+    }
 }
 
 fn verify(config_path: &Path, token: &str) -> Result<(), String> {

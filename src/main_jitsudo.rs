@@ -72,7 +72,7 @@ pub fn jitsudo_main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     let ctx = Context {
-        audit: Audit::connect(&config.log),
+        audit: Audit::connect(&config.log).with_journal(&config, caller.user.uid),
         config,
         caller,
         store: Store::system(),

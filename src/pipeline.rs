@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
 
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditError};
 use crate::caller::Caller;
 use crate::config::HostConfig;
 use crate::decision::{self, Ask, Cached, Denial};
@@ -245,12 +245,15 @@ fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {
     record.outcome = Outcome::Allowed;
     match ctx.audit.send(record) {
         Ok(()) => Ok(()),
-        Err(e) if ctx.audit.required() => Err(Refused {
+        Err(AuditError::Journal(e)) => Err(Refused {
+            message: format!("cannot write the local journal ({e}); refusing to run the command unrecorded"),
+        }),
+        Err(AuditError::Syslog(e)) if ctx.audit.required() => Err(Refused {
             message: format!(
                 "cannot write to syslog ({e}); refusing to run the command unlogged ([log] require = true)"
             ),
         }),
-        Err(e) => {
+        Err(AuditError::Syslog(e)) => {
             crate::complain!("jitsudo: warning: could not log to syslog ({e}); running anyway ([log] require = false)");
             Ok(())
         }

@@ -84,6 +84,12 @@ fn not_a_real_dir(path: &Path) -> OpenError {
     )))
 }
 
+impl AsFd for TrustedDir {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+}
+
 impl TrustedDir {
     /// Walk from `/` to `path` one component at a time (`openat`, `O_NOFOLLOW`),
     /// checking each directory on its open handle.

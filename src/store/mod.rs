@@ -14,6 +14,7 @@
 
 mod atomic;
 pub mod cache;
+pub mod journal;
 
 pub use cache::{CacheEntry, UserCache};
 
@@ -229,6 +230,34 @@ impl Store {
             Err(OpenError::Missing) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Append an entry to the host journal (see `journal`).
+    pub fn append_journal(
+        &self,
+        entry: journal::Entry,
+        durable: bool,
+    ) -> Result<journal::Record, StoreError> {
+        let dir = match self.root_dir() {
+            Ok(dir) => dir,
+            Err(OpenError::Missing) => {
+                self.prepare()?;
+                self.root_dir()?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        journal::append(dir, entry, durable).map_err(StoreError)
+    }
+
+    /// The journal's text and anchor, for verification and upload.
+    pub fn read_journal(&self) -> Result<(Vec<u8>, journal::Anchor), StoreError> {
+        let dir = self.root_dir()?;
+        let text = match dir.read_file(journal::JOURNAL, 1 << 30) {
+            Ok(t) => t,
+            Err(OpenError::Missing) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok((text, journal::anchor_in(dir).map_err(StoreError)?))
     }
 
     pub fn save_revocations(&self, list: &Revocations) -> Result<(), StoreError> {

@@ -5,5 +5,6 @@ mod sandbox;
 
 mod attacks;
 mod cache;
+mod journal;
 mod logging;
 mod run;
