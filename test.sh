@@ -43,6 +43,9 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo build --workspace (the PAM tests load the built module; the service tests run the built binaries)"
+cargo build --workspace --locked
+
 step "cargo test --workspace (unit and end-to-end, as root)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
@@ -54,6 +57,9 @@ if [ -z "$e2e_passed" ] || [ "$e2e_passed" -lt 30 ]; then
     echo "test.sh: the end-to-end suite did not run (passed: ${e2e_passed:-none})" >&2
     exit 1
 fi
+
+step "fuzz targets: build and a short run of each"
+fuzz/run.sh "${FUZZ_SECONDS:-15}"
 
 if [ -x packaging/test-deb.sh ]; then
     step "packages: build, lint, install, upgrade, purge"

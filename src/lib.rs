@@ -19,6 +19,7 @@ pub mod exec;
 pub mod grant;
 pub mod host;
 pub mod log;
+pub mod login;
 pub mod main_jitsudo;
 pub mod manage;
 pub mod matcher;

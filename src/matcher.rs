@@ -64,6 +64,13 @@ fn split_words(text: &str) -> Result<Vec<Word>, SpecError> {
                         "a backslash at the end has nothing to escape".into(),
                     ));
                 };
+                // Escaping makes a character literal, not allowed: a control character
+                // stays forbidden (found by fuzzing: it could not be printed back).
+                if next.is_control() {
+                    return Err(SpecError(format!(
+                        "control character {next:?} is not allowed in a command spec"
+                    )));
+                }
                 current.push(next);
                 in_word = true;
                 escaped_in_word = true;
@@ -327,6 +334,9 @@ mod tests {
 
     #[test]
     fn control_characters_rejected() {
+        // Regression (fuzz): an escaped control character is still refused.
+        assert!(CommandSpec::parse("/\\\u{1c}(").is_err());
+        assert!(CommandSpec::parse("/bin/echo \\\n").is_err());
         assert!(CommandSpec::parse("/bin/echo a\nb").is_err());
         assert!(CommandSpec::parse("").is_err());
         assert!(CommandSpec::parse("   ").is_err());
