@@ -26,6 +26,9 @@ apt_packages=(
     mandoc              # man page lint
     lintian rpm rpmlint # package checks
     dpkg-dev
+    chromium            # the approver web page is tested in a real headless browser
+    chromium-driver
+    openssl             # test certificates for the service's TLS tests
 )
 missing=()
 for p in "${apt_packages[@]}"; do

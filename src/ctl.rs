@@ -105,6 +105,8 @@ pub enum CtlCommand {
         #[command(flatten)]
         service: admin::ServiceArgs,
     },
+    /// Search the approval service's audit trail, or verify its hash chain (`audit verify`)
+    Audit(crate::client::audit::AuditArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,6 +198,7 @@ pub fn ctl_main() -> ExitCode {
             reason,
             service,
         } => admin::revoke(&grant, &reason, &service),
+        CtlCommand::Audit(args) => crate::client::audit::audit_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,11 @@
 //! POST /v1/grants/{id}/revoke        approver token, {"reason"} → {"revoked": bool}
 //! POST /v1/admin/hosts               admin token, {"name","public_key"}
 //! POST /v1/admin/approvers           admin token, {"name","groups","admin"} → token (once)
+//! GET  /v1/audit[?user,host,grant,request,since,until,after,limit]
+//!                                    approver token → [AuditRecord] (oldest first, ≤ 1000)
+//! GET  /v1/audit/verify              approver token → {"ok", "records", "head"} or the break
+//! POST /v1/host/journal              reserved for host journal uploads (501 for now)
+//! GET  /ui …                         the approver web page (see web/)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -52,6 +57,10 @@ pub struct AppState {
     pub host_limiter: RateLimiter,
     pub user_limiter: RateLimiter,
     pub metrics: Metrics,
+    /// Webhook delivery queue (a no-op without `[[webhook]]`).
+    pub notifier: crate::webhook::Notifier,
+    /// Signed-in sessions of the approver web page.
+    pub web: crate::web::Sessions,
 }
 
 pub type Shared = Arc<AppState>;
@@ -85,6 +94,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/grants/{id}/revoke", post(revoke))
         .route("/v1/admin/hosts", post(add_host))
         .route("/v1/admin/approvers", post(add_approver))
+        .route("/v1/audit", get(crate::audit::search_handler))
+        .route("/v1/audit/verify", get(crate::audit::verify_handler))
+        .route("/v1/host/journal", post(crate::audit::host_journal_handler))
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -100,11 +113,17 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
-fn err(status: StatusCode, message: impl Into<String>) -> ApiError {
+pub(crate) fn err(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
         message: message.into(),
         retry_after: None,
+    }
+}
+
+impl ApiError {
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -143,7 +162,7 @@ impl From<DbError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 async fn not_found() -> ApiError {
     err(
@@ -204,7 +223,8 @@ async fn healthz(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> 
 
 async fn metrics(State(s): State<Shared>) -> ApiResult<Response> {
     let pending = s.db.count(Table::Pending).await?;
-    let text = s.metrics.render(pending, s.policy().rules.len());
+    let mut text = s.metrics.render(pending, s.policy().rules.len());
+    text.push_str(&s.notifier.render_metrics());
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -244,7 +264,7 @@ async fn open_host_envelope(
     Ok(env)
 }
 
-fn bad(m: impl Into<String>) -> ApiError {
+pub(crate) fn bad(m: impl Into<String>) -> ApiError {
     err(StatusCode::BAD_REQUEST, m)
 }
 
@@ -443,6 +463,28 @@ async fn host_request(
     if grant.is_some() {
         inc(&s.metrics.grants_issued);
     }
+    {
+        use crate::webhook::Event;
+        let n = &s.notifier;
+        n.send(Event::new("request.created", format!("host:{}", row.host)).request(&row));
+        let policy = format!("policy:{}", row.rule);
+        match (&grant, row.status.as_str()) {
+            (Some(g), _) => {
+                n.send(Event::new("request.approved", &policy).request(&row));
+                n.send(
+                    Event::new("grant.issued", &policy)
+                        .request(&row)
+                        .grant(&g.id, g.exp),
+                );
+            }
+            (None, "denied") => n.send(
+                Event::new("request.denied", &policy)
+                    .request(&row)
+                    .comment(&row.message),
+            ),
+            _ => {}
+        }
+    }
     tracing::info!(
         request = %row.id, host = %row.host, user = %row.user, run_as = %row.run_as,
         command = %row.command, rule = %row.rule, status = %row.status,
@@ -546,12 +588,17 @@ async fn revocations(State(s): State<Shared>) -> ApiResult<Json<serde_json::Valu
 
 // ---- approver endpoints -----------------------------------------------------------------
 
-async fn approver(s: &AppState, headers: &HeaderMap) -> ApiResult<Approver> {
+pub(crate) async fn approver(s: &AppState, headers: &HeaderMap) -> ApiResult<Approver> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "missing Authorization: Bearer TOKEN (an approver token from jitsudoctl approver add)"))?;
+    approver_by_token(s, token).await
+}
+
+/// The approver holding `token` (also the web page's sign-in).
+pub(crate) async fn approver_by_token(s: &AppState, token: &str) -> ApiResult<Approver> {
     match s
         .db
         .approver_by_token_hash(&sha256_hex(token.trim()))
@@ -576,9 +623,17 @@ async fn admin(s: &AppState, headers: &HeaderMap) -> ApiResult<Approver> {
     Ok(a)
 }
 
-async fn view(s: &AppState, row: RequestRow) -> ApiResult<RequestView> {
-    let approvals = s.db.approvals(&row.id).await?;
+async fn view(s: &AppState, mut row: RequestRow) -> ApiResult<RequestView> {
+    // Three reads, not one snapshot: read the grant first, and if it was issued after
+    // `row` was read, read the row again, so that a view never shows a grant on a
+    // request that still looks pending (grant and status are committed together).
     let grant_id = s.db.grant_for_request(&row.id).await?.map(|g| g.id);
+    if grant_id.is_some() && row.status != "approved" {
+        if let Some(fresh) = s.db.request(&row.id).await? {
+            row = fresh;
+        }
+    }
+    let approvals = s.db.approvals(&row.id).await?;
     Ok(RequestView {
         id: row.id,
         host: row.host,
@@ -651,17 +706,29 @@ async fn approve(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<RequestView>> {
     let who = approver(&s, &headers).await?;
-    check_request_id(&id)?;
     let body: ApproveBody = json_body(body)?;
-    if body.comment.len() > 1000 || body.comment.chars().any(|c| c.is_control()) {
+    let row = approve_as(&s, &who, &id, &body.comment).await?;
+    Ok(Json(view(&s, row).await?))
+}
+
+/// Approve request `id` as `who` (API and web page); the request as it is afterwards.
+pub(crate) async fn approve_as(
+    s: &Shared,
+    who: &Approver,
+    id: &str,
+    comment: &str,
+) -> ApiResult<RequestRow> {
+    check_request_id(id)?;
+    if comment.len() > 1000 || comment.chars().any(|c| c.is_control()) {
         return Err(bad(
             "comment must be at most 1000 characters without control characters",
         ));
     }
+    let id = id.to_string();
     let now = now();
     let state = s.clone();
     let result =
-        s.db.approve(&id, &who, &body.comment, now, move |req, names| {
+        s.db.approve(&id, who, comment, now, move |req, names| {
             sign_grant(&state, req, names, now)
         })
         .await;
@@ -679,7 +746,20 @@ async fn approve(
         s.db.request(&id)
             .await?
             .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("no request {id}")))?;
-    Ok(Json(view(&s, row).await?))
+    if let Some(g) = &approved.grant {
+        use crate::webhook::Event;
+        s.notifier.send(
+            Event::new("request.approved", &who.name)
+                .request(&row)
+                .comment(comment),
+        );
+        s.notifier.send(
+            Event::new("grant.issued", &who.name)
+                .request(&row)
+                .grant(&g.id, g.exp),
+        );
+    }
+    Ok(row)
 }
 
 async fn deny(
@@ -689,17 +769,33 @@ async fn deny(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<RequestView>> {
     let who = approver(&s, &headers).await?;
-    check_request_id(&id)?;
     let body: ReasonBody = json_body(body)?;
-    check_reason(&body.reason)?;
-    s.db.deny(&id, &who, &body.reason, now()).await?;
+    let row = deny_as(&s, &who, &id, &body.reason).await?;
+    Ok(Json(view(&s, row).await?))
+}
+
+/// Deny request `id` as `who` (API and web page); the request as it is afterwards.
+pub(crate) async fn deny_as(
+    s: &Shared,
+    who: &Approver,
+    id: &str,
+    reason: &str,
+) -> ApiResult<RequestRow> {
+    check_request_id(id)?;
+    check_reason(reason)?;
+    s.db.deny(id, who, reason, now()).await?;
     inc(&s.metrics.denials_by_approver);
-    tracing::info!(request = %id, approver = %who.name, reason = %body.reason, "denied by approver");
+    tracing::info!(request = %id, approver = %who.name, reason = %reason, "denied by approver");
     let row =
-        s.db.request(&id)
+        s.db.request(id)
             .await?
             .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("no request {id}")))?;
-    Ok(Json(view(&s, row).await?))
+    s.notifier.send(
+        crate::webhook::Event::new("request.denied", &who.name)
+            .request(&row)
+            .comment(reason),
+    );
+    Ok(row)
 }
 
 fn check_reason(reason: &str) -> ApiResult<()> {
@@ -718,20 +814,39 @@ async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let who = approver(&s, &headers).await?;
+    let body: ReasonBody = json_body(body)?;
+    let revoked = revoke_as(&s, &who, &id, &body.reason).await?;
+    Ok(Json(
+        serde_json::json!({ "grant": id, "revoked": true, "already": !revoked }),
+    ))
+}
+
+/// Revoke grant `id` as `who` (API and web page). False if it was already revoked.
+pub(crate) async fn revoke_as(
+    s: &Shared,
+    who: &Approver,
+    id: &str,
+    reason: &str,
+) -> ApiResult<bool> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
         return Err(bad(format!("{id:?} is not a grant id")));
     }
-    let body: ReasonBody = json_body(body)?;
-    check_reason(&body.reason)?;
-    let revoked = s.db.revoke(&id, &who.name, &body.reason, now()).await?;
+    check_reason(reason)?;
+    let revoked = s.db.revoke(id, &who.name, reason, now()).await?;
     if revoked {
         inc(&s.metrics.revocations);
+        let mut ev = crate::webhook::Event::new("grant.revoked", &who.name).comment(reason);
+        if let Some(g) = s.db.grant(id).await? {
+            ev = ev.grant(&g.id, g.exp);
+            if let Some(r) = s.db.request(&g.request_id).await? {
+                ev = ev.request(&r);
+            }
+        }
+        s.notifier.send(ev);
     }
-    tracing::info!(grant = %id, by = %who.name, reason = %body.reason, new = revoked, "grant revoked");
-    Ok(Json(
-        serde_json::json!({ "grant": id, "revoked": true, "already": !revoked }),
-    ))
+    tracing::info!(grant = %id, by = %who.name, reason = %reason, new = revoked, "grant revoked");
+    Ok(revoked)
 }
 
 // ---- admin endpoints --------------------------------------------------------------------
@@ -756,7 +871,8 @@ async fn add_host(
         )));
     }
     let key = PublicKey::from_paserk(&body.public_key).map_err(bad)?;
-    s.db.add_host(&body.name, &key.to_paserk(), now()).await?;
+    s.db.add_host_by(&body.name, &key.to_paserk(), &who.name, now())
+        .await?;
     tracing::info!(host = %body.name, by = %who.name, "host registered");
     Ok(Json(serde_json::json!({ "host": body.name })))
 }
@@ -783,11 +899,12 @@ async fn add_approver(
         return Err(bad("group names must be valid names"));
     }
     let token = new_api_token().map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    s.db.add_approver(
+    s.db.add_approver_by(
         &body.name,
         &body.groups,
         &token_hash(&token),
         body.admin,
+        &who.name,
         now(),
     )
     .await?;

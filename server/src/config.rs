@@ -44,6 +44,8 @@ pub struct ServiceConfig {
     pub keys: Vec<SecretKey>,
     pub active: usize,
     pub limits: Limits,
+    /// `[[webhook]]` tables (see `webhook.rs`).
+    pub webhooks: Vec<crate::webhook::Webhook>,
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +89,8 @@ struct Raw {
     #[serde(default)]
     signing_key: Vec<RawKey>,
     limits: Option<RawLimits>,
+    #[serde(default)]
+    webhook: Vec<crate::webhook::RawWebhook>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +262,13 @@ pub fn parse(
             limits.max_body_bytes = n as usize;
         }
     }
+    let mut webhooks = Vec::new();
+    for w in &raw.webhook {
+        let err = |span: std::ops::Range<usize>, m: String| {
+            format!("{}:{}: {m}", file.display(), line_of(text, span.start))
+        };
+        webhooks.push(crate::webhook::from_raw(w, &err, &|v| at.path(v))?);
+    }
     Ok(ServiceConfig {
         path: file.to_path_buf(),
         listen,
@@ -268,6 +279,7 @@ pub fn parse(
         keys,
         active,
         limits,
+        webhooks,
     })
 }
 
@@ -364,5 +376,38 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains(":8:") && e.contains("two signing keys"), "{e}");
+    }
+
+    #[test]
+    fn webhooks_parse_strictly() {
+        let ok = format!(
+            "{BASE}[[webhook]]\nurl = \"https://chat.example/hook\"\nsecret = \"0123456789abcdef\"\nformat = \"slack\"\nevents = [\"request.created\"]\n"
+        );
+        let c = parse_str(&ok).unwrap();
+        assert_eq!(c.webhooks.len(), 1);
+        assert_eq!(c.webhooks[0].events, vec!["request.created"]);
+        let cases = [
+            ("format = \"slack\"", "format = \"xml\"", ":12:", "xml"),
+            (
+                "[\"request.created\"]",
+                "[\"request.eaten\"]",
+                ":13:",
+                "request.eaten",
+            ),
+            ("0123456789abcdef", "short", ":11:", "16 bytes"),
+            ("https://chat.example/hook", "ftp://x", ":10:", "https://"),
+            ("format", "colour", ":12:", "colour"),
+        ];
+        for (from, to, line, needle) in cases {
+            let e = parse_str(&ok.replace(from, to)).err().unwrap();
+            assert!(
+                e.contains(line) && e.contains(needle),
+                "{from} -> {to}: {e}"
+            );
+        }
+        let e = parse_str(&ok.replace("secret = \"0123456789abcdef\"\n", ""))
+            .err()
+            .unwrap();
+        assert!(e.contains(":10:") && e.contains("secret"), "{e}");
     }
 }

@@ -18,6 +18,8 @@ use std::fmt;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Executor, Row};
 
+use crate::audit::{self, Entry};
+
 /// Pending requests older than this can no longer be approved.
 pub const PENDING_TTL: i64 = 24 * 3600;
 
@@ -151,7 +153,7 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
         "CREATE TABLE revocations (grant_id TEXT PRIMARY KEY, reason TEXT NOT NULL, revoked_by TEXT NOT NULL, exp BIGINT NOT NULL, created_at BIGINT NOT NULL)",
         "CREATE TABLE nonces (host TEXT NOT NULL, nonce TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (host, nonce))",
     ],
-)];
+), (2, crate::audit::SQLITE_SCHEMA, crate::audit::POSTGRES_SCHEMA)];
 
 const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by";
 
@@ -238,7 +240,12 @@ impl Db {
         self.pool.close().await;
     }
 
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    /// For queries of other modules (audit, web) that need no new `Db` method.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
@@ -305,12 +312,18 @@ impl Db {
     // ---- hosts ----------------------------------------------------------------------------
 
     pub async fn add_host(&self, name: &str, public_key: &str, now: i64) -> R<()> {
+        self.add_host_by(name, public_key, "jitsudod", now).await
+    }
+
+    /// Register a host; `by` (the admin) is recorded in the audit trail.
+    pub async fn add_host_by(&self, name: &str, public_key: &str, by: &str, now: i64) -> R<()> {
         let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO hosts (name, public_key, created_at) VALUES ($1, $2, $3)")
             .bind(name)
             .bind(public_key)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| match DbError::from(e) {
                 DbError::Conflict(_) => {
@@ -318,6 +331,11 @@ impl Db {
                 }
                 other => other,
             })?;
+        let e = Entry::new("host.registered", by)
+            .host(name)
+            .detail(serde_json::json!({ "public_key": public_key }));
+        audit::append(&mut tx, self.backend, now, &[e]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -364,7 +382,23 @@ impl Db {
         admin: bool,
         now: i64,
     ) -> R<()> {
+        self.add_approver_by(name, groups, token_hash, admin, "jitsudod", now)
+            .await
+    }
+
+    /// Create an approver; `by` (the admin) is recorded in the audit trail.
+    pub async fn add_approver_by(
+        &self,
+        name: &str,
+        groups: &[String],
+        token_hash: &str,
+        admin: bool,
+        by: &str,
+        now: i64,
+    ) -> R<()> {
         let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let group_list = groups;
         let groups = serde_json::to_string(groups).map_err(|e| DbError::Backend(e.to_string()))?;
         sqlx::query("INSERT INTO approvers (name, groups_json, token_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(name)
@@ -372,12 +406,16 @@ impl Db {
             .bind(token_hash)
             .bind(admin as i64)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| match DbError::from(e) {
                 DbError::Conflict(_) => DbError::Conflict(format!("approver {name:?} already exists")),
                 other => other,
             })?;
+        let e = Entry::new("approver.added", by)
+            .detail(serde_json::json!({ "approver": name, "groups": group_list, "admin": admin }));
+        audit::append(&mut tx, self.backend, now, &[e]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -429,6 +467,36 @@ impl Db {
         if let Some(g) = grant {
             insert_grant(&mut tx, g).await?;
         }
+        let mut entries = vec![
+            Entry::new("request.created", format!("host:{}", req.host))
+                .user(&req.user)
+                .host(&req.host)
+                .request(&req.id)
+                .detail(serde_json::json!({
+                    "uid": req.uid,
+                    "run_as": req.run_as,
+                    "command": req.command,
+                    "reason": req.reason,
+                    "source": req.source,
+                })),
+            Entry::new("request.decided", "policy")
+                .user(&req.user)
+                .host(&req.host)
+                .request(&req.id)
+                .detail(serde_json::json!({
+                    "rule": req.rule,
+                    "status": req.status,
+                    "message": req.message,
+                    "duration": req.duration,
+                    "uses": req.uses,
+                    "approvals_needed": req.approvals_needed,
+                    "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
+                })),
+        ];
+        if let Some(g) = grant {
+            entries.push(grant_entry(g, &format!("policy:{}", req.rule)));
+        }
+        audit::append(&mut tx, self.backend, req.created_at, &entries).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -574,7 +642,18 @@ impl Db {
         .map(|r| r.try_get("approver"))
         .collect::<Result<_, _>>()?;
         let count = names.len() as i64;
+        let approval = Entry::new("request.approval", &approver.name)
+            .user(&req.user)
+            .host(&req.host)
+            .request(id)
+            .detail(serde_json::json!({
+                "comment": comment,
+                "approvals": count,
+                "needed": req.approvals_needed,
+                "rule": req.rule,
+            }));
         if count < req.approvals_needed {
+            audit::append(&mut tx, self.backend, now, &[approval]).await?;
             tx.commit().await?;
             return Ok(Approved {
                 status: "pending".into(),
@@ -594,8 +673,15 @@ impl Db {
                 "request {id} was decided meanwhile"
             )));
         }
+        let approved = Entry::new("request.approved", &approver.name)
+            .user(&req.user)
+            .host(&req.host)
+            .request(id)
+            .detail(serde_json::json!({ "approved_by": names, "rule": req.rule }));
         let grant = issue(&req, names).map_err(DbError::Backend)?;
         insert_grant(&mut tx, &grant).await?;
+        let issued = grant_entry(&grant, &approver.name);
+        audit::append(&mut tx, self.backend, now, &[approval, approved, issued]).await?;
         tx.commit().await?;
         Ok(Approved {
             status: "approved".into(),
@@ -607,10 +693,22 @@ impl Db {
 
     pub async fn deny(&self, id: &str, approver: &Approver, reason: &str, now: i64) -> R<()> {
         let _w = self.write_guard().await;
-        let req = self
-            .request(id)
-            .await?
-            .ok_or_else(|| DbError::NotFound(format!("no request {id}")))?;
+        let mut tx = self.pool.begin().await?;
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let req = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(request_row)
+        .transpose()?
+        .ok_or_else(|| DbError::NotFound(format!("no request {id}")))?;
         check_open(&req, now)?;
         let principals: Vec<String> =
             serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()))?;
@@ -632,13 +730,20 @@ impl Db {
         .bind(now)
         .bind(&approver.name)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if res.rows_affected() != 1 {
             return Err(DbError::Conflict(format!(
                 "request {id} was decided meanwhile"
             )));
         }
+        let e = Entry::new("request.denied", &approver.name)
+            .user(&req.user)
+            .host(&req.host)
+            .request(id)
+            .detail(serde_json::json!({ "reason": reason, "rule": req.rule }));
+        audit::append(&mut tx, self.backend, now, &[e]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -649,19 +754,29 @@ impl Db {
             .grant(grant_id)
             .await?
             .ok_or_else(|| DbError::NotFound(format!("no grant {grant_id}")))?;
-        let res = sqlx::query("INSERT INTO revocations (grant_id, reason, revoked_by, exp, created_at) VALUES ($1, $2, $3, $4, $5)")
+        let mut tx = self.pool.begin().await?;
+        // ON CONFLICT DO NOTHING: a second revocation changes nothing and records nothing
+        // (a failed statement would abort a PostgreSQL transaction).
+        let res = sqlx::query("INSERT INTO revocations (grant_id, reason, revoked_by, exp, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grant_id) DO NOTHING")
             .bind(grant_id)
             .bind(reason)
             .bind(by)
             .bind(grant.exp)
             .bind(now)
-            .execute(&self.pool)
-            .await;
-        match res.map_err(DbError::from) {
-            Ok(_) => Ok(true),
-            Err(DbError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
+            .execute(&mut *tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Ok(false);
         }
+        let e = Entry::new("grant.revoked", by)
+            .user(&grant.user)
+            .host(&grant.host)
+            .request(&grant.request_id)
+            .grant(grant_id)
+            .detail(serde_json::json!({ "reason": reason }));
+        audit::append(&mut tx, self.backend, now, &[e]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Ids of revoked grants that have not yet expired (expired ones are refused anyway).
@@ -709,6 +824,15 @@ fn check_open(req: &RequestRow, now: i64) -> R<()> {
         )));
     }
     Ok(())
+}
+
+fn grant_entry(g: &GrantRow, by: &str) -> Entry {
+    Entry::new("grant.issued", by)
+        .user(&g.user)
+        .host(&g.host)
+        .request(&g.request_id)
+        .grant(&g.id)
+        .detail(serde_json::json!({ "key_id": g.key_id, "exp": g.exp }))
 }
 
 async fn insert_grant(

@@ -4,7 +4,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod limits;
 pub mod serve;
+pub mod web;
+pub mod webhook;

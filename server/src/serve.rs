@@ -33,9 +33,15 @@ pub async fn serve(opts: Options) -> Result<(), String> {
         }
         None => 0,
     };
+    // A changed active_key is a key change: record it in the audit trail.
+    let key = cfg.active_key();
+    db.audit_active_key(&key.id, &key.public.to_paserk(), jitsudo::grant::now())
+        .await
+        .map_err(|e| e.to_string())?;
     let listen = cfg.listen;
     let tls = cfg.tls.clone();
     tracing::info!(rules = policy.rules.len(), policy = %cfg.policy.display(), active_key = %cfg.active_key().id, database = %redact(&cfg.database), "starting");
+    let cfg_webhooks = cfg.webhooks.clone();
     let state = Arc::new(AppState {
         db,
         host_limiter: RateLimiter::new(cfg.limits.host_per_minute),
@@ -44,6 +50,8 @@ pub async fn serve(opts: Options) -> Result<(), String> {
         policy: RwLock::new(Arc::new(policy)),
         policy_clock_offset: offset,
         metrics: Metrics::default(),
+        notifier: crate::webhook::Notifier::start(cfg_webhooks),
+        web: crate::web::Sessions::default(),
     });
     let app = api::router(state.clone());
 

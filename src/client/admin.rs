@@ -77,7 +77,7 @@ pub fn policy_check(file: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn token(args: &ServiceArgs) -> Result<Zeroizing<String>, String> {
+pub(crate) fn token(args: &ServiceArgs) -> Result<Zeroizing<String>, String> {
     let text = match &args.token_file {
         Some(f) => Zeroizing::new(std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?),
         None => Zeroizing::new(std::env::var("JITSUDO_TOKEN").map_err(|_| {
@@ -91,7 +91,7 @@ fn token(args: &ServiceArgs) -> Result<Zeroizing<String>, String> {
     Ok(t)
 }
 
-fn service(args: &ServiceArgs) -> Result<Service, String> {
+pub(crate) fn service(args: &ServiceArgs) -> Result<Service, String> {
     let url = match (&args.service, std::env::var("JITSUDO_SERVICE")) {
         (Some(u), _) => u.clone(),
         (None, Ok(u)) => u,
@@ -113,7 +113,7 @@ fn service(args: &ServiceArgs) -> Result<Service, String> {
     Service::new(&url, ca.as_deref(), Duration::from_secs(30))
 }
 
-fn auth(t: &str) -> String {
+pub(crate) fn auth(t: &str) -> String {
     format!("Bearer {t}")
 }
 

@@ -81,6 +81,49 @@ pub struct Service {
     pub url: String,
     pub admin_token: String,
     pub config: PathBuf,
+    fake_now: Option<String>,
+}
+
+/// Start `jitsudod serve` and wait for its "listening on URL" line; stderr goes to
+/// `dir`/service.log (appended, so a restart keeps the earlier log).
+fn spawn(config: &Path, fake_now: Option<&str>, dir: &Path) -> (Child, String) {
+    let mut cmd = Command::new(bin("jitsudod"));
+    cmd.args(["serve", "--config"]).arg(config);
+    if let Some(t) = fake_now {
+        cmd.args(["--fake-now", t]);
+    }
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("service.log"))
+        .unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    reader.read_line(&mut line).unwrap();
+    let Some(url) = line.trim().strip_prefix("listening on ") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "jitsudod did not start: {line:?}\n{}",
+            fs::read_to_string(dir.join("service.log")).unwrap_or_default()
+        );
+    };
+    let url = url.to_string();
+    // Keep draining stdout so the service never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    (child, url)
 }
 
 impl Service {
@@ -126,46 +169,31 @@ impl Service {
                 .arg(&config),
         );
         let admin_token = String::from_utf8(admin.stdout).unwrap().trim().to_string();
-        let mut cmd = Command::new(bin("jitsudod"));
-        cmd.args(["serve", "--config"]).arg(&config);
-        if let Some(t) = fake_now {
-            cmd.args(["--fake-now", t]);
-        }
-        let log = fs::File::create(d.join("service.log")).unwrap();
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        let mut reader = BufReader::new(stdout);
-        reader.read_line(&mut line).unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "jitsudod did not start: {line:?}\n{}",
-                    fs::read_to_string(d.join("service.log")).unwrap_or_default()
-                )
-            })
-            .to_string();
-        // Keep draining stdout so the service never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-                sink.clear();
-            }
-        });
+        let fake_now = fake_now.map(str::to_string);
+        let (child, url) = spawn(&config, fake_now.as_deref(), d);
         Service {
             dir,
             child,
             url,
             admin_token,
             config,
+            fake_now,
         }
+    }
+
+    /// `kill -9` the service (no chance to finish anything), then start it again on the
+    /// same config and database. The port changes: read `url` again.
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        let (child, url) = spawn(&self.config, self.fake_now.as_deref(), self.dir.path());
+        self.child = child;
+        self.url = url;
+    }
+
+    /// SIGKILL the service and reap it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,0 +1,639 @@
+//! The approver web page, served under /ui: sign in with an approver token, see the
+//! pending requests (who, host, command, reason, rule, age), approve or deny with a
+//! comment, see recent grants and revoke one. Plain server-rendered HTML and one small
+//! stylesheet; no JavaScript at all.
+//!
+//! Security:
+//! * Sign-in exchanges the approver token for a random session id in a cookie
+//!   (`HttpOnly`, `SameSite=Strict`, `Path=/ui`, `Secure` when the service runs TLS).
+//!   The service keeps only the SHA-256 of the session id, with the approver's token
+//!   hash, so a removed approver loses the page at once. Sessions live in memory for
+//!   at most 12 hours (a restart signs everyone out; with several replicas, pin a
+//!   browser to one).
+//! * Every POST carries the session's CSRF token in a hidden field, compared in
+//!   constant time, and a present `Origin` header must name this host.
+//! * Every piece of stored text goes through `html::escape`; the
+//!   `Content-Security-Policy` forbids scripts, inline styles, frames and foreign
+//!   form targets, so even a missed escape could not run code.
+//! * Approve, deny and revoke call the same functions as the JSON API, so the policy's
+//!   rules (who may approve, no self-approval), the audit trail and webhooks apply.
+#![forbid(unsafe_code)]
+
+pub mod html;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use sqlx::Row;
+
+use crate::api::{approve_as, approver_by_token, deny_as, revoke_as, ApiError, Shared};
+use crate::db::Approver;
+use html::escape;
+
+const COOKIE: &str = "jitsudo_session";
+const SESSION_SECS: i64 = 12 * 3600;
+const MAX_SESSIONS: usize = 10_000;
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+struct Session {
+    token_hash: String,
+    csrf: String,
+    expires: i64,
+    flash: Option<(bool, String)>,
+}
+
+/// Signed-in browsers, by SHA-256 of the session id.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/ui", get(index))
+        .route("/ui/", get(index))
+        .route("/ui/style.css", get(style))
+        .route("/ui/login", post(login))
+        .route("/ui/logout", post(logout))
+        .route("/ui/approve", post(approve))
+        .route("/ui/deny", post(deny))
+        .route("/ui/revoke", post(revoke))
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    jitsudo::client::audit::hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn now() -> i64 {
+    jitsudo::grant::now()
+}
+
+/// Security headers on every page.
+fn html_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(h, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on
+    // our own form posts, and the origin check needs the real one.
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, header::CACHE_CONTROL, "no-store");
+    resp
+}
+
+fn redirect_home(cookie: Option<String>) -> Response {
+    let mut resp = html_response(StatusCode::SEE_OTHER, String::new());
+    resp.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/ui"));
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The signed-in approver and the session's CSRF token and pending message.
+struct Signed {
+    who: Approver,
+    key: String,
+    csrf: String,
+    flash: Option<(bool, String)>,
+}
+
+async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Option<Signed>, ApiError> {
+    let Some(id) = session_id(headers) else {
+        return Ok(None);
+    };
+    let key = sha256_hex(&id);
+    let (token_hash, csrf, flash) = {
+        let mut map = s.web.map.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(&key) {
+            Some(sess) if sess.expires > now() => (
+                sess.token_hash.clone(),
+                sess.csrf.clone(),
+                sess.flash.take(),
+            ),
+            Some(_) => {
+                map.remove(&key);
+                return Ok(None);
+            }
+            None => return Ok(None),
+        }
+    };
+    match s.db.approver_by_token_hash(&token_hash).await? {
+        Some(who) => Ok(Some(Signed {
+            who,
+            key,
+            csrf,
+            flash,
+        })),
+        None => {
+            s.web
+                .map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+            Ok(None)
+        }
+    }
+}
+
+fn set_flash(s: &Shared, key: &str, ok: bool, text: String) {
+    if let Some(sess) = s
+        .web
+        .map
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(key)
+    {
+        sess.flash = Some((ok, text));
+    }
+}
+
+fn same_bytes(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A POST must come from our own page: `Origin` (when the browser sends it) names this
+/// host, and the form's CSRF token is the session's.
+fn check_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+    if host.is_empty() || origin_host != host {
+        return Err("cross-site request refused");
+    }
+    Ok(())
+}
+
+fn forbidden(why: &str) -> Response {
+    html_response(
+        StatusCode::FORBIDDEN,
+        html::page(
+            "jitsudo: refused",
+            &format!(
+                "<main><p class=\"error\">{}</p><p><a href=\"/ui\">Back</a></p></main>",
+                escape(why)
+            ),
+        ),
+    )
+}
+
+async fn style() -> Response {
+    let mut resp = html::STYLE.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+fn login_page(error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    html::page(
+        "jitsudo approvals: sign in",
+        &format!(
+            "<main class=\"login\"><h1>jitsudo approvals</h1>{error}\
+             <form method=\"post\" action=\"/ui/login\">\
+             <label for=\"token\">Approver token</label>\
+             <input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\" id=\"signin\">Sign in</button></form>\
+             <p class=\"muted\">Tokens come from <code>jitsudoctl approver add</code>.</p></main>"
+        ),
+    )
+}
+
+async fn index(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some(me) = signed_in(&s, &headers).await? else {
+        return Ok(html_response(StatusCode::OK, login_page(None)));
+    };
+    Ok(html_response(StatusCode::OK, dashboard(&s, &me).await?))
+}
+
+struct GrantLine {
+    id: String,
+    host: String,
+    user: String,
+    run_as: String,
+    command: String,
+    exp: i64,
+    created_at: i64,
+    revoked_by: Option<String>,
+}
+
+async fn recent_grants(s: &Shared, limit: i64) -> Result<Vec<GrantLine>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.host, g.user_name, g.exp, g.created_at, r.command, r.run_as, v.revoked_by \
+         FROM grants g JOIN requests r ON r.id = g.request_id \
+         LEFT JOIN revocations v ON v.grant_id = g.id \
+         ORDER BY g.created_at DESC, g.id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(s.db.pool())
+    .await
+    .map_err(crate::db::DbError::from)?;
+    rows.iter()
+        .map(|r| {
+            Ok(GrantLine {
+                id: r.try_get("id")?,
+                host: r.try_get("host")?,
+                user: r.try_get("user_name")?,
+                run_as: r.try_get("run_as")?,
+                command: r.try_get("command")?,
+                exp: r.try_get("exp")?,
+                created_at: r.try_get("created_at")?,
+                revoked_by: r.try_get("revoked_by")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| crate::db::DbError::from(e).into())
+}
+
+async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
+    let now = now();
+    let csrf = escape(&me.csrf);
+    let csrf_field = format!("<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">");
+    let mut b = String::new();
+    b.push_str(&format!(
+        "<header><h1>jitsudo approvals</h1><span>signed in as <b id=\"me\">{}</b></span>\
+         <form method=\"post\" action=\"/ui/logout\">{csrf_field}<button type=\"submit\">Sign out</button></form></header><main>",
+        escape(&me.who.name)
+    ));
+    if let Some((ok, text)) = &me.flash {
+        b.push_str(&format!(
+            "<p class=\"{}\" id=\"flash\">{}</p>",
+            if *ok { "flash" } else { "error" },
+            escape(text)
+        ));
+    }
+    let pending = s.db.list_requests(true, 200).await?;
+    b.push_str(&format!(
+        "<h2>Pending requests ({})</h2><section id=\"pending\">",
+        pending.len()
+    ));
+    if pending.is_empty() {
+        b.push_str("<p class=\"muted\">Nothing is waiting for approval.</p>");
+    }
+    for r in &pending {
+        let approvals = s.db.approvals(&r.id).await?;
+        let approvers: Vec<String> = serde_json::from_str(&r.approvers).unwrap_or_default();
+        let id = escape(&r.id);
+        b.push_str(&format!(
+            "<article class=\"card request\" id=\"req-{id}\">\
+             <p><span class=\"who\">{user}</span> on <b>{host}</b> as {run_as} <span class=\"muted\">· {age} ago · request {id}</span></p>\
+             <p><code class=\"command\">{command}</code></p>\
+             <p class=\"reason\">Reason: {reason}</p>\
+             <p class=\"muted\">Rule <span class=\"rule\">{rule}</span> · approvals {got}/{need} from {approvers}{by}</p>\
+             <div class=\"actions\">\
+             <form method=\"post\" action=\"/ui/approve\">{csrf_field}<input type=\"hidden\" name=\"id\" value=\"{id}\">\
+             <input type=\"text\" name=\"comment\" placeholder=\"Comment (optional)\" maxlength=\"1000\" aria-label=\"Approval comment\">\
+             <button type=\"submit\" class=\"approve\">Approve</button></form>\
+             <form method=\"post\" action=\"/ui/deny\">{csrf_field}<input type=\"hidden\" name=\"id\" value=\"{id}\">\
+             <input type=\"text\" name=\"comment\" placeholder=\"Why not (required)\" maxlength=\"1000\" required aria-label=\"Denial reason\">\
+             <button type=\"submit\" class=\"deny\">Deny</button></form></div></article>",
+            user = escape(&r.user),
+            host = escape(&r.host),
+            run_as = escape(&r.run_as),
+            age = html::age(now - r.created_at),
+            command = escape(&r.command),
+            reason = escape(&r.reason),
+            rule = escape(&r.rule),
+            got = approvals.len(),
+            need = r.approvals_needed,
+            approvers = escape(&approvers.join(", ")),
+            by = if approvals.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (so far: {})",
+                    escape(
+                        &approvals
+                            .iter()
+                            .map(|a| a.approver.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                )
+            },
+        ));
+    }
+    b.push_str("</section>");
+    let grants = recent_grants(s, 30).await?;
+    b.push_str("<h2>Recent grants</h2><section id=\"grants\">");
+    if grants.is_empty() {
+        b.push_str("<p class=\"muted\">No grants yet.</p>");
+    }
+    for g in &grants {
+        let id = escape(&g.id);
+        let (class, status) = match (&g.revoked_by, g.exp > now) {
+            (Some(by), _) => ("revoked", format!("revoked by {}", escape(by))),
+            (None, true) => ("active", format!("active, {} left", html::age(g.exp - now))),
+            (None, false) => ("expired", "expired".to_string()),
+        };
+        let revoke = if class == "active" {
+            format!(
+                "<div class=\"actions\"><form method=\"post\" action=\"/ui/revoke\">{csrf_field}\
+                 <input type=\"hidden\" name=\"grant\" value=\"{id}\">\
+                 <input type=\"text\" name=\"reason\" placeholder=\"Why revoke (required)\" maxlength=\"1000\" required aria-label=\"Revocation reason\">\
+                 <button type=\"submit\" class=\"revoke\">Revoke</button></form></div>"
+            )
+        } else {
+            String::new()
+        };
+        b.push_str(&format!(
+            "<article class=\"card grant\" id=\"grant-{id}\">\
+             <p><span class=\"who\">{user}</span> on <b>{host}</b> as {run_as} <span class=\"status {class}\">{status}</span></p>\
+             <p><code>{command}</code></p>\
+             <p class=\"muted\">grant {id} · issued {age} ago</p>{revoke}</article>",
+            user = escape(&g.user),
+            host = escape(&g.host),
+            run_as = escape(&g.run_as),
+            command = escape(&g.command),
+            age = html::age(now - g.created_at),
+        ));
+    }
+    b.push_str("</section></main>");
+    Ok(html::page("jitsudo approvals", &b))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    if let Err(why) = check_origin(&headers) {
+        return Ok(forbidden(why));
+    }
+    let Ok(Form(form)) = form else {
+        return Ok(html_response(
+            StatusCode::BAD_REQUEST,
+            login_page(Some("Sign-in form incomplete.")),
+        ));
+    };
+    let token = form.token.trim();
+    if token.is_empty() || token.len() > 200 {
+        return Ok(html_response(
+            StatusCode::UNAUTHORIZED,
+            login_page(Some("Unknown approver token.")),
+        ));
+    }
+    let who = match approver_by_token(&s, token).await {
+        Ok(w) => w,
+        Err(_) => {
+            tracing::warn!("web sign-in with an unknown approver token");
+            return Ok(html_response(
+                StatusCode::UNAUTHORIZED,
+                login_page(Some("Unknown approver token.")),
+            ));
+        }
+    };
+    let id = jitsudo::client::wire::random_hex(32)
+        .map_err(|e| crate::api::err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let csrf = jitsudo::client::wire::random_hex(32)
+        .map_err(|e| crate::api::err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    {
+        let mut map = s.web.map.lock().unwrap_or_else(|p| p.into_inner());
+        let t = now();
+        map.retain(|_, v| v.expires > t);
+        if map.len() >= MAX_SESSIONS {
+            return Ok(html_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                login_page(Some("Too many open sessions; try again later.")),
+            ));
+        }
+        map.insert(
+            sha256_hex(&id),
+            Session {
+                token_hash: crate::api::token_hash(token),
+                csrf,
+                expires: t + SESSION_SECS,
+                flash: None,
+            },
+        );
+    }
+    tracing::info!(approver = %who.name, "signed in to the web page");
+    let secure = if s.config.tls.is_some() {
+        "; Secure"
+    } else {
+        ""
+    };
+    Ok(redirect_home(Some(format!(
+        "{COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}"
+    ))))
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    grant: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The common head of every signed-in POST: same origin, a session, the CSRF token.
+async fn action_guard(
+    s: &Shared,
+    headers: &HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Result<(Signed, ActionForm), Response>, ApiError> {
+    if let Err(why) = check_origin(headers) {
+        return Ok(Err(forbidden(why)));
+    }
+    let Some(me) = signed_in(s, headers).await? else {
+        return Ok(Err(redirect_home(None)));
+    };
+    let Ok(Form(form)) = form else {
+        return Ok(Err(forbidden("incomplete form")));
+    };
+    if !same_bytes(&form.csrf, &me.csrf) {
+        tracing::warn!(approver = %me.who.name, "web form with a wrong CSRF token refused");
+        return Ok(Err(forbidden(
+            "this form is stale or was not sent by this page; reload and try again",
+        )));
+    }
+    Ok(Ok((me, form)))
+}
+
+fn api_message(e: ApiError) -> String {
+    e.message().to_string()
+}
+
+async fn logout(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let (me, _) = match action_guard(&s, &headers, form).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    s.web
+        .map
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&me.key);
+    Ok(redirect_home(Some(format!(
+        "{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"
+    ))))
+}
+
+async fn approve(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let (me, f) = match action_guard(&s, &headers, form).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let (ok, text) = match approve_as(&s, &me.who, &f.id, f.comment.trim()).await {
+        Ok(row) => match s.db.grant_for_request(&row.id).await? {
+            Some(g) => (
+                true,
+                format!("Request {} approved; grant {} issued.", row.id, g.id),
+            ),
+            None => (true, format!("Approval recorded for request {}.", row.id)),
+        },
+        Err(e) => (false, api_message(e)),
+    };
+    set_flash(&s, &me.key, ok, text);
+    Ok(redirect_home(None))
+}
+
+async fn deny(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let (me, f) = match action_guard(&s, &headers, form).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let (ok, text) = match deny_as(&s, &me.who, &f.id, f.comment.trim()).await {
+        Ok(row) => (true, format!("Request {} denied.", row.id)),
+        Err(e) => (false, api_message(e)),
+    };
+    set_flash(&s, &me.key, ok, text);
+    Ok(redirect_home(None))
+}
+
+async fn revoke(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let (me, f) = match action_guard(&s, &headers, form).await? {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let (ok, text) = match revoke_as(&s, &me.who, &f.grant, f.reason.trim()).await {
+        Ok(true) => (
+            true,
+            format!(
+                "Grant {} revoked; hosts deny it after their next sync.",
+                f.grant
+            ),
+        ),
+        Ok(false) => (true, format!("Grant {} was already revoked.", f.grant)),
+        Err(e) => (false, api_message(e)),
+    };
+    set_flash(&s, &me.key, ok, text);
+    Ok(redirect_home(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        let id = "ab".repeat(32);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {COOKIE}={id}; c=d")).unwrap(),
+        );
+        assert_eq!(session_id(&h), Some(id));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("jitsudo_session=<x>"),
+        );
+        assert_eq!(session_id(&h), None, "malformed ids are ignored");
+    }
+
+    #[test]
+    fn origin_must_match_host() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8443"));
+        assert!(
+            check_origin(&h).is_ok(),
+            "no Origin: rely on the CSRF token"
+        );
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8443"),
+        );
+        assert!(check_origin(&h).is_ok());
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(check_origin(&h).is_err());
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(same_bytes("abc", "abc"));
+        assert!(!same_bytes("abc", "abd"));
+        assert!(!same_bytes("abc", "ab"));
+    }
+}

@@ -1,0 +1,503 @@
+//! The approver web page in a real headless Chromium, driven through chromedriver's
+//! WebDriver HTTP API: sign in, see a pending request, approve it, the grant appears,
+//! revoke it; a reason holding `<script>alert(1)</script>` is shown as text and runs
+//! nothing; forms without the session's CSRF token, or from another origin, are
+//! refused. Screenshots go to docs/ for the README.
+//!
+//! Needs (Debian 12): `apt-get install chromium chromium-driver`. Fails, not skips,
+//! without them.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::world::{run_ok, Service};
+use common::TempDir;
+use jitsudo::client::wire::{self, NewRequest, Signed};
+use jitsudo::grant::keys::SecretKey;
+use serde_json::{json, Value};
+
+const POLICY: &str = r#"
+[[rule]]
+name = "sre-approves"
+commands = ["/usr/bin/whoami", "/usr/bin/systemctl restart nginx"]
+decision = "approve"
+approvers = ["group:sre"]
+"#;
+
+const XSS: &str = "INC-7 <script>alert(1)</script>";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn ask(svc: &Service, key: &SecretKey, user: &str, argv: &[&str], reason: &str) -> Value {
+    let body = NewRequest {
+        user: user.into(),
+        uid: 1000,
+        groups: vec![],
+        run_as: "root".into(),
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+        reason: reason.into(),
+        duration: None,
+        once: false,
+        source: None,
+    };
+    let env = wire::sign_envelope(
+        key,
+        "web-01",
+        wire::PATH_REQUESTS,
+        jitsudo::grant::now(),
+        &body,
+    )
+    .unwrap();
+    ureq::post(format!("{}{}", svc.url, wire::PATH_REQUESTS))
+        .header("content-type", "application/json")
+        .send(serde_json::to_string(&Signed { envelope: env }).unwrap())
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+/// chromedriver (and the Chromium it starts) in their own process group; the guard
+/// closes the browser session and kills the whole group.
+struct Driver {
+    child: Child,
+    base: String,
+    session: Option<String>,
+    _profile: TempDir,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent()
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for (bin, pkg) in [
+            ("/usr/bin/chromium", "chromium"),
+            ("/usr/bin/chromedriver", "chromium-driver"),
+        ] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is missing: this test needs a real browser (apt-get install -y chromium chromium-driver)"
+            );
+            let _ = pkg;
+        }
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start chromedriver");
+        let mut d = Driver {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            session: None,
+            _profile: TempDir::new("chromium"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while agent().get(format!("{}/status", d.base)).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = d._profile.path().display().to_string();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "unhandledPromptBehavior": "ignore",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={profile}"),
+                    "--window-size=430,1000", "--hide-scrollbars",
+                ]
+            }
+        }}});
+        let v = d.call("POST", "/session", Some(caps));
+        d.session = Some(
+            v["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{v}"))
+                .to_string(),
+        );
+        d
+    }
+
+    /// A WebDriver command; the `value` of the answer. Errors panic with the answer.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.try_call(method, path, body);
+        assert!(status < 300, "WebDriver {method} {path}: {status} {v}");
+        v["value"].clone()
+    }
+
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let a = agent();
+        let mut resp = match method {
+            "GET" => a.get(&url).call(),
+            "DELETE" => a.delete(&url).call(),
+            _ => a
+                .post(&url)
+                .header("content-type", "application/json")
+                .send(serde_json::to_string(&body.unwrap_or(json!({}))).unwrap()),
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+    }
+
+    fn s(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session.as_ref().unwrap())
+    }
+
+    fn go(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({"url": url})));
+    }
+
+    fn find_all(&self, css: &str) -> Vec<String> {
+        self.call(
+            "POST",
+            &self.s("/elements"),
+            Some(json!({"using": "css selector", "value": css})),
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[ELEMENT].as_str().unwrap().to_string())
+        .collect()
+    }
+
+    /// The one element matching `css`, waiting (up to 10 s) for a submitted form's
+    /// next page to load.
+    fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let all = self.find_all(css);
+            if all.len() == 1 {
+                return all[0].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected one element for {css:?}, found {}: {}",
+                all.len(),
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.call("GET", &self.s(&format!("/element/{e}/text")), None)
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/click")),
+            Some(json!({})),
+        );
+    }
+
+    /// Click a submit button and wait until the next page has replaced this one.
+    fn submit(&self, css: &str) {
+        let old = self.find("html");
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .try_call("GET", &self.s(&format!("/element/{old}/name")), None)
+            .0
+            == 200
+        {
+            assert!(Instant::now() < deadline, "{css} did not load a new page");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn source(&self) -> String {
+        self.call("GET", &self.s("/source"), None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// No JavaScript dialog is open.
+    fn assert_no_alert(&self) {
+        let (status, v) = self.try_call("GET", &self.s("/alert/text"), None);
+        assert_eq!(status, 404, "an alert is open: {v}");
+        assert_eq!(v["value"]["error"], "no such alert", "{v}");
+    }
+
+    fn cookie(&self, name: &str) -> Value {
+        self.call("GET", &self.s(&format!("/cookie/{name}")), None)
+    }
+
+    fn screenshot(&self, path: &Path) {
+        let b64 = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64_decode(b64.as_str().unwrap());
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.session.is_some() {
+            let _ = self.try_call("DELETE", &self.s(""), None);
+        }
+        // chromedriver and every Chromium process it started share its process group.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("bad base64 byte {c}"),
+        }
+    };
+    let clean: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let data: Vec<u8> = chunk.iter().copied().filter(|b| *b != b'=').collect();
+        let mut n = 0u32;
+        for (i, b) in data.iter().enumerate() {
+            n |= val(*b) << (18 - 6 * i);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..data.len().saturating_sub(1)]);
+    }
+    out
+}
+
+fn docs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
+}
+
+/// A form POST to the page with a given cookie, CSRF value and Origin; the status.
+fn raw_post(svc: &Service, path: &str, cookie: &str, form: &str, origin: Option<&str>) -> u16 {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent();
+    let mut r = agent
+        .post(format!("{}{path}", svc.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookie);
+    if let Some(o) = origin {
+        r = r.header("origin", o);
+    }
+    r.send(form).unwrap().status().as_u16()
+}
+
+#[test]
+fn approver_web_page_in_chromium() {
+    common::require_root();
+    let db = TempDir::new("web-db");
+    let svc = Service::start(
+        &format!("sqlite://{}/x.db", db.path().display()),
+        POLICY,
+        None,
+    );
+    let key = SecretKey::generate("host").unwrap();
+    run_ok(
+        svc.ctl(&svc.admin_token)
+            .args(["host", "add", "web-01", &key.public.to_paserk()]),
+    );
+    let bob = svc.add_approver("bob", &["sre"]);
+    let xss = ask(&svc, &key, "alice", &["/usr/bin/whoami"], XSS);
+    let xss_id = xss["id"].as_str().unwrap().to_string();
+    let other = ask(
+        &svc,
+        &key,
+        "carol",
+        &["/usr/bin/systemctl", "restart", "nginx"],
+        "CHG-1042 deploy 2.4.1",
+    );
+    let other_id = other["id"].as_str().unwrap().to_string();
+
+    // Headers of the page itself.
+    let resp = agent().get(format!("{}/ui", svc.url)).call().unwrap();
+    let csp = resp
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    assert_eq!(resp.headers().get("x-frame-options").unwrap(), "DENY");
+
+    let b = Driver::start();
+    b.go(&format!("{}/ui", svc.url));
+    b.find("#token");
+    b.type_into("#token", "jt_not_a_token");
+    b.submit("#signin");
+    assert!(b.text("#error").contains("Unknown approver token"));
+    b.type_into("#token", &bob);
+    b.submit("#signin");
+    assert_eq!(b.text("#me"), "bob");
+
+    let session = b.cookie("jitsudo_session");
+    assert_eq!(session["httpOnly"], true, "{session}");
+    assert_eq!(session["sameSite"], "Strict", "{session}");
+    assert_eq!(session["path"], "/ui", "{session}");
+
+    // The pending request: who, host, command, reason (as text), rule, age.
+    let card = format!("#req-{xss_id}");
+    let text = b.text(&card);
+    for needle in [
+        "alice",
+        "web-01",
+        "/usr/bin/whoami",
+        "sre-approves",
+        "ago",
+        "approvals 0/1",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in {text:?}");
+    }
+    assert_eq!(b.text(&format!("{card} .reason")), format!("Reason: {XSS}"));
+    assert!(
+        b.find_all("script").is_empty(),
+        "no script element in the page: {}",
+        b.source()
+    );
+    assert!(b.source().contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    b.assert_no_alert();
+    b.find(&format!("#req-{other_id}"));
+    b.screenshot(&docs().join("web-pending.png"));
+
+    // CSRF: the session cookie alone is not enough, and other origins are refused.
+    let cookie = format!("jitsudo_session={}", session["value"].as_str().unwrap());
+    let form = format!("csrf=forged&id={xss_id}&comment=x");
+    assert_eq!(raw_post(&svc, "/ui/approve", &cookie, &form, None), 403);
+    let csrf_field = b.find_all("input[name=csrf]");
+    let csrf = b
+        .call(
+            "GET",
+            &b.s(&format!("/element/{}/property/value", csrf_field[0])),
+            None,
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    let form = format!("csrf={csrf}&id={xss_id}&comment=x");
+    assert_eq!(
+        raw_post(
+            &svc,
+            "/ui/approve",
+            &cookie,
+            &form,
+            Some("https://evil.example")
+        ),
+        403
+    );
+    let pending = svc.get_json(&format!("/v1/requests/{xss_id}"), &bob);
+    assert_eq!(
+        pending["status"], "pending",
+        "nothing was approved by the refused forms"
+    );
+
+    // Approve from the page: the grant appears.
+    b.type_into(
+        &format!("{card} form[action='/ui/approve'] input[name=comment]"),
+        "ok, on call",
+    );
+    b.submit(&format!("{card} button.approve"));
+    let flash = b.text("#flash");
+    assert!(flash.contains("approved; grant"), "{flash}");
+    let view = svc.get_json(&format!("/v1/requests/{xss_id}"), &bob);
+    assert_eq!(view["status"], "approved");
+    assert_eq!(view["approvals"][0]["comment"], "ok, on call");
+    let grant = view["grant_id"].as_str().unwrap().to_string();
+    assert!(flash.contains(&grant), "{flash}");
+    let gcard = format!("#grant-{grant}");
+    let gtext = b.text(&gcard);
+    assert!(
+        gtext.contains("alice") && gtext.contains("active"),
+        "{gtext}"
+    );
+    assert!(b.find_all(&card).is_empty(), "no longer pending");
+    b.assert_no_alert();
+    b.screenshot(&docs().join("web-grant.png"));
+
+    // Deny the other one with a comment, revoke the grant.
+    let other_card = format!("#req-{other_id}");
+    b.type_into(
+        &format!("{other_card} form[action='/ui/deny'] input[name=comment]"),
+        "not during the freeze",
+    );
+    b.submit(&format!("{other_card} button.deny"));
+    assert!(b.text("#flash").contains("denied"));
+    assert_eq!(
+        svc.get_json(&format!("/v1/requests/{other_id}"), &bob)["status"],
+        "denied"
+    );
+    b.type_into(&format!("{gcard} input[name=reason]"), "done");
+    b.submit(&format!("{gcard} button.revoke"));
+    assert!(b.text("#flash").contains("revoked"));
+    assert!(b.text(&gcard).contains("revoked by bob"));
+
+    // All of it is in the audit trail, and the chain holds.
+    let out = run_ok(svc.ctl(&bob).args(["audit", "--grant", &grant]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("grant.issued") && text.contains("grant.revoked"),
+        "{text}"
+    );
+    run_ok(svc.ctl(&bob).args(["audit", "verify"]));
+
+    // Signing out ends the session on the server too.
+    b.submit("header button");
+    b.find("#token");
+    assert_eq!(
+        raw_post(
+            &svc,
+            "/ui/revoke",
+            &cookie,
+            &format!("csrf={csrf}&grant={grant}&reason=x"),
+            None
+        ),
+        303
+    );
+}
