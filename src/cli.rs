@@ -6,10 +6,22 @@ use std::ffi::OsString;
 
 use clap::{ArgAction, ArgGroup, Parser};
 
+/// `jitsudo --version`: the version and what this build contains and expects.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\n",
+    "grants:     PASETO v4.public (Ed25519), keys pinned in /etc/jitsudo/jitsudo.toml\n",
+    "state:      /var/lib/jitsudo (grant cache, use counters, clock mark, revocations, journal)\n",
+    "audit:      syslog (RFC 3164 datagrams) + hash-chained local journal\n",
+    "service:    approval-service client (--request, --sync, --enroll; HTTPS via rustls)\n",
+    "exec model: in place (no monitor process); environment reset, secure_path only",
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "jitsudo",
     version,
+    long_version = LONG_VERSION,
     about = "Run a command as root under a signed, time-bound grant",
     long_about = "Run a command as another user (root by default) only if a cached grant \
                   allows exactly that command, for you, on this host, right now. Grants \

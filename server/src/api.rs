@@ -96,7 +96,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/admin/approvers", post(add_approver))
         .route("/v1/audit", get(crate::audit::search_handler))
         .route("/v1/audit/verify", get(crate::audit::verify_handler))
-        .route("/v1/host/journal", post(crate::audit::host_journal_handler))
+        // Journal uploads carry whole records; every other route keeps the small limit.
+        .route(
+            wire::PATH_JOURNAL,
+            post(crate::audit::host_journal_handler).layer(DefaultBodyLimit::max(2 << 20)),
+        )
         .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -231,7 +235,7 @@ async fn metrics(State(s): State<Shared>) -> ApiResult<Response> {
 // ---- host endpoints ---------------------------------------------------------------------
 
 /// Verify a host envelope: registered host, signature, path, time and a fresh nonce.
-async fn open_host_envelope(
+pub(crate) async fn open_host_envelope(
     s: &AppState,
     body: Result<Bytes, BytesRejection>,
     path: &str,

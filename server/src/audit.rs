@@ -316,10 +316,13 @@ impl Db {
 // ---- HTTP -------------------------------------------------------------------------------
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 
-use crate::api::{approver, bad, err, ApiResult, Shared};
+use jitsudo::client::wire;
+use jitsudo::store::journal::Record as HostRecord;
+
+use crate::api::{approver, bad, ApiResult, Shared};
 
 /// `GET /v1/audit`: any approver may search (auditors get an approver token that no
 /// policy rule names).
@@ -354,11 +357,135 @@ pub async fn verify_handler(State(s): State<Shared>, headers: HeaderMap) -> ApiR
     }))
 }
 
-/// `POST /v1/host/journal`: where `jitsudo --sync` will upload host journal records
-/// (table `host_journal`). Not accepted yet.
-pub async fn host_journal_handler() -> crate::api::ApiError {
-    err(
-        StatusCode::NOT_IMPLEMENTED,
-        "host journal upload is not supported by this jitsudod yet",
-    )
+/// `POST /v1/host/journal`: a host uploads records of its local journal (signed with
+/// its host key, like every host call). Each (host, seq) is stored once; the answer says
+/// how far this host's chain is stored, and the host resumes from there.
+pub async fn host_journal_handler(
+    State(s): State<Shared>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<wire::JournalAck>> {
+    let env = crate::api::open_host_envelope(&s, body, wire::PATH_JOURNAL).await?;
+    let upload: wire::JournalUpload = serde_json::from_value(env.body)
+        .map_err(|e| bad(format!("invalid journal upload: {e}")))?;
+    let mut records = Vec::with_capacity(upload.records.len());
+    for (i, line) in upload.records.iter().enumerate() {
+        let r: HostRecord = serde_json::from_str(line)
+            .map_err(|e| bad(format!("journal record {} is not a record: {e}", i + 1)))?;
+        if r.entry.host != env.host {
+            return Err(bad(format!(
+                "journal record {} is for host {:?}, not {:?}",
+                r.seq, r.entry.host, env.host
+            )));
+        }
+        if !r.hash_is_valid() {
+            return Err(bad(format!(
+                "journal record {} does not match its hash",
+                r.seq
+            )));
+        }
+        records.push((r, line.clone()));
+    }
+    let through =
+        s.db.store_host_journal(&env.host, &records, now_secs())
+            .await?;
+    Ok(Json(wire::JournalAck {
+        stored_through: through,
+    }))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Db {
+    /// Store uploaded host journal records in order. Records already stored are skipped
+    /// (an upload repeated after a crash); a record that does not follow the stored
+    /// chain, or that differs from the stored one with its seq, is a conflict. Each new
+    /// record is also appended to the audit chain as `host.record`, in the same
+    /// transaction. Returns the highest seq stored for this host.
+    pub async fn store_host_journal(
+        &self,
+        host: &str,
+        records: &[(HostRecord, String)],
+        now: i64,
+    ) -> Result<u64, DbError> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool().begin().await?;
+        let last = sqlx::query("SELECT host_seq, hash FROM host_journal WHERE host = $1 ORDER BY host_seq DESC LIMIT 1")
+            .bind(host)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (mut last_seq, mut last_hash) = match last {
+            Some(r) => (
+                r.try_get::<i64, _>("host_seq")? as u64,
+                Some(r.try_get::<String, _>("hash")?),
+            ),
+            None => (0, None),
+        };
+        let mut entries = Vec::new();
+        for (r, line) in records {
+            if r.seq <= last_seq {
+                let stored =
+                    sqlx::query("SELECT hash FROM host_journal WHERE host = $1 AND host_seq = $2")
+                        .bind(host)
+                        .bind(r.seq as i64)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match stored {
+                    Some(row) if row.try_get::<String, _>("hash")? == r.hash => continue,
+                    // Records before the first one ever uploaded (trimmed earlier) are
+                    // not ours to judge.
+                    None => continue,
+                    Some(_) => {
+                        return Err(DbError::Conflict(format!(
+                            "journal record {} of host {host} differs from the one stored; the host's journal was rewritten",
+                            r.seq
+                        )))
+                    }
+                }
+            }
+            if let Some(prev) = &last_hash {
+                if r.seq != last_seq + 1 || &r.prev != prev {
+                    return Err(DbError::Conflict(format!(
+                        "journal record {} of host {host} does not follow stored record {last_seq}",
+                        r.seq
+                    )));
+                }
+            }
+            sqlx::query("INSERT INTO host_journal (host, host_seq, record, hash, received_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(host)
+                .bind(r.seq as i64)
+                .bind(line)
+                .bind(&r.hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let e = &r.entry;
+            let mut entry = Entry::new("host.record", host)
+                .user(&e.user)
+                .host(host)
+                .detail(serde_json::json!({
+                    "seq": r.seq,
+                    "hash": r.hash,
+                    "time": e.time,
+                    "outcome": e.outcome,
+                    "reason": e.reason,
+                    "tty": e.tty,
+                    "run_as": e.run_as,
+                    "command": e.command,
+                }));
+            if let Some(g) = &e.grant {
+                entry = entry.grant(g);
+            }
+            entries.push(entry);
+            last_seq = r.seq;
+            last_hash = Some(r.hash.clone());
+        }
+        append(&mut tx, self.backend, now, &entries).await?;
+        tx.commit().await?;
+        Ok(last_seq)
+    }
 }

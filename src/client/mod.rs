@@ -12,6 +12,7 @@ pub mod audit;
 pub mod enroll;
 pub mod hostkey;
 pub mod http;
+pub mod journal_upload;
 pub mod policy;
 pub mod request;
 pub mod wire;

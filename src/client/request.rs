@@ -37,13 +37,14 @@ const MAX_CHILD_OUTPUT: u64 = 16 << 20;
 /// What the network child reports to the privileged parent, one JSON object a line.
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(tag = "t", rename_all = "snake_case")]
-enum ChildMsg {
+pub(super) enum ChildMsg {
     Created { id: String },
     Grant { id: String, token: String },
     Denied { id: String, message: String },
     Pending { id: String },
     Failed { message: String },
     Sync(Box<SyncResponse>),
+    JournalStored { through: u64 },
 }
 
 fn record(
@@ -141,7 +142,7 @@ pub fn ssh_source(tty: &str) -> Option<IpAddr> {
 }
 
 /// Run `work` in a child that has become `uid`/`gid`; collect the lines it reports.
-fn in_child(
+pub(super) fn in_child(
     uid: system::Uid,
     gid: system::Gid,
     work: impl FnOnce(&mut dyn Write) -> i32,
@@ -179,7 +180,7 @@ fn in_child(
     Ok((msgs, end))
 }
 
-fn send(out: &mut dyn Write, msg: &ChildMsg) {
+pub(super) fn send(out: &mut dyn Write, msg: &ChildMsg) {
     let _ = writeln!(out, "{}", serde_json::to_string(msg).unwrap_or_default());
     let _ = out.flush();
 }
@@ -295,7 +296,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
                 return Ok(());
             }
             ChildMsg::Failed { message } => return Err(fail(ctx, "request", message)),
-            ChildMsg::Created { .. } | ChildMsg::Sync(_) => {}
+            ChildMsg::Created { .. } | ChildMsg::Sync(_) | ChildMsg::JournalStored { .. } => {}
         }
     }
     match (end, id) {
@@ -516,6 +517,7 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
         ));
     }
     let url = service_url(ctx).map_err(|e| fail(ctx, "sync", e))?;
+    let service = url.clone();
     let envelope = {
         let key =
             hostkey::load(Path::new(hostkey::HOST_KEY_PATH)).map_err(|e| fail(ctx, "sync", e))?;
@@ -572,7 +574,15 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
         })
         .unwrap_or_else(|| Err("the network helper ended without an answer".into()))
         .map_err(|e| fail(ctx, "sync", e))?;
-    apply_sync(ctx, response)
+    apply_sync(ctx, response)?;
+    match super::journal_upload::upload(ctx, &service) {
+        Ok((0, _)) => {}
+        Ok((n, through)) => println!(
+            "uploaded {n} journal record(s); the service has them through record {through}"
+        ),
+        Err(e) => return Err(fail(ctx, "sync", e)),
+    }
+    Ok(())
 }
 
 fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {

@@ -25,10 +25,15 @@ pub const REVOCATION_ASSERTION: &[u8] = b"jitsudo-revocations-v1";
 /// How far a host's clock may be from the service's for its envelopes to be accepted;
 /// nonces are remembered at least this long.
 pub const HOST_CLOCK_WINDOW: i64 = 300;
-pub const MAX_ENVELOPE_BYTES: usize = 48 * 1024;
+/// Envelopes of ordinary endpoints stay far below this (the service's body limit is
+/// 64 KiB by default); only journal uploads, which carry whole records, come near it.
+pub const MAX_ENVELOPE_BYTES: usize = 1 << 20;
+/// A journal upload batch is cut at this many bytes of records.
+pub const JOURNAL_BATCH_BYTES: usize = 512 * 1024;
 
 pub const PATH_REQUESTS: &str = "/v1/host/requests";
 pub const PATH_SYNC: &str = "/v1/host/sync";
+pub const PATH_JOURNAL: &str = "/v1/host/journal";
 /// Header carrying the capability returned with a new request, for polling its status.
 pub const POLL_KEY_HEADER: &str = "x-jitsudo-poll-key";
 
@@ -146,6 +151,22 @@ pub fn open_envelope(
         return Err("envelope nonce must be 16-64 hex digits".into());
     }
     Ok(env)
+}
+
+// ---- host journal upload ----------------------------------------------------------------
+
+/// Host journal records (as the JSON lines of /var/lib/jitsudo/journal), in order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JournalUpload {
+    pub records: Vec<String>,
+}
+
+/// The service has stored this host's records up to and including `stored_through`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JournalAck {
+    pub stored_through: u64,
 }
 
 // ---- revocation lists -------------------------------------------------------------------

@@ -25,6 +25,8 @@ use crate::system;
 
 pub const JOURNAL: &str = "journal";
 pub const ANCHOR: &str = "journal.anchor";
+/// Highest seq the approval service has acknowledged (written by `jitsudo --sync`).
+pub const ACKED: &str = "journal.acked";
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What is recorded; the chain fields are added by `append`.
@@ -100,6 +102,13 @@ fn chain_hash(prev: &str, seq: u64, entry: &Entry) -> String {
     h.update(b"\n");
     h.update(&canonical);
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Record {
+    /// Does the record's hash match its content and predecessor?
+    pub fn hash_is_valid(&self) -> bool {
+        chain_hash(&self.prev, self.seq, &self.entry) == self.hash
+    }
 }
 
 /// Build the line that follows `last` (or the anchor when the journal is empty).

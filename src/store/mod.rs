@@ -260,6 +260,31 @@ impl Store {
         Ok((text, journal::anchor_in(dir).map_err(StoreError)?))
     }
 
+    /// How far the service has acknowledged the journal (0: nothing yet).
+    pub fn journal_acked(&self) -> Result<u64, StoreError> {
+        match self.read_state(false, journal::ACKED, 64) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).trim().parse().map_err(|_| {
+                StoreError(format!(
+                    "{} is corrupt",
+                    self.root.join(journal::ACKED).display()
+                ))
+            }),
+            Err(OpenError::Missing) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn save_journal_acked(&self, seq: u64) -> Result<(), StoreError> {
+        self.prepare()?;
+        atomic::replace(
+            &self.root,
+            journal::ACKED,
+            format!("{seq}\n").as_bytes(),
+            true,
+        )
+        .map_err(|e| StoreError(format!("cannot record the journal upload: {e}")))
+    }
+
     pub fn save_revocations(&self, list: &Revocations) -> Result<(), StoreError> {
         self.prepare()?;
         let bytes = serde_json::to_vec(list).map_err(|e| StoreError(e.to_string()))?;

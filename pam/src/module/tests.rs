@@ -179,8 +179,9 @@ impl FakeLog {
 
 static SCRATCH: AtomicU32 = AtomicU32::new(0);
 
-/// A store under the build directory: the grant store trusts only directories that root
-/// owns all the way up, which a shared /tmp is not.
+/// A store under /run: the grant store trusts only directories that root owns and
+/// nobody else may write all the way up, which neither a shared /tmp nor a checkout
+/// under it is.
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -190,9 +191,8 @@ impl Scratch {
             0,
             "these tests use a real grant store, which must be root-owned: run them as root"
         );
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe.parent().unwrap().join(format!(
-            "pam-unit-{}-{}",
+        let dir = Path::new("/run").join(format!(
+            "jitsudo-pam-unit-{}-{}",
             std::process::id(),
             SCRATCH.fetch_add(1, Ordering::SeqCst)
         ));
