@@ -247,3 +247,85 @@ fn killing_jitsudo_mid_use_never_corrupts_the_cache() {
     let parsed: serde_json::Value = serde_json::from_str(&cache).unwrap();
     assert_eq!(parsed["entries"][0]["used"].as_u64().unwrap(), used + 1);
 }
+
+#[test]
+fn token_from_an_untrusted_key_claiming_a_trusted_key_id_is_refused() {
+    let s = Sandbox::new();
+    let rogue_dir = s.dir.join("rogue");
+    let out = std::process::Command::new(&s.ctl)
+        .args(["keygen", "--id", "k1", "--out"])
+        .arg(&rogue_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = s.mint_with_key(
+        &rogue_dir.join("k1.key"),
+        "alice",
+        &["--command", "/usr/bin/id"],
+    );
+    s.import("alice", &token)
+        .assert_denied("grant signature invalid for key \"k1\"");
+    crate::cache::plant(&s, 42001, &token);
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("signature invalid");
+}
+
+#[test]
+fn payload_bit_flips_are_refused() {
+    let s = Sandbox::new();
+    let token = s.mint("alice", &["--command", "/usr/bin/id"]);
+    s.logs();
+    for offset in [0, 7, 30, 61, 100, 150] {
+        let flipped = crate::cache::flip_payload_char(&token, offset);
+        let out = s.import("alice", &flipped);
+        out.assert_denied("grant");
+        assert!(
+            out.stderr.contains("signature invalid") || out.stderr.contains("malformed"),
+            "{out:?}"
+        );
+    }
+    assert!(!s.path("/var/lib/jitsudo/users/42001.json").exists());
+    let logs = s.logs();
+    assert_eq!(
+        logs.iter().filter(|l| l.contains("import refused")).count(),
+        6,
+        "{logs:#?}"
+    );
+}
+
+#[test]
+fn signals_during_counted_runs_never_overspend_or_corrupt() {
+    let s = Sandbox::new();
+    s.import_ok(
+        "alice",
+        &s.mint("alice", &["--command", "/usr/bin/true", "--uses", "500"]),
+    );
+    let mut started = 0u64;
+    for (i, signal) in ["TERM", "INT", "HUP", "QUIT", "USR1"]
+        .iter()
+        .cycle()
+        .take(30)
+        .enumerate()
+    {
+        let child = s.jitsudo("alice").arg("/usr/bin/true").spawn().unwrap();
+        started += 1;
+        std::thread::sleep(std::time::Duration::from_micros(150 * (i as u64 % 8)));
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status();
+        let _ = child.wait_with_output();
+    }
+    let cache = std::fs::read_to_string(s.path("/var/lib/jitsudo/users/42001.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&cache).expect("cache intact");
+    let used = parsed["entries"][0]["used"].as_u64().unwrap();
+    assert!(used <= started);
+    let logs = s.logs();
+    let allowed = logs
+        .iter()
+        .filter(|l| l.starts_with("<85>") && l.contains("COMMAND=/usr/bin/true"))
+        .count() as u64;
+    // Every counted use was logged first; a signal may land after the log line and
+    // before the count, never the other way round.
+    assert!(used <= allowed, "{used} uses counted but {allowed} logged");
+}
