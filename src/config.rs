@@ -21,6 +21,8 @@ pub const STATE_DIR: &str = "/var/lib/jitsudo";
 pub const DEFAULT_SECURE_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// `auth_timeout` when not set: as sudo's default `timestamp_timeout`.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Variables the command may inherit from the caller even with no `env_keep`.
 pub const BUILTIN_ENV_KEEP: &[&str] = &["TERM", "COLORTERM", "LANG", "LANGUAGE", "LC_*"];
@@ -73,6 +75,10 @@ pub struct HostConfig {
     pub max_grant_lifetime: Duration,
     pub clock_skew: Duration,
     pub revocation_max_age: Option<Duration>,
+    /// Confirm the caller through the PAM service `jitsudo` before a grant is used.
+    pub authenticate: bool,
+    /// How long a confirmation holds on one terminal in one login session; zero: always ask.
+    pub auth_timeout: Duration,
     pub log: LogConfig,
     pub journal: JournalConfig,
     pub trusted_keys: Vec<TrustedKey>,
@@ -179,6 +185,8 @@ struct RawConfig {
     max_grant_lifetime: Option<toml::Spanned<String>>,
     clock_skew: Option<toml::Spanned<String>>,
     revocation_max_age: Option<toml::Spanned<String>>,
+    authenticate: Option<bool>,
+    auth_timeout: Option<toml::Spanned<String>>,
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
@@ -359,6 +367,7 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         None => None,
         some => Some(at.duration("revocation_max_age", some, Duration::ZERO)?),
     };
+    let auth_timeout = at.duration("auth_timeout", &raw.auth_timeout, DEFAULT_AUTH_TIMEOUT)?;
 
     let mut log = LogConfig::default();
     if let Some(sock) = &raw.log.syslog_socket {
@@ -419,6 +428,8 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         max_grant_lifetime,
         clock_skew,
         revocation_max_age,
+        authenticate: raw.authenticate.unwrap_or(false),
+        auth_timeout,
         log,
         journal: JournalConfig {
             enabled: raw.journal.enabled.unwrap_or(true),
@@ -486,6 +497,8 @@ mod tests {
         assert_eq!(c.host, "web-01");
         assert_eq!(c.max_grant_lifetime, Duration::from_secs(12 * 3600));
         assert_eq!(c.clock_skew, Duration::from_secs(60));
+        assert!(!c.authenticate);
+        assert_eq!(c.auth_timeout, Duration::from_secs(300));
         assert_eq!(c.log, LogConfig::default());
         assert_eq!(c.secure_path_string(), DEFAULT_SECURE_PATH);
         assert!(c.env_keep.contains(&"TERM".to_string()));
@@ -555,6 +568,21 @@ mod tests {
         assert!(!c.log.require);
         assert!(parse_str("host = \"a\"\n[log]\nfacility = \"local9\"\n").is_err());
         assert!(parse_str("host = \"a\"\n[log]\nsyslog_socket = \"rel\"\n").is_err());
+    }
+
+    #[test]
+    fn authenticate_and_auth_timeout() {
+        let c = parse_str("host = \"a\"\nauthenticate = true\nauth_timeout = \"90s\"\n").unwrap();
+        assert!(c.authenticate);
+        assert_eq!(c.auth_timeout, Duration::from_secs(90));
+        let c = parse_str("host = \"a\"\nauthenticate = true\nauth_timeout = \"0s\"\n").unwrap();
+        assert!(c.auth_timeout.is_zero());
+        let e = parse_str("host = \"a\"\nauthenticate = \"yes\"\n").unwrap_err();
+        assert!(e.0.contains(":2:"), "{e}");
+        let e = parse_str("host = \"a\"\nauth_timeout = \"a while\"\n").unwrap_err();
+        assert!(e.0.contains(":2:") && e.0.contains("auth_timeout"), "{e}");
+        let e = parse_str("host = \"a\"\nauth_timeout = 300\n").unwrap_err();
+        assert!(e.0.contains(":2:"), "{e}");
     }
 
     #[test]

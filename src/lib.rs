@@ -25,6 +25,7 @@ pub mod manage;
 pub mod matcher;
 pub mod output;
 pub mod pipeline;
+pub mod reauth;
 pub mod secure_file;
 pub mod store;
 pub mod system;

@@ -86,7 +86,7 @@ pub fn jitsudo_main() -> ExitCode {
         Mode::List => manage::list(&ctx),
         Mode::Import(source) => manage::import(&ctx, &source),
         Mode::Drop(prefix) => manage::drop_grants(&ctx, prefix.as_deref()),
-        Mode::ResetTimestamp => Ok(()),
+        Mode::ResetTimestamp => crate::reauth::reset(&ctx),
         Mode::Request => crate::client::request::request(&ctx, &cli),
         Mode::Sync => crate::client::request::sync(&ctx),
         Mode::Enroll => crate::client::enroll::enroll(&ctx),

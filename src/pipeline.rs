@@ -16,6 +16,7 @@ use crate::exec::{self, env, resolve, ExecPlan, Program};
 use crate::grant::Grant;
 use crate::host;
 use crate::log::{Outcome, Record};
+use crate::reauth;
 use crate::store::Store;
 use crate::system::{self, SavedLimits, User};
 
@@ -110,11 +111,18 @@ pub fn run_command(
     record.grant = Some(grant.id().to_string());
     record.command[0] = allowed.path.clone().into();
 
-    // 6. Count a use (counted grants only), and log before anything runs: with
+    // 6. With `authenticate = true`, the caller confirms who they are through PAM,
+    //    unless they did on this terminal within `auth_timeout`. Nothing when off.
+    reauth::confirm_caller(ctx).map_err(|failed| {
+        let grant_id = Some(grant.id().to_string());
+        deny(ctx, &mut record, failed.log, failed.message, grant_id)
+    })?;
+
+    // 7. Count a use (counted grants only), and log before anything runs: with
     //    `require`, an unlogged command does not run and its use is not spent.
     let _lock = count_use_and_log(ctx, &mut record, grant)?;
 
-    // 7. Become the target user with a clean environment, and exec in place.
+    // 8. Become the target user with a clean environment, and exec in place.
     let program = match pinned {
         Some((path, file)) if allowed.pinned && path == allowed.path => {
             Program::Pinned { path, file }

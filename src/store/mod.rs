@@ -5,6 +5,7 @@
 //! users/<uid>.lock    flock'd while a use is counted or the cache is rewritten
 //! clock               high-water mark of the realtime clock (unix seconds)
 //! revocations.json    revoked grant ids from the last `jitsudo --sync`
+//! ts/<uid>/tty-<dev>  re-authentication timestamp of that user on that terminal (0600)
 //! ```
 //!
 //! One file per user keeps the setuid path's cost independent of everyone else's grants.
@@ -31,6 +32,9 @@ use crate::secure_file::{self, OpenError, TrustedDir};
 use crate::system::{self, Uid};
 
 const MAX_CACHE_BYTES: u64 = 4 << 20;
+const MAX_TIMESTAMP_BYTES: u64 = 4096;
+/// Re-authentication timestamps, one directory per user (see `crate::reauth`).
+const TIMESTAMP_DIR: &str = "ts";
 /// The clock mark is rewritten at most this often, to keep runs cheap.
 const CLOCK_MARK_GRANULARITY: i64 = 10;
 
@@ -283,6 +287,70 @@ impl Store {
             true,
         )
         .map_err(|e| StoreError(format!("cannot record the journal upload: {e}")))
+    }
+
+    fn timestamp_dir(&self, uid: Uid) -> PathBuf {
+        self.root.join(TIMESTAMP_DIR).join(uid.to_string())
+    }
+
+    /// A re-authentication timestamp of `uid` (one file per terminal), if there is one.
+    pub fn load_timestamp(&self, uid: Uid, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let refuse = |e: OpenError| StoreError(format!("refusing authentication timestamp: {e}"));
+        let dir = match self
+            .root_dir()
+            .and_then(|root| root.subdir(TIMESTAMP_DIR))
+            .and_then(|ts| ts.subdir(&uid.to_string()))
+        {
+            Ok(dir) => dir,
+            Err(OpenError::Missing) => return Ok(None),
+            Err(e) => return Err(refuse(e)),
+        };
+        match dir.read_file(name, MAX_TIMESTAMP_BYTES) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(OpenError::Missing) => Ok(None),
+            Err(e) => Err(refuse(e)),
+        }
+    }
+
+    /// Write a timestamp (root 0600 in root 0700 directories, created if missing). Not
+    /// fsync'd: a timestamp lost in a crash only means one more password prompt.
+    pub fn save_timestamp(&self, uid: Uid, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.prepare()?;
+        let user_dir = self.timestamp_dir(uid);
+        for dir in [self.root.join(TIMESTAMP_DIR), user_dir.clone()] {
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StoreError(format!("cannot create {}: {e}", dir.display()))),
+            }
+            check_state_dir(&dir)?;
+        }
+        atomic::replace(&user_dir, name, bytes, false).map_err(|e| {
+            StoreError(format!(
+                "cannot write {}: {e}",
+                user_dir.join(name).display()
+            ))
+        })
+    }
+
+    /// Forget every re-authentication timestamp of `uid` (`jitsudo -k`).
+    pub fn clear_timestamps(&self, uid: Uid) -> Result<(), StoreError> {
+        let dir = self.timestamp_dir(uid);
+        match TrustedDir::open(&dir) {
+            Ok(_) => {}
+            Err(OpenError::Missing) => return Ok(()),
+            Err(e) => {
+                return Err(StoreError(format!(
+                    "refusing authentication timestamps: {e}"
+                )))
+            }
+        }
+        // remove_dir_all does not follow symlinks inside the tree.
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError(format!("cannot remove {}: {e}", dir.display()))),
+        }
     }
 
     pub fn save_revocations(&self, list: &Revocations) -> Result<(), StoreError> {

@@ -665,3 +665,75 @@ impl Drop for InterruptsIgnored {
         }
     }
 }
+
+// ---- the re-authentication helper ------------------------------------------------------
+
+/// Milliseconds since boot, suspend included (CLOCK_BOOTTIME): immune to changes of the
+/// realtime clock, and meaningful only together with the boot id.
+pub fn boot_clock_ms() -> io::Result<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is valid for writes; CLOCK_BOOTTIME exists on every supported kernel.
+    cerr(unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) })?;
+    Ok((ts.tv_sec as u64).saturating_mul(1000) + (ts.tv_nsec as u64) / 1_000_000)
+}
+
+/// Run `program` (an absolute, trusted path) as root in every id (real, effective, saved;
+/// group root, no supplementary groups) with exactly the environment `env`, stdin on
+/// /dev/null, stderr shared with ours, and stdout captured. SIGINT and SIGQUIT are
+/// ignored here while it runs and default in the child, so Ctrl-C ends the helper and
+/// we can still report it; our previous dispositions are restored afterwards.
+pub fn run_as_full_root(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> io::Result<(ChildEnd, Vec<u8>)> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe system calls (setgroups, setresgid, setresuid, signal).
+    unsafe {
+        command.pre_exec(|| {
+            let root_group: [libc::gid_t; 1] = [0];
+            cerr(libc::setgroups(1, root_group.as_ptr()))?;
+            cerr(libc::setresgid(0, 0, 0))?;
+            cerr(libc::setresuid(0, 0, 0))?;
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    // SAFETY: setting SIG_IGN takes no pointers; the old dispositions are restored below.
+    let (old_int, old_quit) = unsafe {
+        (
+            libc::signal(libc::SIGINT, libc::SIG_IGN),
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN),
+        )
+    };
+    let output = command.output();
+    for (signal, old) in [(libc::SIGINT, old_int), (libc::SIGQUIT, old_quit)] {
+        if old != libc::SIG_ERR {
+            // SAFETY: puts back a disposition signal() returned above (SIG_DFL, SIG_IGN:
+            // no handler of ours is ever installed in this process).
+            unsafe { libc::signal(signal, old) };
+        }
+    }
+    let output = output?;
+    let end = match (output.status.code(), output.status.signal()) {
+        (Some(code), _) => ChildEnd::Exited(code),
+        (None, Some(signal)) => ChildEnd::Signaled(signal),
+        (None, None) => ChildEnd::Exited(-1),
+    };
+    Ok((end, output.stdout))
+}

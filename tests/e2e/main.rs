@@ -7,4 +7,5 @@ mod attacks;
 mod cache;
 mod journal;
 mod logging;
+mod reauth;
 mod run;

@@ -207,6 +207,25 @@ impl Sandbox {
         self.write_config("");
     }
 
+    /// Overlay /usr in the namespace and install the PAM helper, built by
+    /// `cargo build --workspace`, at the fixed path the setuid binary runs it from.
+    pub fn install_auth_helper(&self) {
+        let helper = workspace_artifact("jitsudo-auth", "auth/src");
+        for sub in ["usr-up", "usr-work"] {
+            fs::create_dir_all(self.dir.join(sub)).unwrap();
+        }
+        let d = self.dir.display();
+        let script = format!(
+            "set -e
+             mount -t overlay overlay -o lowerdir=/usr,upperdir={d}/usr-up,workdir={d}/usr-work /usr
+             mkdir -p -m 0755 /usr/libexec/jitsudo"
+        );
+        run_ok(self.ns_command("sh").args(["-c", &script]));
+        let installed = self.path("/usr/libexec/jitsudo/jitsudo-auth");
+        fs::copy(&helper, &installed).unwrap();
+        fs::set_permissions(&installed, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// A path as seen inside the namespace.
     pub fn path(&self, inner: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root{inner}", self.ns.id()))
@@ -313,6 +332,38 @@ impl Drop for Sandbox {
         let _ = self.ns.wait();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A binary of another workspace package, in target/<profile>/ beside this test's deps/.
+/// `cargo test` does not build other packages' binaries, so it must come from
+/// `cargo build --workspace`; a missing or stale one fails the test.
+fn workspace_artifact(name: &str, sources: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .join(name);
+    let built = fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run cargo build --workspace first",
+                path.display()
+            )
+        });
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(sources);
+    for entry in fs::read_dir(&dir).unwrap() {
+        let source = entry.unwrap().path();
+        let modified = fs::metadata(&source).unwrap().modified().unwrap();
+        assert!(
+            modified <= built,
+            "{} is older than {}: run cargo build --workspace first",
+            path.display(),
+            source.display()
+        );
+    }
+    path
 }
 
 /// A finished process, with text output.
