@@ -13,6 +13,7 @@
 //! transaction that inserts the grant: a grant is issued exactly once, or not at all.
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::fmt;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -22,6 +23,11 @@ use crate::audit::{self, Entry};
 
 /// Pending requests older than this can no longer be approved.
 pub const PENDING_TTL: i64 = 24 * 3600;
+
+/// A pooled connection idle longer than this is pinged before use.
+const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a registered host's public key is served from memory.
+const HOST_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -35,6 +41,10 @@ pub struct Db {
     /// SQLite has one writer; taking this in-process lock first avoids lock-upgrade
     /// deadlocks (SQLITE_BUSY) between our own connections.
     write_lock: tokio::sync::Mutex<()>,
+    /// Registered host keys, read on every host request. Hosts are only ever added,
+    /// and a name cannot be registered twice, so an entry cannot go stale; the TTL
+    /// bounds it anyway (several replicas, or hosts removed some day).
+    host_keys: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -210,6 +220,19 @@ impl Db {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            // sqlx pings every connection it hands out by default: a round trip (on
+            // SQLite, a hop to the connection's thread and back) before each query or
+            // transaction, three per host request. Ping only connections idle for a
+            // while, the ones a restarted PostgreSQL may have dropped.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_PING_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -231,6 +254,7 @@ impl Db {
             pool,
             backend,
             write_lock: tokio::sync::Mutex::new(()),
+            host_keys: std::sync::Mutex::new(HashMap::new()),
         };
         db.migrate().await?;
         Ok(db)
@@ -340,11 +364,27 @@ impl Db {
     }
 
     pub async fn host_key(&self, name: &str) -> R<Option<String>> {
+        {
+            let cache = self.host_keys.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((key, at)) = cache.get(name) {
+                if at.elapsed() < HOST_KEY_CACHE_TTL {
+                    return Ok(Some(key.clone()));
+                }
+            }
+        }
         let row = sqlx::query("SELECT public_key FROM hosts WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get("public_key")).transpose()?)
+        let key: Option<String> = row.map(|r| r.try_get("public_key")).transpose()?;
+        if let Some(k) = &key {
+            let mut cache = self.host_keys.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= 100_000 {
+                cache.clear();
+            }
+            cache.insert(name.to_string(), (k.clone(), std::time::Instant::now()));
+        }
+        Ok(key)
     }
 
     /// Record a host nonce. False if it was seen before (a replay).
