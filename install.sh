@@ -70,11 +70,14 @@ $demo || exit 0
 # ---- demo --------------------------------------------------------------------------
 echo
 echo "==> demo"
-if [ ! -S /dev/log ]; then
+# A socket file alone is not enough: one left by a daemon that has gone refuses connections.
+syslog_listens() { logger --socket-errors=on -u /dev/log -t jitsudo-install "install.sh demo" 2>/dev/null; }
+if ! syslog_listens; then
     echo "no syslog daemon listens on /dev/log; installing and starting rsyslog so the audit lines have somewhere to go"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog >/dev/null
+    rm -f /dev/log
     rsyslogd
-    for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
+    for _ in $(seq 50); do syslog_listens && break; sleep 0.1; done
 fi
 host_id="$(sed -n 's/^host *= *"\(.*\)".*/\1/p' /etc/jitsudo/jitsudo.toml | head -1)"
 user=jitsudo-demo

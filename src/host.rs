@@ -73,7 +73,8 @@ pub fn verified_grants(
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (entry, token) in cache.tokens() {
-        match grant::verify(token, &config.trusted_keys, config.max_grant_lifetime) {
+        let mark = entry.verified.as_deref();
+        match grant::verify_cached(token, &config.trusted_keys, config.max_grant_lifetime, mark) {
             Ok(g) if g.id() == entry.jti => good.push((g, entry.used)),
             Ok(_) => bad.push(Rejection::Malformed(
                 "cache entry id does not match its token".into(),

@@ -224,7 +224,8 @@ pub fn cache_grant(
 ) -> Result<bool, StoreError> {
     let lock = store.lock_user(uid)?;
     let mut cache = store.load_user(uid)?;
-    let added = cache.insert(grant.id(), grant.exp, &grant.token);
+    let mark = crate::grant::mark_for(grant, &config.trusted_keys);
+    let added = cache.insert(grant.id(), grant.exp, &grant.token, mark);
     cache.prune(now - config.clock_skew.as_secs() as i64);
     store.save_user(uid, &cache, &lock)?;
     Ok(added)

@@ -30,7 +30,12 @@ pub fn jitsudo_main() -> ExitCode {
         Err(e) => return fail(&format!("cannot set resource limits: {e}")),
     };
 
-    let cli = match Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match Cli::plain_command(&argv) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(&argv),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };

@@ -90,7 +90,8 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
     let store_err = |e: crate::store::StoreError| fail(ctx, "import", e.to_string());
     let lock = ctx.store.lock_user(uid).map_err(store_err)?;
     let mut cache = ctx.store.load_user(uid).map_err(store_err)?;
-    let added = cache.insert(grant.id(), grant.exp, &token);
+    let mark = grant::mark_for(&grant, &ctx.config.trusted_keys);
+    let added = cache.insert(grant.id(), grant.exp, &grant.token, mark);
     cache.prune(now - ctx.config.clock_skew.as_secs() as i64);
     ctx.store.save_user(uid, &cache, &lock).map_err(store_err)?;
     drop(lock);

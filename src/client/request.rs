@@ -497,7 +497,8 @@ fn accept_grant(
 fn cache_grant(ctx: &Context, uid: system::Uid, g: &Grant, now: i64) -> Result<bool, String> {
     let lock = ctx.store.lock_user(uid).map_err(|e| e.to_string())?;
     let mut cache = ctx.store.load_user(uid).map_err(|e| e.to_string())?;
-    let added = cache.insert(g.id(), g.exp, &g.token);
+    let mark = grant::mark_for(g, &ctx.config.trusted_keys);
+    let added = cache.insert(g.id(), g.exp, &g.token, mark);
     cache.prune(now - ctx.config.clock_skew.as_secs() as i64);
     ctx.store
         .save_user(uid, &cache, &lock)

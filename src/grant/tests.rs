@@ -194,3 +194,45 @@ fn human_durations() {
     assert_eq!(human_duration(3725), "1h 2m");
     assert_eq!(human_duration(90000), "1d 1h");
 }
+
+#[test]
+fn verification_mark_skips_only_the_signature_of_the_same_token_and_key() {
+    let (key, trusted) = setup();
+    let token = sign(&claims(1_800_000_000), &key).unwrap();
+    let g = verify(&token, &trusted, MAX).unwrap();
+    let mark = mark_for(&g, &trusted).unwrap();
+    assert!(verify_cached(&token, &trusted, MAX, Some(&mark)).is_ok());
+
+    // A different token under the same mark is verified in full: here, refused.
+    let body_start = "v4.public.".len();
+    let mut bytes = token.clone().into_bytes();
+    bytes[body_start + 10] = if bytes[body_start + 10] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let forged = String::from_utf8(bytes).unwrap();
+    assert!(verify_cached(&forged, &trusted, MAX, Some(&mark)).is_err());
+
+    // The same id now names another key (rotation, or a replaced config): the mark no
+    // longer matches and the signature check fails.
+    let other = SecretKey::generate("k1").unwrap();
+    let rotated = vec![TrustedKey {
+        id: "k1".into(),
+        key: other.public.clone(),
+    }];
+    assert_eq!(
+        verify_cached(&token, &rotated, MAX, Some(&mark)).unwrap_err(),
+        Rejection::BadSignature("k1".into())
+    );
+    // And a removed key is still an unknown key.
+    assert!(matches!(
+        verify_cached(&token, &[], MAX, Some(&mark)),
+        Err(Rejection::UnknownKey(_))
+    ));
+    // Lifetime is still checked.
+    assert!(matches!(
+        verify_cached(&token, &trusted, Duration::from_secs(60), Some(&mark)),
+        Err(Rejection::LifetimeTooLong { .. })
+    ));
+}

@@ -25,6 +25,10 @@ pub struct CacheEntry {
     /// The token; `None` once dropped (the counter stays until `exp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// `grant::verification_mark` of the token, written when it was verified on the way
+    /// in, so a run need not check the signature again (see `grant::verify_cached`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
 }
 
 pub const CACHE_VERSION: u32 = 1;
@@ -53,13 +57,18 @@ impl UserCache {
         self.entry(jti).map_or(0, |e| e.used)
     }
 
-    /// Add or revive a grant, keeping any counter already recorded for it.
+    /// Add or revive a grant, keeping any counter already recorded for it. `verified`
+    /// is the token's verification mark, given only for a token just verified.
     /// Returns false if the token was already cached.
-    pub fn insert(&mut self, jti: &str, exp: i64, token: &str) -> bool {
+    pub fn insert(&mut self, jti: &str, exp: i64, token: &str, verified: Option<String>) -> bool {
         match self.entries.iter_mut().find(|e| e.jti == jti) {
-            Some(e) if e.token.as_deref() == Some(token) => false,
+            Some(e) if e.token.as_deref() == Some(token) => {
+                e.verified = verified;
+                false
+            }
             Some(e) => {
                 e.token = Some(token.to_string());
+                e.verified = verified;
                 true
             }
             None => {
@@ -68,6 +77,7 @@ impl UserCache {
                     exp,
                     used: 0,
                     token: Some(token.to_string()),
+                    verified,
                 });
                 true
             }
@@ -83,6 +93,7 @@ impl UserCache {
                 exp,
                 used: 1,
                 token: None,
+                verified: None,
             }),
         }
     }
@@ -94,6 +105,7 @@ impl UserCache {
         for e in &mut self.entries {
             if e.token.is_some() && prefix.is_none_or(|p| e.jti.starts_with(p)) {
                 e.token = None;
+                e.verified = None;
                 dropped.push(e.jti.clone());
             }
         }
@@ -121,20 +133,20 @@ mod tests {
     #[test]
     fn counters_survive_drop_and_reimport() {
         let mut c = UserCache::default();
-        assert!(c.insert("a1", 100, "tok"));
-        assert!(!c.insert("a1", 100, "tok"));
+        assert!(c.insert("a1", 100, "tok", None));
+        assert!(!c.insert("a1", 100, "tok", None));
         c.count_use("a1", 100);
         assert_eq!(c.drop_tokens(None), vec!["a1".to_string()]);
         assert_eq!(c.tokens().count(), 0);
-        assert!(c.insert("a1", 100, "tok"));
+        assert!(c.insert("a1", 100, "tok", None));
         assert_eq!(c.used("a1"), 1);
     }
 
     #[test]
     fn prune_removes_only_expired() {
         let mut c = UserCache::default();
-        c.insert("old", 10, "t1");
-        c.insert("new", 1000, "t2");
+        c.insert("old", 10, "t1", None);
+        c.insert("new", 1000, "t2", None);
         assert_eq!(c.prune(500), 1);
         assert!(c.entry("new").is_some());
         assert!(c.entry("old").is_none());
@@ -143,8 +155,8 @@ mod tests {
     #[test]
     fn drop_by_prefix() {
         let mut c = UserCache::default();
-        c.insert("abc1", 10, "t1");
-        c.insert("abd2", 10, "t2");
+        c.insert("abc1", 10, "t1", None);
+        c.insert("abd2", 10, "t2", None);
         assert_eq!(c.drop_tokens(Some("abc")), vec!["abc1".to_string()]);
         assert_eq!(c.tokens().count(), 1);
     }
@@ -152,7 +164,7 @@ mod tests {
     #[test]
     fn bytes_round_trip_and_version_check() {
         let mut c = UserCache::default();
-        c.insert("a", 1, "t");
+        c.insert("a", 1, "t", None);
         let back = UserCache::from_bytes(&c.to_bytes()).unwrap();
         assert_eq!(back.entries, c.entries);
         assert!(UserCache::from_bytes(br#"{"version":9,"entries":[]}"#).is_err());

@@ -327,3 +327,26 @@ fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+#[test]
+fn replacing_the_trusted_key_stops_cached_grants() {
+    let s = Sandbox::new();
+    s.import_ok("alice", &s.mint("alice", &["--command", "/usr/bin/id"]));
+    assert_eq!(s.run("alice", &["/usr/bin/id"]).code, 0);
+    // Same key id, another public key: the cached grant no longer verifies.
+    let other = s.dir.join("other");
+    let out = std::process::Command::new(&s.ctl)
+        .args(["keygen", "--id", "k1", "--out"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let block = String::from_utf8(out.stdout).unwrap();
+    let text = format!(
+        "host = \"{HOST}\"\n[log]\nsyslog_socket = \"{}\"\n{block}",
+        s.log_path.display()
+    );
+    s.write_file("/etc/jitsudo/jitsudo.toml", &text, 0o644);
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied("signature invalid for key \"k1\"");
+}

@@ -294,7 +294,7 @@ impl Host {
         let lock = self.store.lock_user(uid).unwrap();
         let mut cache = self.store.load_user(uid).unwrap();
         let exp = grant::parse_time(&claims.exp).unwrap();
-        cache.insert(&claims.jti, exp, &token);
+        cache.insert(&claims.jti, exp, &token, None);
         self.store.save_user(uid, &cache, &lock).unwrap();
         token
     }
