@@ -5,10 +5,30 @@
 //! cannot be committed).
 //!
 //! Rows are hash-chained (see `jitsudo::client::audit` for the canonical form and the
-//! check). Appends are serialised so the chain never forks: on SQLite by the process's
-//! write lock (and SQLite's single writer), on PostgreSQL by a transaction-scoped
-//! advisory lock taken as the *last* step of a writing transaction, after any row
-//! locks, so it cannot take part in a lock cycle.
+//! check), in two steps so that writers never wait for each other on the chain:
+//!
+//! * A writing transaction only inserts its rows, as its last step, with `seq` drawn by
+//!   the database (SQLite's rowid, a PostgreSQL sequence) and `prev_hash`/`hash` NULL:
+//!   no read of the chain head, no exclusive lock. The change and its record still
+//!   commit together or not at all.
+//! * The sealer (`seal`, run by a background task every `SEAL_EVERY`, and at the start
+//!   of every audit search or verify) links committed rows into the chain in `seq`
+//!   order, in batches: each row's `prev_hash` is the previous sealed row's hash.
+//!
+//! Sealing never has to guess whether a missing `seq` belongs to a transaction still in
+//! flight: on SQLite it holds the process's write lock (every writer holds it until its
+//! commit, and a rolled-back insert frees its rowid for the next one); on PostgreSQL
+//! writers take a transaction-scoped advisory lock in *shared* mode before inserting
+//! (they do not block each other) and the sealer takes it in *exclusive* mode, so when
+//! it runs every writer that drew a `seq` has committed or rolled back. A `seq` missing
+//! then was burnt by a rollback and is never used; the chain links sealed rows, so the
+//! skipped number is not a break, while a removed sealed row still is (the next row's
+//! link names it). Unsealed rows are therefore always the newest ones: `audit verify`
+//! reports them as pending, and searches return sealed rows only.
+//!
+//! Writers take the shared lock as the last step of their transaction, after any row
+//! locks, and the sealer touches only committed rows, so neither can take part in a
+//! lock cycle.
 //!
 //! `host_journal` is the slot for records uploaded from hosts' local journals: one row
 //! per (host, host sequence number), so an upload repeated after a crash stores nothing
@@ -18,36 +38,47 @@
 use jitsudo::client::audit::{AuditRecord, ChainBreak, ChainCheck, ChainOk, GENESIS};
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::db::{Backend, Db, DbError};
 
-/// Schema migration 2 (SQLite).
+/// Schema migration 2 (SQLite). `seq` is the rowid: assigned at insert, in commit order
+/// (one writer at a time). Only search's filters are indexed; grant and request ids are
+/// absent from most rows, so those indexes are partial.
 pub const SQLITE_SCHEMA: &[&str] = &[
-    "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, user_name TEXT, host TEXT, request_id TEXT, grant_id TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
-    "CREATE INDEX audit_by_user ON audit_log (user_name, seq)",
-    "CREATE INDEX audit_by_host ON audit_log (host, seq)",
-    "CREATE INDEX audit_by_grant ON audit_log (grant_id)",
-    "CREATE INDEX audit_by_request ON audit_log (request_id)",
+    "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, user_name TEXT, host TEXT, request_id TEXT, grant_id TEXT, detail TEXT NOT NULL, prev_hash TEXT, hash TEXT)",
+    "CREATE INDEX audit_by_user ON audit_log (user_name)",
+    "CREATE INDEX audit_by_host ON audit_log (host)",
+    "CREATE INDEX audit_by_grant ON audit_log (grant_id) WHERE grant_id IS NOT NULL",
+    "CREATE INDEX audit_by_request ON audit_log (request_id) WHERE request_id IS NOT NULL",
     "CREATE INDEX audit_by_time ON audit_log (at)",
     "CREATE TABLE host_journal (host TEXT NOT NULL, host_seq INTEGER NOT NULL, record TEXT NOT NULL, hash TEXT NOT NULL, received_at INTEGER NOT NULL, audit_seq INTEGER, PRIMARY KEY (host, host_seq))",
 ];
 
-/// Schema migration 2 (PostgreSQL).
+/// Schema migration 2 (PostgreSQL). `seq` comes from a sequence when the row is
+/// inserted; `prev_hash` and `hash` are set when it is sealed (columns no index covers,
+/// so sealing can update rows in place).
 pub const POSTGRES_SCHEMA: &[&str] = &[
-    "CREATE TABLE audit_log (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, user_name TEXT, host TEXT, request_id TEXT, grant_id TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE TABLE audit_log (seq BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, user_name TEXT, host TEXT, request_id TEXT, grant_id TEXT, detail TEXT NOT NULL, prev_hash TEXT, hash TEXT)",
     "CREATE INDEX audit_by_user ON audit_log (user_name, seq)",
     "CREATE INDEX audit_by_host ON audit_log (host, seq)",
-    "CREATE INDEX audit_by_grant ON audit_log (grant_id)",
-    "CREATE INDEX audit_by_request ON audit_log (request_id)",
+    "CREATE INDEX audit_by_grant ON audit_log (grant_id) WHERE grant_id IS NOT NULL",
+    "CREATE INDEX audit_by_request ON audit_log (request_id) WHERE request_id IS NOT NULL",
     "CREATE INDEX audit_by_time ON audit_log (at)",
     "CREATE TABLE host_journal (host TEXT NOT NULL, host_seq BIGINT NOT NULL, record TEXT NOT NULL, hash TEXT NOT NULL, received_at BIGINT NOT NULL, audit_seq BIGINT, PRIMARY KEY (host, host_seq))",
 ];
 
-/// Serialises chain appends across PostgreSQL replicas (see the module comment).
+/// Writers hold it shared, the sealer exclusive, across PostgreSQL replicas (see the
+/// module comment).
 const PG_AUDIT_LOCK: i64 = 7_254_002;
 
-/// What to record; `append` adds the position, time and hashes.
+/// How often the background task seals new rows.
+pub const SEAL_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Rows sealed per transaction (and per UPDATE statement).
+const SEAL_BATCH: usize = 500;
+
+/// What to record; `append` adds the time, the database the position, `seal` the hashes.
 #[derive(Clone, Debug, Default)]
 pub struct Entry {
     pub kind: &'static str,
@@ -98,24 +129,31 @@ impl Entry {
 const COLUMNS: &str =
     "seq, at, kind, actor, user_name, host, request_id, grant_id, detail, prev_hash, hash";
 
-fn record(r: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
-    Ok(AuditRecord {
-        seq: r.try_get("seq")?,
-        at: r.try_get("at")?,
-        kind: r.try_get("kind")?,
-        actor: r.try_get("actor")?,
-        user: r.try_get("user_name")?,
-        host: r.try_get("host")?,
-        request: r.try_get("request_id")?,
-        grant: r.try_get("grant_id")?,
-        detail: r.try_get("detail")?,
-        prev: r.try_get("prev_hash")?,
-        hash: r.try_get("hash")?,
-    })
+/// A row and whether it is sealed (unsealed rows get empty `prev` and `hash`).
+fn record(r: &AnyRow) -> Result<(AuditRecord, bool), sqlx::Error> {
+    let prev: Option<String> = r.try_get("prev_hash")?;
+    let hash: Option<String> = r.try_get("hash")?;
+    let sealed = hash.is_some();
+    Ok((
+        AuditRecord {
+            seq: r.try_get("seq")?,
+            at: r.try_get("at")?,
+            kind: r.try_get("kind")?,
+            actor: r.try_get("actor")?,
+            user: r.try_get("user_name")?,
+            host: r.try_get("host")?,
+            request: r.try_get("request_id")?,
+            grant: r.try_get("grant_id")?,
+            detail: r.try_get("detail")?,
+            prev: prev.unwrap_or_default(),
+            hash: hash.unwrap_or_default(),
+        },
+        sealed,
+    ))
 }
 
-/// Append entries to the chain inside the caller's transaction. Call it last in a
-/// transaction (after any row locks).
+/// Add entries to the trail inside the caller's transaction, unsealed (see the module
+/// comment). Call it last in a transaction (after any row locks).
 pub async fn append(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -126,53 +164,136 @@ pub async fn append(
         return Ok(());
     }
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(PG_AUDIT_LOCK)
             .execute(&mut **tx)
             .await?;
     }
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (mut seq, mut prev) = match last {
-        Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
-        None => (0, GENESIS.to_string()),
-    };
-    for e in entries {
-        seq += 1;
-        let mut r = AuditRecord {
-            seq,
-            at: now,
-            kind: e.kind.to_string(),
-            actor: e.actor.clone(),
-            user: e.user.clone(),
-            host: e.host.clone(),
-            request: e.request.clone(),
-            grant: e.grant.clone(),
-            detail: serde_json::to_string(&e.detail).unwrap_or_else(|_| "{}".into()),
-            prev: prev.clone(),
-            hash: String::new(),
-        };
-        r.hash = r.compute_hash();
-        sqlx::query(&format!(
-            "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(r.seq)
-        .bind(r.at)
-        .bind(&r.kind)
-        .bind(&r.actor)
-        .bind(r.user.clone())
-        .bind(r.host.clone())
-        .bind(r.request.clone())
-        .bind(r.grant.clone())
-        .bind(&r.detail)
-        .bind(&r.prev)
-        .bind(&r.hash)
-        .execute(&mut **tx)
-        .await?;
-        prev = r.hash;
+    // One statement for all rows; they get consecutive positions in this order.
+    let mut sql = String::from(
+        "INSERT INTO audit_log (at, kind, actor, user_name, host, request_id, grant_id, detail) VALUES ",
+    );
+    for i in 0..entries.len() {
+        let b = i * 8;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8
+        ));
     }
+    let mut q = sqlx::query(&sql);
+    for e in entries {
+        q = q
+            .bind(now)
+            .bind(e.kind)
+            .bind(e.actor.clone())
+            .bind(e.user.clone())
+            .bind(e.host.clone())
+            .bind(e.request.clone())
+            .bind(e.grant.clone())
+            .bind(serde_json::to_string(&e.detail).unwrap_or_else(|_| "{}".into()));
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// Link every committed unsealed row into the chain, oldest first. Returns how many
+/// rows were sealed.
+pub(crate) async fn seal(
+    pool: &AnyPool,
+    backend: Backend,
+    write_lock: &tokio::sync::Mutex<()>,
+) -> Result<u64, sqlx::Error> {
+    let mut sealed = 0u64;
+    loop {
+        // Unsealed rows are the newest: nothing to do when the last row is sealed (the
+        // common case for the background task, and no lock taken).
+        let last: Option<Option<String>> =
+            sqlx::query("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get("hash"))
+                .transpose()?;
+        if !matches!(last, Some(None)) {
+            return Ok(sealed);
+        }
+        let _w = match backend {
+            Backend::Sqlite => Some(write_lock.lock().await),
+            Backend::Postgres => None,
+        };
+        let mut tx = pool.begin().await?;
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_AUDIT_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let head = sqlx::query(
+            "SELECT seq, hash FROM audit_log WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (head_seq, mut prev) = match head {
+            Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+            None => (i64::MIN, GENESIS.to_string()),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {SEAL_BATCH}"
+        ))
+        .bind(head_seq)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut links: Vec<(i64, String, String)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (mut r, is_sealed) = record(row)?;
+            if is_sealed {
+                // Above the newest sealed row there are only unsealed ones.
+                continue;
+            }
+            r.prev = prev;
+            r.hash = r.compute_hash();
+            prev = r.hash.clone();
+            links.push((r.seq, r.prev, r.hash));
+        }
+        if !links.is_empty() {
+            let mut sql = String::from("WITH v (s, p, h) AS (VALUES ");
+            for i in 0..links.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+            }
+            sql.push_str(
+                ") UPDATE audit_log SET prev_hash = v.p, hash = v.h FROM v WHERE audit_log.seq = v.s AND audit_log.hash IS NULL",
+            );
+            let mut q = sqlx::query(&sql);
+            for (s, p, h) in &links {
+                q = q.bind(*s).bind(p.clone()).bind(h.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        sealed += links.len() as u64;
+        if rows.len() < SEAL_BATCH {
+            return Ok(sealed);
+        }
+    }
+}
+
+/// An intact chain, and how many newer rows await sealing.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub chain: ChainOk,
+    pub pending: u64,
 }
 
 /// Search filters; all optional, combined with AND.
@@ -231,11 +352,8 @@ impl Db {
             }
         }
         let limit = f.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-        let filter = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        clauses.push("hash IS NOT NULL".into());
+        let filter = format!("WHERE {}", clauses.join(" AND "));
         let sql = format!("SELECT {COLUMNS} FROM audit_log {filter} ORDER BY seq LIMIT {limit}");
         let mut q = sqlx::query(&sql);
         for t in texts {
@@ -245,12 +363,23 @@ impl Db {
             q = q.bind(i);
         }
         let rows = q.fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(record).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| record(r).map(|(r, _)| r))
+            .collect::<Result<_, _>>()?)
     }
 
-    /// Walk the whole chain in `seq` order, a page at a time.
-    pub async fn audit_verify(&self) -> Result<Result<ChainOk, ChainBreak>, DbError> {
+    /// Seal what has committed so far (see `seal`).
+    pub async fn audit_seal(&self) -> Result<u64, DbError> {
+        Ok(seal(self.pool(), self.backend, self.write_lock()).await?)
+    }
+
+    /// Walk the whole chain in `seq` order, a page at a time. The unsealed rows at the
+    /// end (committed since the last seal) are counted as pending, not checked; an
+    /// unsealed row before a sealed one has had its hash removed.
+    pub async fn audit_verify(&self) -> Result<Result<Verified, ChainBreak>, DbError> {
         let mut check = ChainCheck::new();
+        let mut pending: Option<(i64, u64)> = None;
         let mut after = i64::MIN;
         loop {
             let rows = sqlx::query(&format!(
@@ -260,14 +389,32 @@ impl Db {
             .fetch_all(self.pool())
             .await?;
             for r in &rows {
-                let r = record(r)?;
-                if let Err(b) = check.push(&r) {
-                    return Ok(Err(b));
-                }
+                let (r, sealed) = record(r)?;
                 after = r.seq;
+                match (&mut pending, sealed) {
+                    (Some((_, n)), false) => *n += 1,
+                    (None, false) => pending = Some((r.seq, 1)),
+                    (Some((first, _)), true) => {
+                        return Ok(Err(ChainBreak {
+                            seq: *first,
+                            problem: format!(
+                            "was altered: its hash was removed, yet record {} after it is sealed",
+                            r.seq
+                        ),
+                        }))
+                    }
+                    (None, true) => {
+                        if let Err(b) = check.push(&r) {
+                            return Ok(Err(b));
+                        }
+                    }
+                }
             }
             if (rows.len() as i64) < MAX_PAGE {
-                return Ok(Ok(check.finish()));
+                return Ok(Ok(Verified {
+                    chain: check.finish(),
+                    pending: pending.map_or(0, |(_, n)| n),
+                }));
             }
         }
     }
@@ -341,15 +488,19 @@ pub async fn search_handler(
             return Err(bad("filter values must be 1-256 characters"));
         }
     }
+    // What committed before this search is in its answer.
+    s.db.audit_seal().await?;
     Ok(Json(s.db.audit_search(&f).await?))
 }
 
 /// `GET /v1/audit/verify`: the service's own walk of the whole chain.
 pub async fn verify_handler(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     approver(&s, &headers).await?;
+    s.db.audit_seal().await?;
     Ok(Json(match s.db.audit_verify().await? {
-        Ok(ok) => serde_json::json!({
+        Ok(Verified { chain: ok, pending }) => serde_json::json!({
             "ok": true, "records": ok.records, "head": ok.head, "last_seq": ok.last_seq,
+            "pending": pending,
         }),
         Err(b) => serde_json::json!({
             "ok": false, "seq": b.seq, "problem": b.problem, "error": b.to_string(),

@@ -40,11 +40,21 @@ pub struct Db {
     pub backend: Backend,
     /// SQLite has one writer; taking this in-process lock first avoids lock-upgrade
     /// deadlocks (SQLITE_BUSY) between our own connections.
-    write_lock: tokio::sync::Mutex<()>,
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The background task sealing new audit rows (see `audit`).
+    sealer: Option<tokio::task::JoinHandle<()>>,
     /// Registered host keys, read on every host request. Hosts are only ever added,
     /// and a name cannot be registered twice, so an entry cannot go stale; the TTL
     /// bounds it anyway (several replicas, or hosts removed some day).
     host_keys: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(t) = &self.sealer {
+            t.abort();
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -250,23 +260,49 @@ impl Db {
             .connect(&url)
             .await
             .map_err(|e| DbError::Backend(format!("cannot open database: {e}")))?;
-        let db = Db {
+        let mut db = Db {
             pool,
             backend,
-            write_lock: tokio::sync::Mutex::new(()),
+            write_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            sealer: None,
             host_keys: std::sync::Mutex::new(HashMap::new()),
         };
         db.migrate().await?;
+        let (pool, lock) = (db.pool.clone(), db.write_lock.clone());
+        db.sealer = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(audit::SEAL_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = audit::seal(&pool, backend, &lock).await {
+                    tracing::warn!(error = %e, "cannot seal audit records; will retry");
+                }
+            }
+        }));
         Ok(db)
     }
 
+    /// Seal what is left of the audit trail, then close.
     pub async fn close(&self) {
+        if let Some(t) = &self.sealer {
+            t.abort();
+        }
+        if let Err(e) = self.audit_seal().await {
+            tracing::warn!(error = %e, "cannot seal audit records");
+        }
         self.pool.close().await;
     }
 
     /// For queries of other modules (audit, web) that need no new `Db` method.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn write_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.write_lock
     }
 
     pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {

@@ -511,3 +511,114 @@ async fn tamper_checks(svc: &Service, token: &str, database: &str) {
     assert_eq!(v["seq"], 2, "{v}");
     pool.close().await;
 }
+
+// ---- concurrent writers -------------------------------------------------------------------
+
+#[test]
+fn concurrent_writers_seal_one_chain_sqlite() {
+    common::require_root();
+    let dir = TempDir::new("audit-concurrent-db");
+    let url = format!("sqlite://{}/jitsudod.db", dir.path().display());
+    concurrent_writers(&url);
+}
+
+#[test]
+fn concurrent_writers_seal_one_chain_postgres() {
+    let pg = Pg::start();
+    let url = pg.new_database();
+    concurrent_writers(&url);
+}
+
+/// 200 auto-approved requests at once (each transaction adds three records): afterwards
+/// every record is sealed into one intact chain and the counts match.
+fn concurrent_writers(database: &str) {
+    const N: usize = 200;
+    let svc = Service::start_with(
+        database,
+        POLICY,
+        None,
+        "user_requests_per_minute = 100000\nhost_requests_per_minute = 100000\n",
+        "",
+    );
+    let admin = svc.admin_token.clone();
+    let key = SecretKey::generate("host").unwrap();
+    run_ok(
+        svc.ctl(&admin)
+            .args(["host", "add", "web-01", &key.public.to_paserk()]),
+    );
+    let auditor = svc.add_approver("auditor", &[]);
+    let svc = Arc::new(svc);
+    let key = Arc::new(key);
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (svc, key) = (svc.clone(), key.clone());
+            std::thread::spawn(move || {
+                for i in (t..N).step_by(16) {
+                    let user = format!("user{}", i % 7);
+                    let a = ask(
+                        &svc,
+                        &key,
+                        &user,
+                        &["/usr/bin/id", "-u"],
+                        &format!("load {i}"),
+                    );
+                    assert_eq!(a["status"], "approved", "{a}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let v = svc.get_json("/v1/audit/verify", &auditor);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["pending"], 0, "everything committed is sealed: {v}");
+    let mut all: Vec<serde_json::Value> = Vec::new();
+    loop {
+        let after = all
+            .last()
+            .map_or(String::new(), |r| format!("&after={}", r["seq"]));
+        let page = svc.get_json(&format!("/v1/audit?limit=1000{after}"), &auditor);
+        let page = page.as_array().unwrap().clone();
+        let n = page.len();
+        all.extend(page);
+        if n < 1000 {
+            break;
+        }
+    }
+    assert_eq!(v["records"], all.len() as u64, "{v}");
+    let count = |k: &str| all.iter().filter(|r| r["kind"] == k).count();
+    assert_eq!(count("request.created"), N);
+    assert_eq!(count("request.decided"), N);
+    assert_eq!(count("grant.issued"), N);
+    // approver.added ×2 (admin, auditor), key.activated, host.registered.
+    assert_eq!(all.len(), 3 * N + 4, "no record lost or doubled");
+    // One chain, no fork: each record links to the one before it.
+    let mut prev = jitsudo::client::audit::GENESIS.to_string();
+    for r in &all {
+        assert_eq!(r["prev"], prev.as_str(), "{r}");
+        prev = r["hash"].as_str().unwrap().to_string();
+    }
+    assert_eq!(v["head"], prev.as_str());
+    // The rows in the database, sealed or not, are exactly those.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(database)
+            .await
+            .unwrap();
+        let row = sqlx::query("SELECT COUNT(*) AS n, COUNT(hash) AS sealed FROM audit_log")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (n, sealed): (i64, i64) = (row.get("n"), row.get("sealed"));
+        assert_eq!((n, sealed), (all.len() as i64, all.len() as i64));
+        pool.close().await;
+    });
+}

@@ -9,7 +9,10 @@
 //! (serde_json writes strings, integers and `null` one way only; `detail` is carried
 //! as the exact JSON text the service stored, not re-serialised). `seq` is in the hash,
 //! so moving a record changes it; `prev` is the previous record's hash (64 zeros for
-//! the first), so removing or reordering records breaks the chain.
+//! the first), so removing or reordering records breaks the chain. `seq` increases but
+//! may skip numbers the database drew for a transaction that rolled back: a skipped
+//! number is not a break when the next record links to the previous one, a removed
+//! record is (the record after it links to the removed one).
 //!
 //! What a chain cannot show: records cut off at the end. `verify` reports the number of
 //! records and the head hash; anchor those elsewhere (a SIEM keeps the JSON lines) to
@@ -26,7 +29,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
-    /// Position in the chain: 1, 2, 3, … without gaps.
+    /// Position in the chain: increasing (numbers of rolled-back writes are skipped).
     pub seq: i64,
     /// Unix seconds.
     pub at: i64,
@@ -146,8 +149,8 @@ impl ChainCheck {
         ChainCheck::default()
     }
 
-    /// Check the next record. Order of checks: position (a gap means records were
-    /// removed), link to the previous record (a wrong link means reordering, or a
+    /// Check the next record. Order of checks: position (a gap whose next record does
+    /// not link to the last one means records were removed), link to the previous record (a wrong link means reordering, or a
     /// record before it was changed and re-hashed), then the record's own content.
     pub fn push(&mut self, r: &AuditRecord) -> Result<(), ChainBreak> {
         let expected = self.last_seq + 1;
@@ -160,7 +163,7 @@ impl ChainCheck {
                 ),
             });
         }
-        if r.seq > expected {
+        if r.seq > expected && r.prev != self.last_hash {
             let missing = if r.seq == expected + 1 {
                 format!("record {expected} is missing")
             } else {
@@ -171,6 +174,7 @@ impl ChainCheck {
                 problem: format!("{missing} (removed): the next record present is {}", r.seq),
             });
         }
+        // A gap with an intact link: numbers never used (a rolled-back write).
         if r.prev != self.last_hash {
             return Err(ChainBreak {
                 seq: r.seq,
@@ -387,6 +391,9 @@ fn verify_command(service: &super::admin::ServiceArgs) -> Result<(), String> {
         "audit trail intact: {} record(s), last #{}, head {}",
         ok.records, ok.last_seq, ok.head
     );
+    if let Some(n) = server["pending"].as_u64().filter(|n| *n > 0) {
+        println!("{n} newer record(s) committed since, not yet sealed into the chain");
+    }
     Ok(())
 }
 
@@ -460,6 +467,29 @@ mod tests {
         let mut c = chain(5);
         c.remove(0);
         assert_eq!(verify(&c).unwrap_err().seq, 1);
+    }
+
+    #[test]
+    fn skipped_numbers_are_not_a_break() {
+        // Numbers 3 and 4 were drawn by a write that rolled back: the chain links 2 → 5.
+        let mut c = chain(5);
+        c.truncate(2);
+        let mut r = chain(1).remove(0);
+        r.seq = 5;
+        r.prev = c[1].hash.clone();
+        r.hash = r.compute_hash();
+        c.push(r);
+        assert_eq!(verify(&c).unwrap().last_seq, 5);
+        // Removing the record after the skipped numbers is still named.
+        let mut r = chain(1).remove(0);
+        r.seq = 6;
+        r.prev = c[2].hash.clone();
+        r.hash = r.compute_hash();
+        c.push(r);
+        c.remove(2);
+        let e = verify(&c).unwrap_err();
+        assert_eq!(e.seq, 3);
+        assert!(e.problem.contains("records 3..5 are missing"), "{e}");
     }
 
     #[test]
