@@ -9,8 +9,9 @@
 #     benches/run.sh --runs 2000 --warmup 100 --other-grants 10000
 #
 # Nothing on the host changes except: apt packages installed if missing (hyperfine,
-# sudo, opendoas, python3, build deps for sudo-rs), a cached, *non-setuid* sudo-rs
-# build in /opt/sudo-rs, `cargo build --release` output in target/, and benches/.
+# sudo, opendoas, python3, file, build deps for sudo-rs), a cached, *non-setuid* sudo-rs
+# build in /opt/sudo-rs, the release build in target/release (made the way it ships:
+# packaging/build-release.sh -p jitsudo, i.e. jitsudo as a static PIE), and benches/.
 # Everything else happens inside a private mount namespace (`unshare --mount
 # --propagation private`) in which /etc, /var, /run, /opt and /dev are overlay
 # mounts backed by a temporary directory:
@@ -39,17 +40,38 @@ if [[ ${1:-} != --inner ]]; then # the inner part gets these from the environmen
     OTHER_GRANTS=10000
     ONLY_BASELINES=0
     BUILD=1
+    WAIT_QUIET=0
+    EXEC_CMD=
+    JITSUDO_BIN=
+    JITSUDOCTL_BIN=
+    SCHED=fifo
+    JT_BUILD_DESC="prebuilt (--no-build or --jitsudo)"
+    MAX_INTERFERENCE=5
+    MAX_ATTEMPTS=3
 fi
 
 usage() {
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
     cat <<EOF
 options:
   --only-baselines     skip jitsudo (no build, no jitsudo rows)
-  --no-build           do not run 'cargo build --release' (use existing target/release)
+  --no-build           do not build (use target/release/jitsudo and jitsudoctl as they are)
+  --jitsudo PATH       benchmark this jitsudo binary instead of building one (e.g. an experiment
+                       like target/release/jitsudo); jitsudoctl still comes from the build
+  --jitsudoctl PATH    use this jitsudoctl (keygen, mint) instead of building one
   --runs N             timed runs per command (default $RUNS)
   --warmup N           warmup runs per command (default $WARMUP)
   --other-grants N     cached grants of other users in the second scenario (default $OTHER_GRANTS)
+  --exec 'CMD'         debugging: set everything up, then run CMD (bash, as root) inside the
+                       namespace instead of timing; \$JT is the setuid jitsudo, as_user runs
+                       a command as the bench user (e.g. --exec 'as_user \$JT -l')
+  --sched fifo|nice|normal
+                       scheduling of hyperfine (so of every timed command) and the syslog sink:
+                       fifo = SCHED_FIFO priority 10 (default; stable numbers even on a busy
+                       machine), nice = nice -10, normal = as started
+  --max-interference PCT  repeat a hyperfine run in which other processes used more than PCT %
+                       of the CPUs (default $MAX_INTERFERENCE), at most --max-attempts times (default $MAX_ATTEMPTS)
+  --wait-quiet SECS    first wait up to SECS seconds for the CPUs to be idle (<10% busy over 3 s)
 EOF
 }
 
@@ -89,16 +111,28 @@ overlay_dir() {
     done
 }
 
-as_user() {
-    setpriv --reuid "$BENCH_USER" --regid "$BENCH_USER" --init-groups -- \
+# sched_exec CMD...: exec CMD with the scheduling chosen by --sched (inherited by children,
+# kept across setpriv and setuid exec, so it applies equally to every tool timed).
+# It replaces the calling (sub)shell, so a background (sched_exec ...) & has CMD's PID.
+sched_exec() {
+    case ${SCHED:-normal} in
+    fifo) exec chrt -f 10 "$@" ;;
+    nice) exec nice -n -10 "$@" ;;
+    *) exec "$@" ;;
+    esac
+}
+
+as_user() (
+    sched_exec setpriv --reuid "$BENCH_USER" --regid "$BENCH_USER" --init-groups -- \
         env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/ USER="$BENCH_USER" \
         LOGNAME="$BENCH_USER" LANG=C.UTF-8 "$@"
-}
+)
 
 inner() {
     [[ -n ${T:-} && -d $T ]] || die "inner: T not set"
     local out="$T/out"
 
+    export -f as_user sched_exec
     log "private mount namespace: overlays on /etc /var /run /opt /dev"
     local d
     for d in /etc /var /run /opt /dev; do overlay_dir "$d"; done
@@ -113,10 +147,15 @@ inner() {
         fi
     }
     trap stop_sink EXIT
-    [[ -e /dev/log ]] && log "note: /dev/log exists on the host; replaced by the sink inside the namespace"
+    if [[ -S /dev/log ]]; then
+        echo socket >"$out/host-dev-log.txt"
+        log "note: /dev/log exists on the host; replaced by the sink inside the namespace"
+    else
+        echo none >"$out/host-dev-log.txt"
+    fi
     rm -f /dev/log
     : >"$out/syslog.log"
-    "$PY" "$HERE/syslog_sink.py" /dev/log "$out/syslog.log" "$T/sink.ready" &
+    (sched_exec "$PY" "$HERE/syslog_sink.py" /dev/log "$out/syslog.log" "$T/sink.ready") &
     SINK_PID=$!
     local _
     for _ in $(seq 100); do [[ -s $T/sink.ready ]] && break; sleep 0.05; done
@@ -153,9 +192,9 @@ EOF
     # ---- jitsudo ------------------------------------------------------------------
     local JT=/opt/jt/jitsudo
     if ((!ONLY_BASELINES)); then
-        local ctl="$REPO/target/release/jitsudoctl"
+        local ctl="$JITSUDOCTL_BIN"
         install -d -m 0755 /opt/jt
-        install -o root -g root -m 4755 "$REPO/target/release/jitsudo" "$JT"
+        install -o root -g root -m 4755 "$JITSUDO_BIN" "$JT"
         install -d -m 0700 "$T/keys"
         "$ctl" keygen --id bench-key --out "$T/keys" >"$T/trusted_key.toml"
         install -d -o root -g root -m 0755 /etc/jitsudo
@@ -173,7 +212,7 @@ EOF
     fi
 
     # ---- machine description --------------------------------------------------------
-    local jt_arg=(--jitsudo "$JT")
+    local jt_arg=(--jitsudo "$JT" --jitsudo-source "${JITSUDO_BIN#"$REPO"/}")
     ((!ONLY_BASELINES)) || jt_arg=()
     "$PY" "$HERE/report.py" machine "$out/machine.json" \
         --repo "$REPO" --sudo-rs /opt/sudo-rs/bin/sudo-rs "${jt_arg[@]}"
@@ -209,13 +248,50 @@ EOF
     done
     cat "$out/precheck.txt" >&2
 
+    if [[ -n ${EXEC_CMD:-} ]]; then
+        log "--exec: $EXEC_CMD"
+        export JT BENCH_USER
+        export -f as_user sched_exec
+        (cd / && bash -c "$EXEC_CMD") || echo "exit $?" >&2
+        stop_sink
+        trap - EXIT
+        return
+    fi
+
     # Markers in the syslog let report.py count records per invocation of each command.
     local mark=(--cleanup "/usr/bin/logger -u /dev/log -t bench-mark command-done")
     local hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style basic "${mark[@]}")
 
+    # run_scenario NAME CMD...: one hyperfine run of CMDs -> $out/NAME.json. report.py timed
+    # measures the CPU time other processes used meanwhile; above MAX_INTERFERENCE % of the
+    # machine the run is repeated (after waiting for quiet), up to MAX_ATTEMPTS times.
+    run_scenario() {
+        local name=$1 attempt=1 foreign
+        shift
+        while :; do
+            (cd / && as_user /usr/bin/logger -u /dev/log -t bench-mark "$name-begin")
+            (cd / && "$PY" "$HERE/report.py" timed --out "$out/$name-interference.json" \
+                --sink-pid "$SINK_PID" --attempt "$attempt" -- \
+                bash -c 'as_user "$@"' as_user "${hf[@]}" --export-json "$out/$name.json" "$@")
+            foreign=$("$PY" -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["foreign_pct"]))' \
+                "$out/$name-interference.json")
+            if ((foreign <= MAX_INTERFERENCE)); then
+                log "$name: other processes used ${foreign}% of the CPUs during the run: ok"
+                return
+            fi
+            if ((attempt >= MAX_ATTEMPTS)); then
+                log "warning: $name: other processes used ${foreign}% of the CPUs; keeping attempt $attempt anyway"
+                return
+            fi
+            log "$name: other processes used ${foreign}% of the CPUs (> ${MAX_INTERFERENCE}%): repeating"
+            attempt=$((attempt + 1))
+            wait_quiet
+        done
+    }
+
+    cat /proc/loadavg >"$out/loadavg-before.txt"
     log "scenario 1: all commands, one hyperfine run ($RUNS runs + $WARMUP warmup each)"
-    (cd / && as_user /usr/bin/logger -u /dev/log -t bench-mark main-begin)
-    (cd / && as_user "${hf[@]}" --export-json "$out/main.json" "${cmds[@]}")
+    run_scenario main "${cmds[@]}"
 
     if ((!ONLY_BASELINES)); then
         log "scenario 2: $OTHER_GRANTS other users' grants cached"
@@ -237,11 +313,10 @@ for uid in range(base, base + n):
 EOF
         echo "$(find /var/lib/jitsudo/users -type f | wc -l) files in /var/lib/jitsudo/users" >&2
         (cd / && as_user "$JT" /bin/true) || die "jitsudo fails with $OTHER_GRANTS other grants cached"
-        (cd / && as_user /usr/bin/logger -u /dev/log -t bench-mark grants-begin)
-        (cd / && as_user "${hf[@]}" --export-json "$out/grants.json" \
-            "/usr/bin/env /bin/true" "$JT /bin/true")
+        run_scenario grants "/usr/bin/env /bin/true" "$JT /bin/true"
     fi
 
+    cat /proc/loadavg >"$out/loadavg-after.txt"
     stop_sink
     trap - EXIT
 }
@@ -277,18 +352,60 @@ ensure_sudo_rs() {
     chmod 0755 "$SUDO_RS_ROOT/bin/sudo"
 }
 
+# cpu_busy_pct: share of non-idle CPU time over the next 3 seconds, all CPUs.
+cpu_busy_pct() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    sleep 3
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," ");
+        busy=y[1]-x[1]; idle=y[2]-x[2]; printf "%d", (busy+idle) ? 100*busy/(busy+idle) : 0}'
+}
+
+wait_quiet() {
+    local deadline=$((SECONDS + WAIT_QUIET)) busy
+    while :; do
+        busy=$(cpu_busy_pct)
+        echo "$busy" >"$T/out/cpu-busy-before.txt"
+        if ((busy < 10)); then
+            log "CPUs ${busy}% busy: starting"
+            return
+        fi
+        if ((SECONDS >= deadline)); then
+            log "warning: CPUs ${busy}% busy before the benchmark (other load skews results)"
+            return
+        fi
+        echo "CPUs ${busy}% busy; waiting for a quiet machine..." >&2
+        sleep 10
+    done
+}
+
 outer() {
     ((EUID == 0)) || die "run as root"
-    ensure_packages hyperfine sudo opendoas python3 util-linux bsdutils
+    ensure_packages hyperfine sudo opendoas python3 util-linux bsdutils file
     ensure_sudo_rs
 
     if ((!ONLY_BASELINES)); then
         if ((BUILD)); then
-            log "cargo build --release"
-            (cd "$REPO" && cargo build --release)
+            if [[ -x $REPO/packaging/build-release.sh ]]; then
+                # the shipped build, so the benchmark measures what users get
+                JT_BUILD_DESC="packaging/build-release.sh -p jitsudo"
+                log "$JT_BUILD_DESC"
+                (cd "$REPO" && packaging/build-release.sh -p jitsudo)
+            else
+                JT_BUILD_DESC="cargo build --release -p jitsudo --bins"
+                log "$JT_BUILD_DESC"
+                (cd "$REPO" && cargo build --release -p jitsudo --bins)
+            fi
         fi
-        [[ -x $REPO/target/release/jitsudo && -x $REPO/target/release/jitsudoctl ]] ||
-            die "target/release/jitsudo and jitsudoctl are needed (or use --only-baselines)"
+        [[ -z $JITSUDO_BIN ]] || JT_BUILD_DESC="given with --jitsudo"
+        : "${JITSUDO_BIN:=$REPO/target/release/jitsudo}"
+        : "${JITSUDOCTL_BIN:=$REPO/target/release/jitsudoctl}"
+        JITSUDO_BIN=$(realpath "$JITSUDO_BIN")
+        JITSUDOCTL_BIN=$(realpath "$JITSUDOCTL_BIN")
+        [[ -x $JITSUDO_BIN && -x $JITSUDOCTL_BIN ]] ||
+            die "$JITSUDO_BIN and $JITSUDOCTL_BIN are needed (or use --only-baselines)"
+        log "jitsudo under test: $JITSUDO_BIN ($({ ldd "$JITSUDO_BIN" 2>&1 || true; } | grep -q 'statically linked\|not a dynamic' && echo static || echo dynamic))"
     fi
 
     T=$(mktemp -d /tmp/jitsudo-bench.XXXXXX)
@@ -296,16 +413,25 @@ outer() {
     trap 'rm -rf "$T"' EXIT
     mkdir -p "$T/out"
 
-    export T RUNS WARMUP OTHER_GRANTS ONLY_BASELINES BENCH_USER SUDO_RS_ROOT
-    unshare --mount --propagation private -- "$BASH" ${BENCH_TRACE:+-x} "${BASH_SOURCE[0]}" --inner
+    [[ -n $EXEC_CMD ]] || wait_quiet
+    export T RUNS WARMUP OTHER_GRANTS ONLY_BASELINES BENCH_USER SUDO_RS_ROOT EXEC_CMD JITSUDO_BIN JITSUDOCTL_BIN SCHED \
+        MAX_INTERFERENCE MAX_ATTEMPTS WAIT_QUIET JT_BUILD_DESC
+    # The inner part stops its syslog sink on exit; pass on INT/TERM so it gets to.
+    unshare --mount --propagation private -- "$BASH" ${BENCH_TRACE:+-x} "${BASH_SOURCE[0]}" --inner &
+    INNER_PID=$!
+    trap 'kill -TERM "$INNER_PID" 2>/dev/null || true; wait "$INNER_PID" || true; exit 143' INT TERM
+    wait "$INNER_PID"
+    trap - INT TERM
+    [[ -z $EXEC_CMD ]] || return 0
 
     log "writing $RESULTS_DIR and $HERE/RESULTS.md"
     mkdir -p "$RESULTS_DIR"
-    rm -f "$RESULTS_DIR"/{main,grants,machine}.json "$RESULTS_DIR"/{precheck.txt,syslog-counts.json}
-    cp "$T/out"/*.json "$T/out/precheck.txt" "$RESULTS_DIR/"
+    rm -f "$RESULTS_DIR"/{main,grants,machine}.json "$RESULTS_DIR"/{precheck.txt,host-dev-log.txt,syslog-counts.json,loadavg-*.txt,cpu-busy-before.txt,*-interference.json}
+    cp "$T/out"/*.json "$T/out"/*.txt "$RESULTS_DIR/"
     "$PY" "$HERE/report.py" syslog "$T/out/syslog.log" "$RESULTS_DIR/syslog-counts.json"
     "$PY" "$HERE/report.py" report "$RESULTS_DIR" "$HERE/RESULTS.md" \
-        --runs "$RUNS" --warmup "$WARMUP" --other-grants "$OTHER_GRANTS"
+        --runs "$RUNS" --warmup "$WARMUP" --other-grants "$OTHER_GRANTS" \
+        --max-interference "$MAX_INTERFERENCE"
     log "done: $HERE/RESULTS.md"
 }
 
@@ -321,6 +447,13 @@ while (($#)); do
     --runs) RUNS=${2:?}; shift ;;
     --warmup) WARMUP=${2:?}; shift ;;
     --other-grants) OTHER_GRANTS=${2:?}; shift ;;
+    --wait-quiet) WAIT_QUIET=${2:?}; shift ;;
+    --exec) EXEC_CMD=${2:?}; shift ;;
+    --jitsudo) JITSUDO_BIN=${2:?}; shift ;;
+    --sched) SCHED=${2:?}; shift ;;
+    --max-interference) MAX_INTERFERENCE=${2:?}; shift ;;
+    --max-attempts) MAX_ATTEMPTS=${2:?}; shift ;;
+    --jitsudoctl) JITSUDOCTL_BIN=${2:?}; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
