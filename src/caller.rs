@@ -31,10 +31,21 @@ impl Caller {
 /// The controlling terminal, from the kernel's tty_nr (not from stdin, which the caller
 /// could point at any terminal they can open).
 pub fn controlling_tty() -> String {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
+    read_proc_stat()
         .and_then(|s| tty_from_stat(&s))
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// /proc/self/stat in one read (it reports size 0, so a generic reader probes with
+/// many small reads; the line is well under 1 KiB).
+fn read_proc_stat() -> Option<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 2048];
+    let n = std::fs::File::open("/proc/self/stat")
+        .ok()?
+        .read(&mut buf)
+        .ok()?;
+    String::from_utf8(buf[..n].to_vec()).ok()
 }
 
 /// Parse field 7 (tty_nr) of /proc/PID/stat into a name like `pts/3` or `tty1`.

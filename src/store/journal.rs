@@ -164,8 +164,9 @@ fn read_anchor(dir: &TrustedDir) -> Result<Anchor, String> {
 /// Append one entry under the journal's lock. Returns the record written.
 pub fn append(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record, String> {
     let path = dir.path().join(JOURNAL);
-    let flags =
-        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    // One descriptor for both: appends go to the end (O_APPEND) while pread reads the
+    // tail for the previous hash.
+    let flags = libc::O_RDWR | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK;
     let mut file = system::openat(dir_fd(dir), JOURNAL, flags, 0o600)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let meta = file
@@ -178,20 +179,17 @@ pub fn append(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record, S
         ));
     }
     system::lock_exclusive(&file).map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
-    let reader = system::openat(dir_fd(dir), JOURNAL, libc::O_RDONLY | libc::O_NOFOLLOW, 0)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let last =
-        match last_line(&reader).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
-            Some(line) => {
-                let r: Record = serde_json::from_slice(&line)
-                    .map_err(|e| format!("{}: last record is corrupt ({e})", path.display()))?;
-                Anchor {
-                    seq: r.seq,
-                    hash: r.hash,
-                }
+    let last = match last_line(&file).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
+        Some(line) => {
+            let r: Record = serde_json::from_slice(&line)
+                .map_err(|e| format!("{}: last record is corrupt ({e})", path.display()))?;
+            Anchor {
+                seq: r.seq,
+                hash: r.hash,
             }
-            None => read_anchor(dir)?,
-        };
+        }
+        None => read_anchor(dir)?,
+    };
     let record = next_record(&last, entry);
     let mut line = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
     line.push(b'\n');

@@ -64,6 +64,13 @@ fn nsswitch() -> &'static str {
     CONF.get_or_init(|| std::fs::read_to_string(NSSWITCH).unwrap_or_default())
 }
 
+/// /etc/passwd, read once per process: the setuid path looks up both the caller and the
+/// target user.
+fn passwd_file() -> Option<&'static [u8]> {
+    static TEXT: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| std::fs::read(PASSWD).ok()).as_deref()
+}
+
 /// The user from /etc/passwd, if NSS would consult that file first.
 pub fn user_from_files(key: &Key<'_>) -> Option<User> {
     if nss_sources(nsswitch(), "passwd")
@@ -73,8 +80,7 @@ pub fn user_from_files(key: &Key<'_>) -> Option<User> {
     {
         return None;
     }
-    let text = std::fs::read(PASSWD).ok()?;
-    find_user(&text, key)
+    find_user(passwd_file()?, key)
 }
 
 /// Groups `user` belongs to in group-format text, primary group first.
