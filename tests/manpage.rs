@@ -7,7 +7,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PAGES: &[&str] = &["jitsudo.8", "jitsudoctl.1", "jitsudo.toml.5"];
+/// Every page in man/: the generated ones and the hand-written pam_jitsudo.8.
+const PAGES: &[&str] = &[
+    "jitsudo.8",
+    "jitsudoctl.1",
+    "jitsudo.toml.5",
+    "jitsudod.8",
+    "pam_jitsudo.8",
+];
 
 fn page_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("man").join(name)

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod limits;

@@ -4,47 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use jitsudod::cli::{Cli, Command};
 use jitsudod::{api, config, db::Db, serve};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "jitsudod",
-    version,
-    about = "jitsudo approval service",
-    disable_help_subcommand = true
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Run the service
-    Serve {
-        /// Service config file
-        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
-        config: PathBuf,
-        /// TESTING ONLY: evaluate policy hours and weekdays as if it were TIME (RFC 3339);
-        /// grant validity always uses the real clock
-        #[arg(long, value_name = "TIME")]
-        fake_now: Option<String>,
-    },
-    /// Create an admin approver directly in the database and print its API token once
-    /// (bootstrap: admins register hosts and approvers with jitsudoctl)
-    AddAdmin {
-        /// Approver name
-        name: String,
-        /// Groups the admin belongs to (may also approve for group:G)
-        #[arg(long = "group", value_name = "G")]
-        groups: Vec<String>,
-        #[arg(long, value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
-        config: PathBuf,
-    },
-    /// Check a policy file and print its rules
-    CheckPolicy { file: PathBuf },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run -p xtask -- gen                  regenerate man/*.[158] and packaging/completions/
+//!                                            (pam_jitsudo.8 is written by hand, not generated)
 //! cargo run -p xtask -- check                fail if those checked-in files are stale
 //! cargo run -p xtask -- man OUTDIR           write the man pages to OUTDIR
 //! cargo run -p xtask -- completions OUTDIR   write bash, zsh and fish completions to OUTDIR
@@ -61,6 +62,12 @@ const PAGES: &[Page] = &[
         command: jitsudo::ctl::command,
     },
     Page {
+        file: "jitsudod.8",
+        section: "8",
+        manual: "System Manager's Manual",
+        command: jitsudod::cli::command,
+    },
+    Page {
         file: "jitsudo.toml.5",
         section: "5",
         manual: "File Formats Manual",
@@ -73,6 +80,7 @@ fn completion_commands() -> Vec<(&'static str, Command)> {
     vec![
         ("jitsudo", with_value_hints(jitsudo::cli::command())),
         ("jitsudoctl", with_value_hints(jitsudo::ctl::command())),
+        ("jitsudod", with_value_hints(jitsudod::cli::command())),
     ]
 }
 
@@ -565,6 +573,45 @@ mod tests {
         let config = jitsudo::config::parse(&path, &text).unwrap();
         assert!(config.trusted_keys.is_empty());
         assert_eq!(config.log, jitsudo::config::LogConfig::default());
+    }
+
+    #[test]
+    fn default_service_config_is_valid_and_policy_denies_everything() {
+        let root = workspace_root();
+        let path = root.join("packaging/jitsudod/jitsudod.toml");
+        let text = fs::read_to_string(&path).unwrap();
+        // The admin creates the signing key after installing; a fresh one stands in.
+        let config = jitsudod::config::parse(&path, &text, &|key| {
+            assert_eq!(key, Path::new("/etc/jitsudo/keys/approvals.key"));
+            jitsudo::grant::keys::SecretKey::generate("approvals")
+        })
+        .unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert!(config.tls.is_none());
+        assert_eq!(config.database, "sqlite:///var/lib/jitsudod/jitsudod.db");
+        assert_eq!(config.policy, Path::new("/etc/jitsudo/policy.toml"));
+
+        let path = root.join("packaging/jitsudod/policy.toml");
+        let policy = jitsudo::client::policy::load(&path).unwrap();
+        assert!(
+            policy.rules.is_empty(),
+            "the shipped policy must deny everything"
+        );
+        // The commented-out examples are valid rules once uncommented.
+        let text = fs::read_to_string(&path).unwrap();
+        let examples: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                *l == "[[rule]]"
+                    || l.split_once(" = ").is_some_and(|(k, _)| {
+                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let policy = jitsudo::client::policy::parse(&path, &examples).unwrap();
+        assert_eq!(policy.rules.len(), 2, "{examples}");
     }
 
     #[test]
