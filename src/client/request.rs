@@ -494,16 +494,9 @@ fn accept_grant(
     Ok(g)
 }
 
+/// Cache a verified grant the way `--import` and the PAM module do.
 fn cache_grant(ctx: &Context, uid: system::Uid, g: &Grant, now: i64) -> Result<bool, String> {
-    let lock = ctx.store.lock_user(uid).map_err(|e| e.to_string())?;
-    let mut cache = ctx.store.load_user(uid).map_err(|e| e.to_string())?;
-    let mark = grant::mark_for(g, &ctx.config.trusted_keys);
-    let added = cache.insert(g.id(), g.exp, &g.token, mark);
-    cache.prune(now - ctx.config.clock_skew.as_secs() as i64);
-    ctx.store
-        .save_user(uid, &cache, &lock)
-        .map_err(|e| e.to_string())?;
-    Ok(added)
+    crate::login::cache_grant(&ctx.store, &ctx.config, uid, g, now).map_err(|e| e.to_string())
 }
 
 // ---- sync -------------------------------------------------------------------------------

@@ -152,6 +152,8 @@ fn lookup_user(key: UserKey<'_>) -> io::Result<Option<User>> {
 
 /// # Safety
 /// `ptr` must be null or point to a NUL-terminated string that outlives the call.
+// SAFETY: an unsafe fn so each caller states why its pointer is valid (lookup_user: the
+// fields of a passwd filled by a successful getpw*_r, pointing into a live buffer).
 unsafe fn cstr_field(ptr: *const libc::c_char) -> Vec<u8> {
     if ptr.is_null() {
         Vec::new()
