@@ -29,6 +29,8 @@ apt_packages=(
     chromium            # the approver web page is tested in a real headless browser
     chromium-driver
     openssl             # test certificates for the service's TLS tests
+    musl-tools          # the shipped jitsudo is a static musl build (packaging/build-release.sh)
+    libnss-extrausers   # a real NSS module for users not in /etc/passwd (tests/e2e/accounts.rs)
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -58,6 +60,15 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 e2e_passed="$(awk '/Running tests\/e2e\/main.rs/{f=1} f && /^test result:/{print $4; exit}' "$log")"
 if [ -z "$e2e_passed" ] || [ "$e2e_passed" -lt 30 ]; then
     echo "test.sh: the end-to-end suite did not run (passed: ${e2e_passed:-none})" >&2
+    exit 1
+fi
+
+step "the end-to-end suite again, against the shipped build (static musl, release)"
+packaging/build-release.sh -p jitsudo
+JITSUDO_TEST_BIN="$PWD/target/release/jitsudo" cargo test --locked --test e2e 2>&1 | tee "$log"
+musl_passed="$(awk '/^test result:/{print $4; exit}' "$log")"
+if [ -z "$musl_passed" ] || [ "$musl_passed" != "$e2e_passed" ]; then
+    echo "test.sh: the shipped build passed ${musl_passed:-no} end-to-end tests, the debug build $e2e_passed" >&2
     exit 1
 fi
 

@@ -92,7 +92,7 @@ say "tools"
 export PATH="$HOME/.cargo/bin:$PATH"
 apt_missing=()
 for tool in lintian:lintian rpm:rpm rpmlint:rpmlint python3:python3 setpriv:util-linux \
-	pamtester:pamtester nm:binutils; do
+	pamtester:pamtester nm:binutils file:file musl-gcc:musl-tools; do
 	command -v "${tool%%:*}" >/dev/null || apt_missing+=("${tool#*:}")
 done
 if [ ${#apt_missing[@]} -gt 0 ]; then
@@ -154,6 +154,7 @@ check "rpm: /usr/bin/jitsudo is -rwsr-xr-x root root" test "$(rpm_mode /usr/bin/
 check "rpm: /usr/bin/jitsudoctl is -rwxr-xr-x root root" test "$(rpm_mode /usr/bin/jitsudoctl)" = "-rwxr-xr-x root root"
 check "rpm: jitsudo.toml is -rw-r--r-- root root" test "$(rpm_mode /etc/jitsudo/jitsudo.toml)" = "-rw-r--r-- root root"
 check "rpm: the PAM helper is -rwxr-xr-x root root" test "$(rpm_mode /usr/libexec/jitsudo/jitsudo-auth)" = "-rwxr-xr-x root root"
+check "rpm: the NSS helper is -rwxr-xr-x root root" test "$(rpm_mode /usr/libexec/jitsudo/jitsudo-nss)" = "-rwxr-xr-x root root"
 check "rpm: the PAM module is -rw-r--r-- root root in /usr/lib64/security" \
 	test "$(rpm_mode /usr/lib64/security/pam_jitsudo.so)" = "-rw-r--r-- root root"
 check "rpm: /usr/sbin/jitsudod is -rwxr-xr-x root root" test "$(rpm_mode /usr/sbin/jitsudod)" = "-rwxr-xr-x root root"
@@ -197,6 +198,9 @@ check "jitsudo.toml is a conffile" grep -qE '^ /etc/jitsudo/jitsudo.toml [0-9a-f
 check "/etc/pam.d/jitsudo is a conffile" grep -qE '^ /etc/pam.d/jitsudo [0-9a-f]{32}$' "$WORK/conffiles.txt"
 check "the PAM helper is 755 root:root, not setuid" test "$(mode_of /usr/libexec/jitsudo/jitsudo-auth)" = "755 root:root"
 check "the PAM helper is dynamically linked (it loads libpam)" sh -c "ldd /usr/libexec/jitsudo/jitsudo-auth | grep -q libpam"
+check "/usr/bin/jitsudo is a static PIE (musl, no NSS of its own)" sh -c "file -L /usr/bin/jitsudo | grep -q 'static-pie linked'"
+check "the NSS helper is 755 root:root, not setuid" test "$(mode_of /usr/libexec/jitsudo/jitsudo-nss)" = "755 root:root"
+check "the NSS helper answers through glibc's NSS" sh -c "/usr/libexec/jitsudo/jitsudo-nss user uid 0 | grep -qx 'root:x:0:0::/root:/bin/bash'"
 PAM_MODULE=/usr/lib/x86_64-linux-gnu/security/pam_jitsudo.so
 check "the PAM module is 644 root:root in the multiarch security directory" \
 	test "$(mode_of "$PAM_MODULE")" = "644 root:root"

@@ -3,13 +3,13 @@
 //! The rest of the crate is `#![forbid(unsafe_code)]`; it sees only safe wrappers that
 //! return `io::Result` and take checked types (`Uid`, `Gid`, NUL-free `CString`s).
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 pub mod accounts;
+pub mod nss;
 
 /// A user id that is never the "no id" value `(uid_t)-1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,93 +85,12 @@ pub struct User {
     pub shell: PathBuf,
 }
 
-enum UserKey<'a> {
-    Name(&'a CStr),
-    Id(u32),
-}
-
-fn lookup_user(key: UserKey<'_>) -> io::Result<Option<User>> {
-    let mut buf_len: usize = 1024;
-    loop {
-        let mut buf = vec![0 as libc::c_char; buf_len];
-        // SAFETY: passwd is plain old data; an all-zero value is valid and is fully
-        // overwritten by getpw*_r on success.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let ret = match key {
-            // SAFETY: all pointers are valid for the call; buf is writable for buf_len
-            // bytes; name is NUL-terminated.
-            UserKey::Name(name) => unsafe {
-                libc::getpwnam_r(
-                    name.as_ptr(),
-                    &mut pwd,
-                    buf.as_mut_ptr(),
-                    buf_len,
-                    &mut result,
-                )
-            },
-            // SAFETY: as above.
-            UserKey::Id(uid) => unsafe {
-                libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf_len, &mut result)
-            },
-        };
-        if ret == libc::ERANGE && buf_len < 1 << 20 {
-            buf_len *= 4;
-            continue;
-        }
-        if ret != 0 {
-            return Err(io::Error::from_raw_os_error(ret));
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: on success the string fields point into `buf` (alive here) and are
-        // NUL-terminated; null pointers are checked by `cstr_field`.
-        let (name, home, shell) = unsafe {
-            (
-                cstr_field(pwd.pw_name),
-                cstr_field(pwd.pw_dir),
-                cstr_field(pwd.pw_shell),
-            )
-        };
-        let (Some(uid), Some(gid)) = (Uid::new(pwd.pw_uid), Gid::new(pwd.pw_gid)) else {
-            return Ok(None);
-        };
-        let Ok(name) = String::from_utf8(name) else {
-            return Ok(None);
-        };
-        return Ok(Some(User {
-            name,
-            uid,
-            gid,
-            home: PathBuf::from(OsStr::from_bytes(&home)),
-            shell: PathBuf::from(OsStr::from_bytes(&shell)),
-        }));
-    }
-}
-
-/// # Safety
-/// `ptr` must be null or point to a NUL-terminated string that outlives the call.
-// SAFETY: an unsafe fn so each caller states why its pointer is valid (lookup_user: the
-// fields of a passwd filled by a successful getpw*_r, pointing into a live buffer).
-unsafe fn cstr_field(ptr: *const libc::c_char) -> Vec<u8> {
-    if ptr.is_null() {
-        Vec::new()
-    } else {
-        // SAFETY: guaranteed by the caller.
-        unsafe { CStr::from_ptr(ptr) }.to_bytes().to_vec()
-    }
-}
-
 /// Look a user up by name: /etc/passwd first, then NSS (see `accounts`).
 pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
     if let Some(user) = accounts::user_from_files(&accounts::Key::Name(name)) {
         return Ok(Some(user));
     }
-    let Ok(cname) = CString::new(name) else {
-        return Ok(None);
-    };
-    lookup_user(UserKey::Name(&cname))
+    nss::user(nss::UserKey::Name(name))
 }
 
 /// Look a user up by uid: /etc/passwd first, then NSS (see `accounts`).
@@ -179,42 +98,12 @@ pub fn user_by_uid(uid: Uid) -> io::Result<Option<User>> {
     if let Some(user) = accounts::user_from_files(&accounts::Key::Id(uid.get())) {
         return Ok(Some(user));
     }
-    lookup_user(UserKey::Id(uid.get()))
+    nss::user(nss::UserKey::Id(uid))
 }
 
 /// Group id of a group name, for module options such as `exempt_group=`.
 pub fn group_id_by_name(name: &str) -> io::Result<Option<Gid>> {
-    let Ok(cname) = CString::new(name) else {
-        return Ok(None);
-    };
-    let mut buf_len: usize = 1024;
-    loop {
-        let mut buf = vec![0 as libc::c_char; buf_len];
-        // SAFETY: group is plain old data; zeroed is a valid value.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: all pointers valid for the call, buf writable for buf_len bytes.
-        let ret = unsafe {
-            libc::getgrnam_r(
-                cname.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr(),
-                buf_len,
-                &mut result,
-            )
-        };
-        if ret == libc::ERANGE && buf_len < 1 << 22 {
-            buf_len *= 4;
-            continue;
-        }
-        if ret != 0 {
-            return Err(io::Error::from_raw_os_error(ret));
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        return Ok(Gid::new(grp.gr_gid));
-    }
+    nss::group_id(name)
 }
 
 /// All groups of `user` (primary included), as initgroups would set them.
@@ -222,30 +111,7 @@ pub fn group_list(user: &User) -> io::Result<Vec<Gid>> {
     if accounts::groups_are_files_only() {
         return accounts::groups_from_files(user);
     }
-    nss_group_list(user)
-}
-
-fn nss_group_list(user: &User) -> io::Result<Vec<Gid>> {
-    let name = CString::new(user.name.as_bytes()).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let mut count: libc::c_int = 64;
-    loop {
-        let mut groups = vec![0 as libc::gid_t; count as usize];
-        let mut n = count;
-        // SAFETY: groups has room for n entries; name is NUL-terminated. On -1, n is set
-        // to the number needed.
-        let ret = unsafe {
-            libc::getgrouplist(name.as_ptr(), user.gid.get(), groups.as_mut_ptr(), &mut n)
-        };
-        if ret == -1 {
-            if n <= count || n > 65536 {
-                return Err(io::Error::other("getgrouplist failed"));
-            }
-            count = n;
-            continue;
-        }
-        groups.truncate(n.max(0) as usize);
-        return Ok(groups.into_iter().filter_map(Gid::new).collect());
-    }
+    nss::group_list(user)
 }
 
 /// Switch real, effective and saved ids (and supplementary groups) to the target user,
@@ -289,7 +155,15 @@ pub fn close_fds_from(first: RawFd) {
     // SAFETY: close_range only closes descriptors; no memory is touched. Closing
     // descriptors that Rust objects own is impossible here: this runs first thing in
     // main, before any File is opened.
-    let ret = unsafe { libc::close_range(first as libc::c_uint, libc::c_uint::MAX, 0) };
+    // (The raw system call: musl has no close_range wrapper.)
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        )
+    };
     if ret == 0 {
         return;
     }
@@ -344,7 +218,8 @@ pub fn set_umask(mask: u32) -> u32 {
 }
 
 /// Resource limits (and the SIGXFSZ disposition) the caller could have set to make a
-/// cache write fail half-way; restored before the command runs.
+/// cache write fail half-way; restored before the command runs (`restore_limits`, which
+/// also gives the command the default SIGPIPE disposition).
 #[derive(Clone, Copy)]
 pub struct SavedLimits {
     fsize: libc::rlimit,
@@ -359,7 +234,13 @@ impl std::fmt::Debug for SavedLimits {
     }
 }
 
-fn getrlimit(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit> {
+/// The type of getrlimit's resource argument differs between glibc and musl.
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
+fn getrlimit(resource: RlimitResource) -> io::Result<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -369,7 +250,7 @@ fn getrlimit(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit> {
     Ok(lim)
 }
 
-fn setrlimit(resource: libc::__rlimit_resource_t, lim: &libc::rlimit) -> io::Result<()> {
+fn setrlimit(resource: RlimitResource, lim: &libc::rlimit) -> io::Result<()> {
     // SAFETY: lim is a valid, initialised rlimit.
     cerr(unsafe { libc::setrlimit(resource, lim) }).map(|_| ())
 }
@@ -377,7 +258,7 @@ fn setrlimit(resource: libc::__rlimit_resource_t, lim: &libc::rlimit) -> io::Res
 /// Raise a limit to `want`; where raising the hard limit is not permitted (no
 /// CAP_SYS_RESOURCE in a container, say) settle for the hard limit.
 fn raise_limit(
-    resource: libc::__rlimit_resource_t,
+    resource: RlimitResource,
     saved: &libc::rlimit,
     want: libc::rlim_t,
 ) -> io::Result<()> {
@@ -435,6 +316,12 @@ pub fn restore_limits(saved: &SavedLimits) -> io::Result<()> {
         // meaningful, and those are what signal() returned at start-up).
         unsafe { libc::signal(libc::SIGXFSZ, saved.sigxfsz) };
     }
+    // Rust's runtime ignores SIGPIPE before main, and an ignored signal stays ignored
+    // across exec: without this, `jitsudo yes | head` would leave `yes` writing into a
+    // closed pipe instead of ending. The caller's own setting is lost by then; give the
+    // command the default, as a shell would.
+    // SAFETY: installing SIG_DFL has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod sandbox;
 
+mod accounts;
 mod attacks;
 mod cache;
 mod journal;

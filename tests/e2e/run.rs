@@ -307,3 +307,37 @@ fn not_yet_valid_grant_is_cached_but_refused() {
     s.run("alice", &["/usr/bin/id"])
         .assert_denied("not yet valid (starts in");
 }
+
+/// Signals ignored by the caller stay ignored (`nohup jitsudo …` works), but jitsudo's
+/// own changes do not leak: Rust ignores SIGPIPE and jitsudo ignores SIGXFSZ while it
+/// writes, and an ignored signal survives exec.
+#[test]
+fn command_gets_the_callers_signal_dispositions_not_jitsudos() {
+    let s = Sandbox::new();
+    let token = s.mint(
+        "alice",
+        &["--command", "/usr/bin/grep SigIgn /proc/self/status"],
+    );
+    s.import_ok("alice", &token);
+    let out = s
+        .ns_command("sh")
+        .args(["-c", &format!(
+            "trap '' HUP; exec setpriv --reuid alice --regid alice --init-groups -- {} /usr/bin/grep SigIgn /proc/self/status",
+            s.bin.display()
+        )])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mask = u64::from_str_radix(text.trim().trim_start_matches("SigIgn:").trim(), 16)
+        .unwrap_or_else(|_| panic!("{text:?}"));
+    let bit = |signal: u32| mask & (1 << (signal - 1)) != 0;
+    assert!(
+        bit(1),
+        "SIGHUP ignored by the caller must stay ignored: {text}"
+    );
+    assert!(!bit(13), "SIGPIPE must be default: {text}");
+    assert!(!bit(25), "SIGXFSZ must be default: {text}");
+}

@@ -114,7 +114,9 @@ impl Sandbox {
         let dir = PathBuf::from(format!("/tmp/jitsudo-e2e-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
-        for sub in ["etc-up", "etc-work", "lib-up", "lib-work", "keys"] {
+        for sub in [
+            "etc-up", "etc-work", "lib-up", "lib-work", "usr-up", "usr-work", "keys",
+        ] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
@@ -122,7 +124,7 @@ impl Sandbox {
 
         let bin = dir.join("bin/jitsudo");
         let ctl = dir.join("bin/jitsudoctl");
-        fs::copy(env!("CARGO_BIN_EXE_jitsudo"), &bin).unwrap();
+        fs::copy(binary_under_test(), &bin).unwrap();
         fs::copy(env!("CARGO_BIN_EXE_jitsudoctl"), &ctl).unwrap();
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o4755)).unwrap();
         fs::set_permissions(&ctl, fs::Permissions::from_mode(0o755)).unwrap();
@@ -168,12 +170,15 @@ impl Sandbox {
 
     /// Run a command as root inside the namespace.
     pub fn ns_command(&self, program: impl AsRef<OsStr>) -> Command {
+        // `cd` inside the namespace: nsenter's --wd opens the directory before entering,
+        // and a working directory from the old mount namespace is unreachable from the
+        // new one (getcwd(3) fails on it with musl).
         let mut c = Command::new("nsenter");
         c.arg("-t")
             .arg(self.ns.id().to_string())
             .arg("-m")
-            .arg(format!("--wd={}", self.dir.display()))
-            .arg("--")
+            .args(["--", "/bin/sh", "-c", r#"cd "$0" && exec "$@""#])
+            .arg(&self.dir)
             .arg(program);
         c.current_dir(&self.dir).stdin(Stdio::null());
         c
@@ -185,10 +190,15 @@ impl Sandbox {
             "set -e
              mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc-up,workdir={d}/etc-work /etc
              mount -t overlay overlay -o lowerdir=/var/lib,upperdir={d}/lib-up,workdir={d}/lib-work /var/lib
+             mount -t overlay overlay -o lowerdir=/usr,upperdir={d}/usr-up,workdir={d}/usr-work /usr
              rm -rf /etc/jitsudo /var/lib/jitsudo
-             mkdir -m 0755 /etc/jitsudo"
+             mkdir -m 0755 /etc/jitsudo
+             mkdir -p -m 0755 /usr/libexec/jitsudo"
         );
         run_ok(self.ns_command("sh").args(["-c", &script]));
+        // The NSS bridge the statically linked (musl) jitsudo runs for accounts that are
+        // not in /etc/passwd and /etc/group.
+        self.install_helper(Path::new(env!("CARGO_BIN_EXE_jitsudo-nss")), "jitsudo-nss");
         for (name, uid) in USERS {
             self.append(
                 "/etc/passwd",
@@ -207,22 +217,18 @@ impl Sandbox {
         self.write_config("");
     }
 
-    /// Overlay /usr in the namespace and install the PAM helper, built by
-    /// `cargo build --workspace`, at the fixed path the setuid binary runs it from.
+    /// Install the PAM helper, built by `cargo build --workspace`, at the fixed path the
+    /// setuid binary runs it from.
     pub fn install_auth_helper(&self) {
-        let helper = workspace_artifact("jitsudo-auth", "auth/src");
-        for sub in ["usr-up", "usr-work"] {
-            fs::create_dir_all(self.dir.join(sub)).unwrap();
-        }
-        let d = self.dir.display();
-        let script = format!(
-            "set -e
-             mount -t overlay overlay -o lowerdir=/usr,upperdir={d}/usr-up,workdir={d}/usr-work /usr
-             mkdir -p -m 0755 /usr/libexec/jitsudo"
+        self.install_helper(
+            &workspace_artifact("jitsudo-auth", "auth/src"),
+            "jitsudo-auth",
         );
-        run_ok(self.ns_command("sh").args(["-c", &script]));
-        let installed = self.path("/usr/libexec/jitsudo/jitsudo-auth");
-        fs::copy(&helper, &installed).unwrap();
+    }
+
+    fn install_helper(&self, built: &Path, name: &str) {
+        let installed = self.path(&format!("/usr/libexec/jitsudo/{name}"));
+        fs::copy(built, &installed).unwrap();
         fs::set_permissions(&installed, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
@@ -331,6 +337,15 @@ impl Drop for Sandbox {
         let _ = self.ns.kill();
         let _ = self.ns.wait();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The jitsudo to test: `JITSUDO_TEST_BIN` names a prebuilt one (test.sh runs this suite
+/// a second time against the shipped static musl build), else this profile's build.
+fn binary_under_test() -> PathBuf {
+    match std::env::var_os("JITSUDO_TEST_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_jitsudo")),
     }
 }
 
