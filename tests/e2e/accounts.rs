@@ -64,3 +64,29 @@ fn a_user_nobody_knows_is_refused_by_name() {
     assert!(out.stderr.contains("erin"), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
 }
+
+/// The static build depends on its NSS helper for such accounts: without it, a user only
+/// the directory knows is refused with the helper named, not taken for "no such user".
+#[test]
+fn missing_nss_helper_is_named_in_the_refusal() {
+    let s = with_directory_users();
+    let binary = std::fs::read(&s.bin).unwrap();
+    let dynamic = binary
+        .windows(b"ld-linux-x86-64.so".len())
+        .any(|w| w == b"ld-linux-x86-64.so");
+    if dynamic {
+        // A glibc build asks NSS itself and never runs the helper.
+        return;
+    }
+    std::fs::remove_file(s.path("/usr/libexec/jitsudo/jitsudo-nss")).unwrap();
+    let out = s.import("dave", &s.mint("dave", &["--command", "/usr/bin/id -u"]));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("/usr/libexec/jitsudo/jitsudo-nss"),
+        "{out:?}"
+    );
+    assert!(
+        !out.stderr.contains("not in the password database"),
+        "{out:?}"
+    );
+}
