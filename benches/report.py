@@ -7,7 +7,8 @@
   report.py syslog SYSLOG.log OUT.json
       count the syslog records each benchmarked command sent per invocation
   report.py report RESULTS_DIR RESULTS.md [--runs N] [--warmup N] [--other-grants N]
-      hyperfine JSON (RESULTS_DIR/main.json, grants.json) -> RESULTS.md + latency.svg
+      hyperfine JSON (RESULTS_DIR/main.json, grants.json, cold.json, journal.json)
+      -> RESULTS.md + latency.svg + latency-cold.svg
 """
 import argparse
 import datetime
@@ -278,6 +279,13 @@ def cmd_report(args):
     main = json.loads((rd / "main.json").read_text())["results"]
     grants_path = rd / "grants.json"
     grants = json.loads(grants_path.read_text())["results"] if grants_path.exists() else None
+
+    def optional(name):
+        path = rd / f"{name}.json"
+        return json.loads(path.read_text())["results"] if path.exists() else None
+
+    cold = optional("cold")
+    journal = optional("journal")
     machine = json.loads((rd / "machine.json").read_text()) if (rd / "machine.json").exists() else {}
     slog_path = rd / "syslog-counts.json"
     slog = json.loads(slog_path.read_text()) if slog_path.exists() else {}
@@ -382,6 +390,56 @@ def cmd_report(args):
               f"{ms(s['min'])} | {ms(s['p95'])} | {ratio} |")
         w("")
 
+    # -- scenario 3
+    if cold:
+        C = {key(r["command"]): stats(r) for r in cold}
+        cfloor, cjt = C.get("floor"), C.get("jitsudo")
+        w("## Scenario 3: cold caches")
+        w("")
+        w(f"The same commands, {args.cold_runs} runs each, with the page, dentry and inode caches "
+          "dropped before every run (`sync; echo 3 > /proc/sys/vm/drop_caches`, done by the "
+          "untimed `--prepare` step `benches/bench-prep.c`): every binary, library, PAM module "
+          "and configuration file is read from disk again, as on the first use after a boot "
+          "or under memory pressure. Scenario 1 is the warm case.")
+        w("")
+        if interference_line("cold"):
+            w(interference_line("cold"))
+            w("")
+        w("![latency distributions, cold caches](results/latency-cold.svg)")
+        w("")
+        w("| command | median | mean ± σ | min | p95 | median / floor (this run) | slower than jitsudo |")
+        w("|---|--:|--:|--:|--:|--:|--:|")
+        for r in cold:
+            c = stats(r)
+            ratio = f"{c['median'] / cfloor['median']:.2f}×" if cfloor else "n/a"
+            vs = f"{c['median'] / cjt['median']:.2f}×" if cjt else "n/a"
+            w(f"| `{r['command']}` | {ms(c['median'])} | {ms(c['mean'])} ± {c['stddev'] * 1000:.3f} | "
+              f"{ms(c['min'])} | {ms(c['p95'])} | {ratio} | {vs} |")
+        w("")
+
+    # -- scenario 4
+    if journal:
+        w("## Scenario 4: the host journal")
+        w("")
+        w("jitsudo appends a hash-chained record to `/var/lib/jitsudo/journal` before every exec "
+          "(`[journal] enabled = true`, the default, which scenarios 1–3 use). One hyperfine run "
+          "of `jitsudo /bin/true` under three configurations, switched by the untimed "
+          "`--prepare` step before each run: journal off; on (the default: written, not "
+          "fsynced); durable (`durable = true`: fsync before the command runs).")
+        w("")
+        if interference_line("journal"):
+            w(interference_line("journal"))
+            w("")
+        J = [(r["command"], stats(r)) for r in journal]
+        base = next((j for name, j in J if name.endswith("no-journal")), None)
+        w("| configuration | median | mean ± σ | min | p95 | median / journal off |")
+        w("|---|--:|--:|--:|--:|--:|")
+        for name, j in J:
+            ratio = f"{j['median'] / base['median']:.2f}×" if base else "n/a"
+            w(f"| {name.split(', ')[-1]} | {ms(j['median'])} | {ms(j['mean'])} ± {j['stddev'] * 1000:.3f} | "
+              f"{ms(j['min'])} | {ms(j['p95'])} | {ratio} |")
+        w("")
+
     # -- targets
     w("## Targets")
     w("")
@@ -463,8 +521,11 @@ def cmd_report(args):
         w("- hyperfine (and so every command it times) and the syslog sink run at nice -10.")
     w("- Each command is run once as the user before timing and must exit 0 "
       "([`results/precheck.txt`](results/precheck.txt)); hyperfine also fails on a non-zero exit.")
-    w("- Scenario 2 is a separate hyperfine run directly after scenario 1 (the cache directory "
-      "is a fixed path, so both states cannot be in one run).")
+    w("- Scenario 2 is a separate hyperfine run after the others (the cache directory "
+      "is a fixed path, so both states cannot be in one run). Scenarios 3 and 4 need root "
+      "between timed runs (dropping caches, switching the config): hyperfine, still running "
+      "as the user, calls `/opt/jt/bench-prep` (`benches/bench-prep.c`, setuid root only "
+      "inside the namespace) as its untimed `--prepare` step.")
     w("")
     if slog.get("main"):
         w("<details><summary>Sample syslog records per command</summary>")
@@ -488,6 +549,9 @@ def cmd_report(args):
             if key(r["command"]) == "jitsudo":
                 series.append((f"jitsudo /bin/true, {args.other_grants:,} other grants", r["times"]))
     (rd / "latency.svg").write_text(svg_violins(series))
+    if cold:
+        (rd / "latency-cold.svg").write_text(
+            svg_violins([(label(r["command"]), r["times"]) for r in cold], "cold caches"))
 
 
 # -------------------------------------------------------------------------------- svg
@@ -500,7 +564,7 @@ def _esc(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def svg_violins(series):
+def svg_violins(series, what="warm caches"):
     """One row per command: mirrored histogram of run times, p5–p95 bar, median tick."""
     W, left, right, top, row_h, bottom = 960, 330, 30, 50, 56, 50
     H = top + row_h * len(series) + bottom
@@ -519,7 +583,7 @@ def svg_violins(series):
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
         'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">',
         f'<rect width="{W}" height="{H}" fill="white"/>',
-        f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="16">Latency per invocation '
+        f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="16">Latency per invocation, {what} '
         f"(wall clock, ms; {len(series[0][1])} runs per command; axis clipped at {xmax * 1000:.2f} ms)</text>",
     ]
     k = 0.0
@@ -598,6 +662,7 @@ def main():
     a.add_argument("--runs", type=int, default=1000)
     a.add_argument("--warmup", type=int, default=50)
     a.add_argument("--other-grants", type=int, default=10000)
+    a.add_argument("--cold-runs", type=int, default=100)
     a.add_argument("--max-interference", type=float, default=5.0)
     a.set_defaults(fn=cmd_report)
     args = ap.parse_args()

@@ -11,13 +11,16 @@
 # Nothing on the host changes except: apt packages installed if missing (hyperfine,
 # sudo, opendoas, python3, file, build deps for sudo-rs), a cached, *non-setuid* sudo-rs
 # build in /opt/sudo-rs, the release build in target/release (made the way it ships:
-# packaging/build-release.sh -p jitsudo, i.e. jitsudo as a static PIE), and benches/.
+# packaging/build-release.sh -p jitsudo, i.e. jitsudo as a static musl PIE), and benches/.
+# The cold-cache scenario drops the host's page cache before each of its runs (harmless,
+# but other work on the machine reads from disk again for a moment).
 # Everything else happens inside a private mount namespace (`unshare --mount
 # --propagation private`) in which /etc, /var, /run, /opt and /dev are overlay
 # mounts backed by a temporary directory:
 #   - bench user `jtbench` (useradd inside the overlay),
 #   - sudoers rule, /etc/doas.conf, /etc/jitsudo/jitsudo.toml, /var/lib/jitsudo,
-#   - setuid-root copies /opt/jt/jitsudo and /opt/sudo-rs/bin/sudo-rs,
+#   - setuid-root copies /opt/jt/jitsudo and /opt/sudo-rs/bin/sudo-rs, and
+#     /opt/jt/bench-prep (benches/bench-prep.c: the untimed root steps between runs),
 #   - /dev/log: a Unix datagram socket served by benches/syslog_sink.py, so that
 #     every tool really sends its syslog records (none is excused from logging).
 # The namespace, its mounts and the temporary directory disappear when the script ends.
@@ -38,6 +41,7 @@ if [[ ${1:-} != --inner ]]; then # the inner part gets these from the environmen
     RUNS=1000
     WARMUP=50
     OTHER_GRANTS=10000
+    COLD_RUNS=100
     ONLY_BASELINES=0
     BUILD=1
     WAIT_QUIET=0
@@ -62,6 +66,8 @@ options:
   --runs N             timed runs per command (default $RUNS)
   --warmup N           warmup runs per command (default $WARMUP)
   --other-grants N     cached grants of other users in the second scenario (default $OTHER_GRANTS)
+  --cold-runs N        timed runs per command with cold caches (default $COLD_RUNS; each drops
+                       the host's page cache first)
   --exec 'CMD'         debugging: set everything up, then run CMD (bash, as root) inside the
                        namespace instead of timing; \$JT is the setuid jitsudo, as_user runs
                        a command as the bench user (e.g. --exec 'as_user \$JT -l')
@@ -209,7 +215,15 @@ EOF
         "$ctl" mint --key "$T/keys/bench-key.key" --user "$BENCH_USER" --host "$BENCH_HOST" \
             --command /bin/true --for 1h >"$T/token"
         (cd / && as_user "$JT" --import -) <"$T/token" || die "jitsudo --import failed (see above)"
+        # Config variants for the journal scenario (bench-prep config NAME installs one).
+        install -d -m 0755 /opt/jt/configs
+        cp /etc/jitsudo/jitsudo.toml /opt/jt/configs/default.toml
+        { cat /etc/jitsudo/jitsudo.toml; printf '\n[journal]\nenabled = false\n'; } >/opt/jt/configs/no-journal.toml
+        { cat /etc/jitsudo/jitsudo.toml; printf '\n[journal]\ndurable = true\n'; } >/opt/jt/configs/durable-journal.toml
     fi
+    # Root steps between timed runs (drop caches, switch config), run by hyperfine as the user.
+    install -d -m 0755 /opt/jt
+    install -o root -g root -m 4755 "$T/bench-prep" /opt/jt/bench-prep
 
     # ---- machine description --------------------------------------------------------
     local jt_arg=(--jitsudo "$JT" --jitsudo-source "${JITSUDO_BIN#"$REPO"/}")
@@ -260,19 +274,21 @@ EOF
 
     # Markers in the syslog let report.py count records per invocation of each command.
     local mark=(--cleanup "/usr/bin/logger -u /dev/log -t bench-mark command-done")
-    local hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style basic "${mark[@]}")
+    local hf=(hyperfine -N --style basic "${mark[@]}")
 
-    # run_scenario NAME CMD...: one hyperfine run of CMDs -> $out/NAME.json. report.py timed
+    # run_scenario NAME RUNS WARMUP [HYPERFINE ARGS] CMD...: one hyperfine run of CMDs ->
+    # $out/NAME.json. report.py timed
     # measures the CPU time other processes used meanwhile; above MAX_INTERFERENCE % of the
     # machine the run is repeated (after waiting for quiet), up to MAX_ATTEMPTS times.
     run_scenario() {
-        local name=$1 attempt=1 foreign
-        shift
+        local name=$1 runs=$2 warmup=$3 attempt=1 foreign
+        shift 3
         while :; do
             (cd / && as_user /usr/bin/logger -u /dev/log -t bench-mark "$name-begin")
             (cd / && "$PY" "$HERE/report.py" timed --out "$out/$name-interference.json" \
                 --sink-pid "$SINK_PID" --attempt "$attempt" -- \
-                bash -c 'as_user "$@"' as_user "${hf[@]}" --export-json "$out/$name.json" "$@")
+                bash -c 'as_user "$@"' as_user "${hf[@]}" --runs "$runs" --warmup "$warmup" \
+                --export-json "$out/$name.json" "$@")
             foreign=$("$PY" -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["foreign_pct"]))' \
                 "$out/$name-interference.json")
             if ((foreign <= MAX_INTERFERENCE)); then
@@ -291,7 +307,20 @@ EOF
 
     cat /proc/loadavg >"$out/loadavg-before.txt"
     log "scenario 1: all commands, one hyperfine run ($RUNS runs + $WARMUP warmup each)"
-    run_scenario main "${cmds[@]}"
+    run_scenario main "$RUNS" "$WARMUP" "${cmds[@]}"
+
+    log "scenario 3: cold caches ($COLD_RUNS runs each, page cache dropped before every run)"
+    run_scenario cold "$COLD_RUNS" 0 --prepare "/opt/jt/bench-prep cold" "${cmds[@]}"
+
+    if ((!ONLY_BASELINES)); then
+        log "scenario 4: jitsudo with the journal off, on (the default) and durable"
+        local variant jargs=()
+        for variant in no-journal default durable-journal; do
+            jargs+=(--prepare "/opt/jt/bench-prep config $variant" -n "jitsudo /bin/true, $variant" "$JT /bin/true")
+        done
+        run_scenario journal "$RUNS" "$WARMUP" "${jargs[@]}"
+        /opt/jt/bench-prep config default
+    fi
 
     if ((!ONLY_BASELINES)); then
         log "scenario 2: $OTHER_GRANTS other users' grants cached"
@@ -313,7 +342,7 @@ for uid in range(base, base + n):
 EOF
         echo "$(find /var/lib/jitsudo/users -type f | wc -l) files in /var/lib/jitsudo/users" >&2
         (cd / && as_user "$JT" /bin/true) || die "jitsudo fails with $OTHER_GRANTS other grants cached"
-        run_scenario grants "/usr/bin/env /bin/true" "$JT /bin/true"
+        run_scenario grants "$RUNS" "$WARMUP" "/usr/bin/env /bin/true" "$JT /bin/true"
     fi
 
     cat /proc/loadavg >"$out/loadavg-after.txt"
@@ -412,9 +441,11 @@ outer() {
     chmod 0755 "$T"
     trap 'rm -rf "$T"' EXIT
     mkdir -p "$T/out"
+    ensure_packages gcc libc6-dev
+    gcc -O2 -Wall -Wextra -Werror -o "$T/bench-prep" "$HERE/bench-prep.c"
 
     [[ -n $EXEC_CMD ]] || wait_quiet
-    export T RUNS WARMUP OTHER_GRANTS ONLY_BASELINES BENCH_USER SUDO_RS_ROOT EXEC_CMD JITSUDO_BIN JITSUDOCTL_BIN SCHED \
+    export T RUNS WARMUP OTHER_GRANTS COLD_RUNS ONLY_BASELINES BENCH_USER SUDO_RS_ROOT EXEC_CMD JITSUDO_BIN JITSUDOCTL_BIN SCHED \
         MAX_INTERFERENCE MAX_ATTEMPTS WAIT_QUIET JT_BUILD_DESC
     # The inner part stops its syslog sink on exit; pass on INT/TERM so it gets to.
     unshare --mount --propagation private -- "$BASH" ${BENCH_TRACE:+-x} "${BASH_SOURCE[0]}" --inner &
@@ -426,11 +457,11 @@ outer() {
 
     log "writing $RESULTS_DIR and $HERE/RESULTS.md"
     mkdir -p "$RESULTS_DIR"
-    rm -f "$RESULTS_DIR"/{main,grants,machine}.json "$RESULTS_DIR"/{precheck.txt,host-dev-log.txt,syslog-counts.json,loadavg-*.txt,cpu-busy-before.txt,*-interference.json}
+    rm -f "$RESULTS_DIR"/{main,grants,cold,journal,machine}.json "$RESULTS_DIR"/{precheck.txt,host-dev-log.txt,syslog-counts.json,loadavg-*.txt,cpu-busy-before.txt,*-interference.json}
     cp "$T/out"/*.json "$T/out"/*.txt "$RESULTS_DIR/"
     "$PY" "$HERE/report.py" syslog "$T/out/syslog.log" "$RESULTS_DIR/syslog-counts.json"
     "$PY" "$HERE/report.py" report "$RESULTS_DIR" "$HERE/RESULTS.md" \
-        --runs "$RUNS" --warmup "$WARMUP" --other-grants "$OTHER_GRANTS" \
+        --runs "$RUNS" --warmup "$WARMUP" --other-grants "$OTHER_GRANTS" --cold-runs "$COLD_RUNS" \
         --max-interference "$MAX_INTERFERENCE"
     log "done: $HERE/RESULTS.md"
 }
@@ -447,6 +478,7 @@ while (($#)); do
     --runs) RUNS=${2:?}; shift ;;
     --warmup) WARMUP=${2:?}; shift ;;
     --other-grants) OTHER_GRANTS=${2:?}; shift ;;
+    --cold-runs) COLD_RUNS=${2:?}; shift ;;
     --wait-quiet) WAIT_QUIET=${2:?}; shift ;;
     --exec) EXEC_CMD=${2:?}; shift ;;
     --jitsudo) JITSUDO_BIN=${2:?}; shift ;;
