@@ -225,8 +225,13 @@ if ((BUILD)); then
         export CARGO_TARGET_DIR=$BENCH_TARGET_DIR
         cargo build --release -p jitsudod --bins --examples
         cargo build --release -p jitsudo --bins
-        # As shipped (packaging/build-release.sh): jitsudo as a static PIE.
-        cargo rustc --release -p jitsudo --bin jitsudo -- -C target-feature=+crt-static
+        # As shipped (packaging/build-release.sh): jitsudo as a static musl PIE.
+        rustup target list --installed | grep -qx x86_64-unknown-linux-musl ||
+            rustup target add x86_64-unknown-linux-musl
+        CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release -p jitsudo --bin jitsudo \
+            --target x86_64-unknown-linux-musl
+        install -m 0755 "$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/jitsudo" \
+            "$CARGO_TARGET_DIR/release/jitsudo"
     )
 fi
 BIN=${BIN_DIR:-$BENCH_TARGET_DIR/release}
