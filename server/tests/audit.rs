@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::pg::Pg;
-use common::world::{run_ok, Outcome, Service};
+use common::world::{run_ok, Expect, Outcome, Service};
 use common::TempDir;
 use hmac::{Hmac, Mac};
 use jitsudo::client::wire::{self, NewRequest, Signed};

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::pg::Pg;
-use common::world::{Host, Outcome, Service, HOST};
+use common::world::{Expect, Host, Outcome, Service, HOST};
 use common::TempDir;
 
 const POLICY: &str = r#"

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::pg::Pg;
-use common::world::{Host, Service, HOST};
+use common::world::{Expect, Host, Service, HOST};
 use common::TempDir;
 
 const POLICY: &str = r#"

@@ -1,7 +1,7 @@
 //! Hostile callers: odd user ids, paths that try to escape the grant, huge inputs,
 //! closed standard streams, low resource limits.
 
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Refusal, Sandbox};
 use std::os::unix::fs::PermissionsExt;
 
 #[test]

@@ -1,7 +1,7 @@
 //! Importing, listing and dropping grants, and what is refused on the way in or when
 //! planted in the cache behind the binary's back.
 
-use crate::sandbox::{Sandbox, HOST};
+use crate::sandbox::{Refusal, Sandbox, HOST};
 use std::os::unix::fs::PermissionsExt;
 
 #[test]

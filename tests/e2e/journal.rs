@@ -1,7 +1,7 @@
 //! The host journal: every invocation is appended, hash-chained, before the command
 //! runs; tampering is found by `jitsudoctl journal verify`.
 
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Refusal, Sandbox};
 
 fn verify(s: &Sandbox) -> crate::sandbox::Outcome {
     crate::sandbox::Outcome::of(

@@ -1,7 +1,7 @@
 //! The syslog contract: one line per invocation, allowed or denied, escaped, and no
 //! command runs unlogged when `[log] require = true`.
 
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Refusal, Sandbox};
 
 #[test]
 fn allowed_and_denied_lines() {

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Stdio;
 
-use crate::sandbox::{Outcome, Sandbox};
+use crate::sandbox::{Outcome, Refusal, Sandbox};
 
 const MARKER: &str = "/etc/jitsudo-test-auth-mark";
 

@@ -1,6 +1,6 @@
 //! Running commands under grants: what is allowed, as whom, with what environment.
 
-use crate::sandbox::{Sandbox, HOST};
+use crate::sandbox::{Refusal, Sandbox, HOST};
 use std::os::unix::fs::PermissionsExt;
 
 #[test]

@@ -4,18 +4,19 @@
 //! syslog socket the test reads. Nothing on the host changes.
 //!
 //! Steps run with `nsenter` into a namespace held open by a `sleep` process; files are
-//! written through `/proc/<pid>/root`, which resolves paths in that namespace.
+//! written through `/proc/<pid>/root`, which resolves paths in that namespace. The
+//! namespace machinery is jitsudo-testbed's, shared with the other system test suites.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
+use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use jitsudo_testbed::Outcome;
+use jitsudo_testbed::{run_ok, LogReader, Namespace};
 
 pub const HOST: &str = "web-01";
 
@@ -25,18 +26,16 @@ pub const USERS: &[(&str, u32)] = &[("alice", 42001), ("bob", 42002), ("carol", 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn require_root() {
-    // SAFETY-free: geteuid via the id command keeps this file free of unsafe.
-    let out = Command::new("id").arg("-u").output().expect("run id");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "the end-to-end suite must run as root (it installs a setuid binary in a private mount namespace)"
+    jitsudo_testbed::require_root(
+        "the end-to-end suite must run as root (it installs a setuid binary in a private mount namespace)",
     );
 }
 
+/// The sandbox is its namespace plus what this suite puts in it: `ns_command`, `path`,
+/// `append` and `write_file` come from the namespace.
 pub struct Sandbox {
     pub dir: PathBuf,
-    ns: Child,
+    ns: Namespace,
     pub bin: PathBuf,
     pub ctl: PathBuf,
     pub key: PathBuf,
@@ -45,66 +44,12 @@ pub struct Sandbox {
     pub log_path: PathBuf,
 }
 
-/// Reads the syslog socket continuously, so senders never block on a full queue
-/// (Unix datagram sockets queue only a handful of messages).
-struct LogReader {
-    lines: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+impl Deref for Sandbox {
+    type Target = Namespace;
 
-impl LogReader {
-    fn start(socket: UnixDatagram) -> LogReader {
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (l, st) = (lines.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            while !st.load(Ordering::SeqCst) {
-                if let Ok(n) = socket.recv(&mut buf) {
-                    l.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                }
-            }
-        });
-        LogReader {
-            lines,
-            stop,
-            thread: Some(thread),
-        }
+    fn deref(&self) -> &Namespace {
+        &self.ns
     }
-
-    fn take(&self) -> Vec<String> {
-        // Datagrams are queued before the sender exits; give the reader a moment.
-        std::thread::sleep(Duration::from_millis(60));
-        std::mem::take(&mut *self.lines.lock().unwrap())
-    }
-}
-
-impl Drop for LogReader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 impl Sandbox {
@@ -114,11 +59,7 @@ impl Sandbox {
         let dir = PathBuf::from(format!("/tmp/jitsudo-e2e-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
-        for sub in [
-            "etc-up", "etc-work", "lib-up", "lib-work", "usr-up", "usr-work", "keys",
-        ] {
-            fs::create_dir_all(dir.join(sub)).unwrap();
-        }
+        fs::create_dir_all(dir.join("keys")).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         fs::set_permissions(dir.join("bin"), fs::Permissions::from_mode(0o755)).unwrap();
 
@@ -130,16 +71,11 @@ impl Sandbox {
         fs::set_permissions(&ctl, fs::Permissions::from_mode(0o755)).unwrap();
 
         let log_path = dir.join("log.sock");
-        let log = LogReader::start(UnixDatagram::bind(&log_path).unwrap());
+        let log = LogReader::bind(&log_path);
 
-        let ns = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sleep", "3600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("unshare");
         let mut sandbox = Sandbox {
+            ns: Namespace::new(&dir),
             dir,
-            ns,
             bin,
             ctl,
             key: PathBuf::new(),
@@ -147,55 +83,15 @@ impl Sandbox {
             log,
             log_path,
         };
-        sandbox.wait_for_namespace();
         sandbox.setup_world();
         sandbox
     }
 
-    fn wait_for_namespace(&self) {
-        let mine = fs::read_link("/proc/self/ns/mnt").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        // The sleep must have been exec'd inside the new namespace, not be unshare itself.
-        while Instant::now() < deadline {
-            let theirs = fs::read_link(format!("/proc/{}/ns/mnt", self.ns.id()));
-            let comm =
-                fs::read_to_string(format!("/proc/{}/comm", self.ns.id())).unwrap_or_default();
-            if matches!(theirs, Ok(ref t) if *t != mine) && comm.trim() == "sleep" {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        panic!("namespace holder did not start");
-    }
-
-    /// Run a command as root inside the namespace.
-    pub fn ns_command(&self, program: impl AsRef<OsStr>) -> Command {
-        // `cd` inside the namespace: nsenter's --wd opens the directory before entering,
-        // and a working directory from the old mount namespace is unreachable from the
-        // new one (getcwd(3) fails on it with musl).
-        let mut c = Command::new("nsenter");
-        c.arg("-t")
-            .arg(self.ns.id().to_string())
-            .arg("-m")
-            .args(["--", "/bin/sh", "-c", r#"cd "$0" && exec "$@""#])
-            .arg(&self.dir)
-            .arg(program);
-        c.current_dir(&self.dir).stdin(Stdio::null());
-        c
-    }
-
     fn setup_world(&mut self) {
-        let d = self.dir.display();
-        let script = format!(
-            "set -e
-             mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc-up,workdir={d}/etc-work /etc
-             mount -t overlay overlay -o lowerdir=/var/lib,upperdir={d}/lib-up,workdir={d}/lib-work /var/lib
-             mount -t overlay overlay -o lowerdir=/usr,upperdir={d}/usr-up,workdir={d}/usr-work /usr
-             rm -rf /etc/jitsudo /var/lib/jitsudo
-             mkdir -m 0755 /etc/jitsudo
-             mkdir -p -m 0755 /usr/libexec/jitsudo"
-        );
-        run_ok(self.ns_command("sh").args(["-c", &script]));
+        self.mount_overlays(&[("/etc", "etc"), ("/var/lib", "lib"), ("/usr", "usr")]);
+        self.sh("rm -rf /etc/jitsudo /var/lib/jitsudo
+                 mkdir -m 0755 /etc/jitsudo
+                 mkdir -p -m 0755 /usr/libexec/jitsudo");
         // The NSS bridge the statically linked (musl) jitsudo runs for accounts that are
         // not in /etc/passwd and /etc/group.
         self.install_helper(Path::new(env!("CARGO_BIN_EXE_jitsudo-nss")), "jitsudo-nss");
@@ -232,25 +128,6 @@ impl Sandbox {
         fs::set_permissions(&installed, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    /// A path as seen inside the namespace.
-    pub fn path(&self, inner: &str) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/root{inner}", self.ns.id()))
-    }
-
-    pub fn append(&self, inner: &str, text: &str) {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(self.path(inner))
-            .unwrap();
-        f.write_all(text.as_bytes()).unwrap();
-    }
-
-    pub fn write_file(&self, inner: &str, text: &str, mode: u32) {
-        let p = self.path(inner);
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-
     /// Write /etc/jitsudo/jitsudo.toml: `top` goes before the [log] table.
     pub fn write_config(&self, top: &str) {
         self.write_config_with_log(
@@ -285,12 +162,7 @@ impl Sandbox {
     /// The setuid binary, run as `user` (real uid/gid and groups of that user) with a
     /// minimal environment.
     pub fn jitsudo(&self, user: &str) -> Command {
-        let mut c = self.ns_command("setpriv");
-        c.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
-            .arg(&self.bin)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin");
-        c
+        self.as_user(user, &self.bin)
     }
 
     pub fn run(&self, user: &str, args: &[&str]) -> Outcome {
@@ -334,8 +206,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = self.ns.kill();
-        let _ = self.ns.wait();
+        self.ns.stop();
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -381,25 +252,15 @@ fn workspace_artifact(name: &str, sources: &str) -> PathBuf {
     path
 }
 
-/// A finished process, with text output.
-#[derive(Debug)]
-pub struct Outcome {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+/// jitsudo's refusals, on an [`Outcome`].
+pub trait Refusal {
+    /// Exit 1 with nothing run, and one line `jitsudo: …` on stderr mentioning `needle`.
+    fn assert_denied(&self, needle: &str);
 }
 
-impl Outcome {
-    pub fn of(out: Output) -> Outcome {
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
+impl Refusal for Outcome {
     #[track_caller]
-    pub fn assert_denied(&self, needle: &str) {
+    fn assert_denied(&self, needle: &str) {
         assert_eq!(self.code, 1, "expected exit 1, got {self:?}");
         assert!(self.stdout.is_empty(), "nothing should have run: {self:?}");
         assert!(self.stderr.starts_with("jitsudo: "), "{self:?}");

@@ -18,7 +18,7 @@ fn account_needs_a_login_grant() {
 
     // No grant: denied, told why, and logged as an alert with rhost and service.
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &["rhost=198.51.100.4"], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("Permission denied"), "{out:?}");
     assert!(
         out.stderr.contains(&format!(
@@ -45,16 +45,16 @@ fn account_needs_a_login_grant() {
     assert_eq!(
         sb.jitsudo_as("jtalice", &["--import", "-"], &exec_token)
             .code,
-        Some(0)
+        0
     );
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
 
     // A login grant cached by the setuid binary's --import admits the user.
     let id = sb.import_login_grant("jtalice", &[]);
     sb.log.take();
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &["rhost=198.51.100.4"], "");
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     let lines = sb.log.wait_for("login allowed", WAIT);
     assert_eq!(
         messages(&lines),
@@ -66,11 +66,11 @@ fn account_needs_a_login_grant() {
 
     // Someone else's grant is not jtbob's.
     let out = sb.pamtester("jt", "jtbob", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
 
     // Break-glass: a member of the exempt group gets in without a grant.
     let out = sb.pamtester("jt", "jtadmin", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     sb.log.wait_for(
         "jtadmin : login allowed: member of exempt group jitadmins",
         WAIT,
@@ -83,9 +83,9 @@ fn one_time_login_grant_and_revocation() {
     sb.pam_service("jt", STACK);
     let id = sb.import_login_grant("jtalice", &["--uses", "1"]);
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr.contains("one-time grant has already been used"),
         "{out:?}"
@@ -94,7 +94,7 @@ fn one_time_login_grant_and_revocation() {
     let id2 = sb.import_login_grant("jtbob", &[]);
     sb.revoke(&[&id2]);
     let out = sb.pamtester("jt", "jtbob", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     let lines = messages(&sb.log.wait_for("jtbob : login denied", WAIT));
     assert!(
         lines
@@ -118,7 +118,7 @@ fn auth_asks_for_a_token_verifies_and_caches_it() {
         &[],
         &format!("{token}\n"),
     );
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stderr
             .contains(&format!("jitsudo login grant for jtalice on {HOST}")),
@@ -141,7 +141,7 @@ fn auth_asks_for_a_token_verifies_and_caches_it() {
 
     // With the grant cached, auth does not ask again (empty input would be refused).
     let out = sb.pamtester("jt", "jtalice", &["authenticate"], &[], "");
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(!out.stderr.contains("paste the token"), "{out:?}");
 }
 
@@ -191,7 +191,7 @@ fn auth_refuses_malformed_tokens_with_a_clear_message_and_no_crash() {
             &[],
             &format!("{pasted}\n"),
         );
-        assert_eq!(out.code, Some(1), "{why}: {out:?}");
+        assert_eq!(out.code, 1, "{why}: {out:?}");
         assert!(
             out.stderr.contains("jitsudo: grant token refused: ") && out.stderr.contains(why),
             "{why}: {out:?}"
@@ -206,7 +206,7 @@ fn auth_refuses_malformed_tokens_with_a_clear_message_and_no_crash() {
     assert!(out.stdout.contains("no usable grants"), "{out:?}");
     // No input at all (EOF) is refused the same way, without a crash.
     let out = sb.pamtester("jt", "jtalice", &["authenticate"], &[], "");
-    assert!(matches!(out.code, Some(1)), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn session_lines_and_session_bound_grants() {
         &["rhost=203.0.113.9", "tty=pts/7"],
         "",
     );
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     let lines = messages(&sb.log.wait_for("session-bound grant dropped", WAIT));
     let tail = format!("SERVICE=jt ; RHOST=203.0.113.9 ; TTY=pts/7 ; GRANT={id}");
     assert_eq!(
@@ -238,12 +238,12 @@ fn session_lines_and_session_bound_grants() {
     );
     // The grant ended with the session: the next login is refused.
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     // A grant that is not session-bound outlives its session.
     let out = sb.pamtester("jt", "jtbob", &ops, &[], "");
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     let out = sb.pamtester("jt", "jtbob", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     let lines = messages(&sb.log.take());
     assert!(!lines.iter().any(|l| l.contains("dropped")), "{lines:#?}");
     let _ = kept;
@@ -254,7 +254,7 @@ fn bad_module_arguments_are_a_service_error() {
     let sb = Sandbox::new();
     sb.pam_service("jt", "account required MODULE exmpt_group=jitadmins\n");
     let out = sb.pamtester("jt", "jtadmin", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     // pam_strerror(PAM_SERVICE_ERR)
     assert!(out.stderr.contains("Error in service module"), "{out:?}");
     let lines = messages(&sb.log.wait_for("bad module arguments", WAIT));
@@ -274,7 +274,7 @@ fn bad_module_arguments_are_a_service_error() {
             &["open_session"]
         };
         let out = sb.pamtester("jt2", "jtalice", ops, &[], "");
-        assert_eq!(out.code, Some(1), "{stack}: {out:?}");
+        assert_eq!(out.code, 1, "{stack}: {out:?}");
         assert!(
             out.stderr.contains("Error in service module"),
             "{stack}: {out:?}"
@@ -297,7 +297,7 @@ fn missing_or_untrusted_config_fails_closed_with_a_log_line() {
     )
     .unwrap();
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("Error in service module"), "{out:?}");
     let lines = messages(&dev_log.wait_for("refusing every login", WAIT));
     assert!(
@@ -313,7 +313,7 @@ fn missing_or_untrusted_config_fails_closed_with_a_log_line() {
         &["close_session"],
     ] {
         let out = sb.pamtester("jt", "jtalice", ops, &[], "");
-        assert_eq!(out.code, Some(1), "{ops:?}: {out:?}");
+        assert_eq!(out.code, 1, "{ops:?}: {out:?}");
         assert!(
             out.stderr.contains("Error in service module"),
             "{ops:?}: {out:?}"
@@ -333,7 +333,7 @@ fn missing_or_untrusted_config_fails_closed_with_a_log_line() {
         0o644,
     );
     let out = sb.pamtester("jt", "jtalice", &["acct_mgmt"], &[], "");
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     let lines = messages(&dev_log.wait_for("bogus", WAIT));
     assert!(
         lines[0].contains("/etc/jitsudo/jitsudo.toml:2:"),
@@ -346,7 +346,7 @@ fn audit_only_allows_and_logs_what_it_would_deny() {
     let sb = Sandbox::new();
     sb.pam_service("jt", "account required MODULE audit_only\n");
     let out = sb.pamtester("jt", "jtcarol", &["acct_mgmt"], &["rhost=192.0.2.1"], "");
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     let lines = sb.log.wait_for("audit_only", WAIT);
     assert_eq!(
         messages(&lines),

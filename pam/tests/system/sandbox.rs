@@ -3,18 +3,20 @@
 //! file, /etc/jitsudo/jitsudo.toml, a root-owned copy of pam_jitsudo.so and of the
 //! setuid jitsudo, and a syslog socket the test reads. The host's /etc/pam.d, sshd and
 //! state are never touched: steps run with `nsenter`, files are written through
-//! `/proc/<pid>/root`, which resolves paths inside the namespace.
+//! `/proc/<pid>/root`, which resolves paths inside the namespace. The namespace
+//! machinery is jitsudo-testbed's, shared with the other system test suites.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
+use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub use jitsudo_testbed::{run_ok, Outcome};
+use jitsudo_testbed::{LogReader, Namespace};
 
 pub const HOST: &str = "web-01";
 
@@ -32,12 +34,9 @@ pub const EXEMPT_GROUP: &str = "jitadmins";
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn require_root() {
-    let out = Command::new("id").arg("-u").output().expect("run id");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
+    jitsudo_testbed::require_root(
         "the PAM module tests must run as root: they build private mount namespaces, \
-         run pamtester and sshd in them, and install a setuid jitsudo there"
+         run pamtester and sshd in them, and install a setuid jitsudo there",
     );
 }
 
@@ -91,110 +90,11 @@ fn newer_than(path: &Path, time: std::time::SystemTime) -> Option<PathBuf> {
     }
 }
 
-/// Reads a syslog socket continuously, so senders never block on a full queue.
-pub struct LogReader {
-    lines: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LogReader {
-    fn start(socket: UnixDatagram) -> LogReader {
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (l, st) = (lines.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            while !st.load(Ordering::SeqCst) {
-                if let Ok(n) = socket.recv(&mut buf) {
-                    l.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                }
-            }
-        });
-        LogReader {
-            lines,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Everything received so far (and not yet taken), after a short settle.
-    pub fn take(&self) -> Vec<String> {
-        std::thread::sleep(Duration::from_millis(60));
-        std::mem::take(&mut *self.lines.lock().unwrap())
-    }
-
-    /// Wait until a line containing `needle` arrives; returns every line received so far
-    /// (taken), so later calls see only what comes after.
-    #[track_caller]
-    pub fn wait_for(&self, needle: &str, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            {
-                let mut lines = self.lines.lock().unwrap();
-                if lines.iter().any(|l| l.contains(needle)) {
-                    return std::mem::take(&mut *lines);
-                }
-            }
-            if Instant::now() > deadline {
-                let seen = self.lines.lock().unwrap().clone();
-                panic!("no syslog line containing {needle:?} within {timeout:?}; got {seen:#?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for LogReader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-#[track_caller]
-pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A finished process, with text output.
-#[derive(Debug)]
-pub struct Outcome {
-    /// Exit code; `None` if killed by a signal (a crash).
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Outcome {
-    pub fn of(out: Output) -> Outcome {
-        Outcome {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
+/// The sandbox is its namespace plus what this suite puts in it: `ns_command`, `sh`,
+/// `path`, `append` and `write_file` come from the namespace.
 pub struct Sandbox {
     pub dir: PathBuf,
-    ns: Child,
+    ns: Namespace,
     /// Root-owned copies of the artifacts under test.
     pub module: PathBuf,
     pub jitsudo: PathBuf,
@@ -204,6 +104,14 @@ pub struct Sandbox {
     /// The socket named in the test config.
     pub log: LogReader,
     pub log_path: PathBuf,
+}
+
+impl Deref for Sandbox {
+    type Target = Namespace;
+
+    fn deref(&self) -> &Namespace {
+        &self.ns
+    }
 }
 
 impl Sandbox {
@@ -218,10 +126,7 @@ impl Sandbox {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = PathBuf::from(format!("/tmp/pam-jitsudo-test-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        for sub in [
-            "bin", "lib", "keys", "home", "etc-up", "etc-work", "lib-up", "lib-work", "dev-up",
-            "dev-work",
-        ] {
+        for sub in ["bin", "lib", "keys", "home"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         for sub in [".", "bin", "lib", "home"] {
@@ -238,16 +143,11 @@ impl Sandbox {
         let ctl = dir.join("bin/jitsudoctl");
 
         let log_path = dir.join("log.sock");
-        let log = LogReader::start(UnixDatagram::bind(&log_path).unwrap());
+        let log = LogReader::bind(&log_path);
 
-        let ns = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sleep", "3600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("unshare");
         let mut sandbox = Sandbox {
+            ns: Namespace::new(&dir),
             dir,
-            ns,
             module,
             jitsudo,
             ctl,
@@ -256,53 +156,16 @@ impl Sandbox {
             log,
             log_path,
         };
-        sandbox.wait_for_namespace();
         sandbox.setup_world();
         sandbox
     }
 
-    fn wait_for_namespace(&self) {
-        let mine = fs::read_link("/proc/self/ns/mnt").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        // The sleep must have been exec'd inside the new namespace, not be unshare itself.
-        while Instant::now() < deadline {
-            let theirs = fs::read_link(format!("/proc/{}/ns/mnt", self.ns.id()));
-            let comm =
-                fs::read_to_string(format!("/proc/{}/comm", self.ns.id())).unwrap_or_default();
-            if matches!(theirs, Ok(ref t) if *t != mine) && comm.trim() == "sleep" {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        panic!("namespace holder did not start");
-    }
-
-    /// A command run as root inside the namespace.
-    pub fn ns_command(&self, program: impl AsRef<OsStr>) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg("-t")
-            .arg(self.ns.id().to_string())
-            .arg("-m")
-            .arg("--")
-            .arg(program);
-        c.current_dir(&self.dir).stdin(Stdio::null());
-        c
-    }
-
-    pub fn sh(&self, script: &str) -> Output {
-        run_ok(self.ns_command("sh").args(["-ec", script]))
-    }
-
     fn setup_world(&mut self) {
-        let d = self.dir.display();
-        self.sh(&format!(
-            "mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc-up,workdir={d}/etc-work /etc
-             mount -t overlay overlay -o lowerdir=/var/lib,upperdir={d}/lib-up,workdir={d}/lib-work /var/lib
-             mount -t tmpfs -o mode=0755 tmpfs /run
+        self.mount_overlays(&[("/etc", "etc"), ("/var/lib", "lib")]);
+        self.sh("mount -t tmpfs -o mode=0755 tmpfs /run
              mkdir -m 0755 /run/sshd
              rm -rf /etc/jitsudo /var/lib/jitsudo
-             mkdir -m 0755 /etc/jitsudo"
-        ));
+             mkdir -m 0755 /etc/jitsudo");
         let mut group_line = format!("{EXEMPT_GROUP}:x:46100:");
         for (name, uid) in USERS {
             let home = self.dir.join("home").join(name);
@@ -331,33 +194,10 @@ impl Sandbox {
     /// test reads: an overlay on /dev inside the namespace, with /dev/log a symlink.
     pub fn capture_dev_log(&self) -> LogReader {
         let path = self.dir.join("devlog.sock");
-        let reader = LogReader::start(UnixDatagram::bind(&path).unwrap());
-        let d = self.dir.display();
-        self.sh(&format!(
-            "mount -t overlay overlay -o lowerdir=/dev,upperdir={d}/dev-up,workdir={d}/dev-work /dev
-             ln -sf {} /dev/log",
-            path.display()
-        ));
+        let reader = LogReader::bind(&path);
+        self.mount_overlays(&[("/dev", "dev")]);
+        self.sh(&format!("ln -sf {} /dev/log", path.display()));
         reader
-    }
-
-    /// A path as seen inside the namespace.
-    pub fn path(&self, inner: &str) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/root{inner}", self.ns.id()))
-    }
-
-    pub fn append(&self, inner: &str, text: &str) {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(self.path(inner))
-            .unwrap();
-        f.write_all(text.as_bytes()).unwrap();
-    }
-
-    pub fn write_file(&self, inner: &str, text: &str, mode: u32) {
-        let p = self.path(inner);
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
     }
 
     /// /etc/jitsudo/jitsudo.toml; `top` goes before the [log] table.
@@ -405,7 +245,7 @@ impl Sandbox {
         args.extend_from_slice(extra);
         let (token, id) = self.mint(user, &args);
         let out = self.jitsudo_as(user, &["--import", "-"], &token);
-        assert_eq!(out.code, Some(0), "import failed: {out:?}");
+        assert_eq!(out.code, 0, "import failed: {out:?}");
         // Its "imported grant" line is not what the test is about to look for.
         self.log
             .wait_for(&format!("GRANT={id}"), Duration::from_secs(5));
@@ -414,12 +254,8 @@ impl Sandbox {
 
     /// The setuid jitsudo, run as `user` with `stdin` on its standard input.
     pub fn jitsudo_as(&self, user: &str, args: &[&str], stdin: &str) -> Outcome {
-        let mut cmd = self.ns_command("setpriv");
-        cmd.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
-            .arg(&self.jitsudo)
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin");
+        let mut cmd = self.as_user(user, &self.jitsudo);
+        cmd.args(args);
         feed(cmd, stdin)
     }
 
@@ -477,9 +313,8 @@ fn feed(mut cmd: Command, stdin: &str) -> Outcome {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = self.ns.kill();
-        let _ = self.ns.wait();
-        // The namespace (and its mounts) went with its last process.
+        // The namespace (and its mounts) goes with its last process.
+        self.ns.stop();
         let _ = fs::remove_dir_all(&self.dir);
     }
 }

@@ -182,7 +182,7 @@ impl Drop for Sshd {
 fn assert_refused(out: &Outcome, sshd: &Sshd) {
     assert_eq!(
         out.code,
-        Some(255),
+        255,
         "login should be refused: {out:?}\n{}",
         sshd.server_log()
     );
@@ -218,7 +218,7 @@ fn ssh_logins_need_a_valid_login_grant() {
     let id = sb.import_login_grant("jtalice", &[]);
     sb.log.take();
     let out = sshd.ssh("jtalice", "echo RAN; id -un");
-    assert_eq!(out.code, Some(0), "{out:?}\n{}", sshd.server_log());
+    assert_eq!(out.code, 0, "{out:?}\n{}", sshd.server_log());
     assert_eq!(out.stdout, "RAN\njtalice\n");
     let lines = messages(&sb.log.wait_for("session closed", WAIT));
     let tail = format!("SERVICE={SERVICE} ; RHOST=127.0.0.1 ; TTY=ssh ; GRANT={id}");
@@ -252,7 +252,7 @@ fn ssh_logins_need_a_valid_login_grant() {
     // A revoked grant: it worked, then it is revoked and refused.
     let revoked = sb.import_login_grant("jtdave", &[]);
     let out = sshd.ssh("jtdave", "echo RAN");
-    assert_eq!(out.code, Some(0), "{out:?}\n{}", sshd.server_log());
+    assert_eq!(out.code, 0, "{out:?}\n{}", sshd.server_log());
     sb.log.wait_for("jtdave : session closed", WAIT);
     sb.revoke(&[&revoked]);
     let out = sshd.ssh("jtdave", "echo RAN");
@@ -267,7 +267,7 @@ fn ssh_logins_need_a_valid_login_grant() {
 
     // The exempt group gets in without any grant.
     let out = sshd.ssh("jtadmin", "echo RAN");
-    assert_eq!(out.code, Some(0), "{out:?}\n{}", sshd.server_log());
+    assert_eq!(out.code, 0, "{out:?}\n{}", sshd.server_log());
     assert_eq!(out.stdout, "RAN\n");
     let lines = messages(&sb.log.wait_for("jtadmin : session closed", WAIT));
     assert!(
@@ -291,7 +291,7 @@ fn ssh_session_bound_grant_ends_with_the_session() {
     let sshd = Sshd::start(&sb, PUBKEY_STACK, "");
     let id = sb.import_login_grant("jtalice", &["--session-bound"]);
     let out = sshd.ssh("jtalice", "echo RAN");
-    assert_eq!(out.code, Some(0), "{out:?}\n{}", sshd.server_log());
+    assert_eq!(out.code, 0, "{out:?}\n{}", sshd.server_log());
     let lines = messages(&sb.log.wait_for("session-bound grant dropped", WAIT));
     assert!(
         lines
@@ -342,7 +342,7 @@ fn ssh_keyboard_interactive_paste_of_a_grant() {
     );
 
     let out = paste(&answer("good-askpass", &token));
-    assert_eq!(out.code, Some(0), "{out:?}\n{}", sshd.server_log());
+    assert_eq!(out.code, 0, "{out:?}\n{}", sshd.server_log());
     assert_eq!(out.stdout, "RAN\n");
     let lines = messages(&sb.log.wait_for("session closed", WAIT));
     assert!(

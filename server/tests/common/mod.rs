@@ -6,7 +6,6 @@ pub mod pg;
 pub mod world;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -14,11 +13,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// These suites start PostgreSQL as the postgres user and run setuid binaries; they
 /// must fail, not skip, when not root.
 pub fn require_root() {
-    let out = Command::new("id").arg("-u").output().expect("run id");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0",
-        "this suite must run as root (it starts PostgreSQL via runuser and runs a setuid binary)"
+    jitsudo_testbed::require_root(
+        "this suite must run as root (it starts PostgreSQL via runuser and runs a setuid binary)",
     );
 }
 

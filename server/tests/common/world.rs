@@ -1,15 +1,18 @@
 //! One test world: a running `jitsudod` (real binary, real HTTP on loopback) and a host
 //! in a private mount namespace (overlays over /etc and /var/lib, test users, a
 //! root-owned setuid copy of `jitsudo` outside /root, a syslog socket the test binds),
-//! enrolled and registered with the service.
+//! enrolled and registered with the service. The namespace machinery is
+//! jitsudo-testbed's, shared with the other system test suites.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
+use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+
+pub use jitsudo_testbed::{run_ok, Outcome};
+use jitsudo_testbed::{LogReader, Namespace};
 
 use super::TempDir;
 
@@ -28,44 +31,23 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
-pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// Expectations on an [`Outcome`], returning it for further checks.
+pub trait Expect {
+    /// Exit 0.
+    fn ok(self) -> Self;
+    /// Exit 1, with `needle` on stderr.
+    fn denied(self, needle: &str) -> Self;
 }
 
-/// A finished process with text output.
-#[derive(Debug)]
-pub struct Outcome {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Outcome {
-    pub fn of(out: Output) -> Outcome {
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
+impl Expect for Outcome {
     #[track_caller]
-    pub fn ok(self) -> Outcome {
+    fn ok(self) -> Outcome {
         assert_eq!(self.code, 0, "{self:?}");
         self
     }
 
     #[track_caller]
-    pub fn denied(self, needle: &str) -> Outcome {
+    fn denied(self, needle: &str) -> Outcome {
         assert_eq!(self.code, 1, "expected exit 1: {self:?}");
         assert!(
             self.stderr.contains(needle),
@@ -246,13 +228,24 @@ impl Drop for Service {
 }
 
 /// The host: a mount namespace held by a `sleep`, entered with nsenter for each step.
+/// `ns_command`, `sh`, `path`, `append` and `write_file` come from the namespace.
 pub struct Host {
+    // Before `dir`: fields drop in order, and the holder must be gone (its overlays
+    // unmounted) before the directory under them is removed.
+    ns: Namespace,
     pub dir: TempDir,
-    ns: Child,
     pub bin: PathBuf,
-    _log: UnixDatagram,
+    _log: LogReader,
     pub log_path: PathBuf,
     pub public_key: String,
+}
+
+impl Deref for Host {
+    type Target = Namespace;
+
+    fn deref(&self) -> &Namespace {
+        &self.ns
+    }
 }
 
 impl Host {
@@ -260,45 +253,26 @@ impl Host {
         let dir = TempDir::new("host");
         let d = dir.path().to_path_buf();
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
-        for sub in ["bin", "etc-up", "etc-work", "lib-up", "lib-work"] {
-            fs::create_dir_all(d.join(sub)).unwrap();
-        }
+        fs::create_dir_all(d.join("bin")).unwrap();
         fs::set_permissions(d.join("bin"), fs::Permissions::from_mode(0o755)).unwrap();
         let bin_path = d.join("bin/jitsudo");
         fs::copy(bin("jitsudo"), &bin_path).unwrap();
         fs::set_permissions(&bin_path, fs::Permissions::from_mode(0o4755)).unwrap();
         let log_path = d.join("log.sock");
-        let log = UnixDatagram::bind(&log_path).unwrap();
+        // Read the audit log all along so [log] require never finds the socket full.
+        let log = LogReader::bind(&log_path);
         fs::set_permissions(&log_path, fs::Permissions::from_mode(0o666)).unwrap();
-        // Drain the audit log so [log] require never finds the socket full.
-        let reader = log.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            while reader.recv(&mut buf).is_ok() {}
-        });
-        let ns = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sleep", "3600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("unshare");
         let mut host = Host {
+            ns: Namespace::new(&d),
             dir,
-            ns,
             bin: bin_path,
             _log: log,
             log_path,
             public_key: String::new(),
         };
-        host.wait_for_namespace();
-        let script = format!(
-            "set -e
-             mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc-up,workdir={d}/etc-work /etc
-             mount -t overlay overlay -o lowerdir=/var/lib,upperdir={d}/lib-up,workdir={d}/lib-work /var/lib
-             rm -rf /etc/jitsudo /var/lib/jitsudo
-             mkdir -m 0755 /etc/jitsudo",
-            d = d.display()
-        );
-        run_ok(host.ns_command("sh").args(["-c", &script]));
+        host.mount_overlays(&[("/etc", "etc"), ("/var/lib", "lib")]);
+        host.sh("rm -rf /etc/jitsudo /var/lib/jitsudo
+                 mkdir -m 0755 /etc/jitsudo");
         for (name, uid) in USERS {
             host.append(
                 "/etc/passwd",
@@ -329,21 +303,6 @@ impl Host {
         host
     }
 
-    fn wait_for_namespace(&self) {
-        let mine = fs::read_link("/proc/self/ns/mnt").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let theirs = fs::read_link(format!("/proc/{}/ns/mnt", self.ns.id()));
-            let comm =
-                fs::read_to_string(format!("/proc/{}/comm", self.ns.id())).unwrap_or_default();
-            if matches!(theirs, Ok(ref t) if *t != mine) && comm.trim() == "sleep" {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        panic!("namespace holder did not start");
-    }
-
     pub fn write_config(&self, service: &Service, host: &str, extra: &str) {
         let text = format!(
             "host = \"{host}\"\nservice = \"{}\"\n{extra}\n[log]\nsyslog_socket = \"{}\"\n{}",
@@ -351,41 +310,12 @@ impl Host {
             self.log_path.display(),
             service.trusted_block()
         );
-        let p = self.path("/etc/jitsudo/jitsudo.toml");
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-    }
-
-    pub fn ns_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg("-t")
-            .arg(self.ns.id().to_string())
-            .args(["-m", "--"])
-            .arg(program);
-        c.current_dir("/").stdin(Stdio::null());
-        c
-    }
-
-    pub fn path(&self, inner: &str) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/root{inner}", self.ns.id()))
-    }
-
-    pub fn append(&self, inner: &str, text: &str) {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(self.path(inner))
-            .unwrap();
-        f.write_all(text.as_bytes()).unwrap();
+        self.write_file("/etc/jitsudo/jitsudo.toml", &text, 0o644);
     }
 
     /// The setuid binary as `user`, with a minimal environment.
     pub fn jitsudo(&self, user: &str) -> Command {
-        let mut c = self.ns_command("setpriv");
-        c.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
-            .arg(&self.bin)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin");
-        c
+        self.as_user(user, &self.bin)
     }
 
     pub fn run(&self, user: &str, args: &[&str]) -> Outcome {
@@ -409,12 +339,5 @@ impl Host {
 
     pub fn key_path(&self) -> &Path {
         self.dir.path()
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.ns.kill();
-        let _ = self.ns.wait();
     }
 }

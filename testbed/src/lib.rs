@@ -1,0 +1,280 @@
+//! The sandbox machinery jitsudo's system tests share: the end-to-end suite of the
+//! setuid binary (tests/e2e), the PAM module's (pam/tests/system) and the service's
+//! (server/tests).
+//!
+//! Each test gets a private mount namespace held open by a `sleep` process. Steps run
+//! inside it with `nsenter`; files are written through `/proc/<pid>/root`, which
+//! resolves paths in that namespace. What is mounted there (overlays over /etc and the
+//! like) never reaches the host, and goes away with the holder. What a suite builds
+//! inside (users, configuration, the binaries under test) stays in that suite.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Fail (not skip) unless running as root; `why` is the failure message, naming what
+/// the suite needs root for.
+#[track_caller]
+pub fn require_root(why: &str) {
+    // The id command rather than geteuid(2): it keeps this crate free of unsafe.
+    let out = Command::new("id").arg("-u").output().expect("run id");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{why}");
+}
+
+/// Run `cmd` to completion; panic, with its output, unless it succeeded.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A finished process, with text output.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code; -1 if a signal killed the process (a crash, say).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn of(out: Output) -> Outcome {
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// A private mount namespace, held open by a `sleep` until dropped.
+pub struct Namespace {
+    holder: Child,
+    dir: PathBuf,
+}
+
+impl Namespace {
+    /// Start the holder and wait until it runs in its new namespace.
+    ///
+    /// `dir` is a host directory that stays reachable inside (the suites use one under
+    /// /tmp, which they never mount over): commands start in it, and the upper and work
+    /// directories of overlays are made in it.
+    pub fn new(dir: impl Into<PathBuf>) -> Namespace {
+        let holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sleep", "3600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare");
+        let ns = Namespace {
+            holder,
+            dir: dir.into(),
+        };
+        ns.wait_for_namespace();
+        ns
+    }
+
+    fn wait_for_namespace(&self) {
+        let mine = fs::read_link("/proc/self/ns/mnt").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The sleep must have been exec'd inside the new namespace, not be unshare itself.
+        while Instant::now() < deadline {
+            let theirs = fs::read_link(format!("/proc/{}/ns/mnt", self.pid()));
+            let comm = fs::read_to_string(format!("/proc/{}/comm", self.pid())).unwrap_or_default();
+            if matches!(theirs, Ok(ref t) if *t != mine) && comm.trim() == "sleep" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("namespace holder did not start");
+    }
+
+    /// The holder's process id.
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// The host directory given to `new`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A command run as root inside the namespace, in `dir`.
+    pub fn ns_command(&self, program: impl AsRef<OsStr>) -> Command {
+        // `cd` inside the namespace: nsenter's --wd opens the directory before entering,
+        // and a working directory from the old mount namespace is unreachable from the
+        // new one (getcwd(3) fails on it with musl). Without either, entering a mount
+        // namespace leaves the command in its /.
+        let mut c = Command::new("nsenter");
+        c.arg("-t")
+            .arg(self.pid().to_string())
+            .arg("-m")
+            .args(["--", "/bin/sh", "-c", r#"cd "$0" && exec "$@""#])
+            .arg(&self.dir)
+            .arg(program);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// `program` inside the namespace as `user` (real uid and gid, and the user's
+    /// groups), with a minimal environment.
+    pub fn as_user(&self, user: &str, program: impl AsRef<OsStr>) -> Command {
+        let mut c = self.ns_command("setpriv");
+        c.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
+            .arg(program)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin");
+        c
+    }
+
+    /// Run a shell script as root inside the namespace (`sh -e`: it stops at the first
+    /// failing command); panics unless it succeeds.
+    #[track_caller]
+    pub fn sh(&self, script: &str) -> Output {
+        run_ok(self.ns_command("sh").args(["-ec", script]))
+    }
+
+    /// Mount an overlay over each `(target, name)` inside the namespace: `target` stays
+    /// readable, and writes to it go to `<dir>/<name>-up` (its work directory is
+    /// `<dir>/<name>-work`), so the host's copy never changes.
+    #[track_caller]
+    pub fn mount_overlays(&self, overlays: &[(&str, &str)]) {
+        let mut script = String::new();
+        for (target, name) in overlays {
+            let up = self.dir.join(format!("{name}-up"));
+            let work = self.dir.join(format!("{name}-work"));
+            fs::create_dir_all(&up).unwrap();
+            fs::create_dir_all(&work).unwrap();
+            script.push_str(&format!(
+                "mount -t overlay overlay -o lowerdir={target},upperdir={},workdir={} {target}\n",
+                up.display(),
+                work.display()
+            ));
+        }
+        self.sh(&script);
+    }
+
+    /// A path as seen inside the namespace.
+    pub fn path(&self, inner: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root{inner}", self.pid()))
+    }
+
+    /// Append `text` to an existing file inside the namespace.
+    pub fn append(&self, inner: &str, text: &str) {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(self.path(inner))
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Write a file inside the namespace, with permission bits `mode`.
+    pub fn write_file(&self, inner: &str, text: &str, mode: u32) {
+        let p = self.path(inner);
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Kill the holder and reap it; the namespace, and its mounts, go with its last
+    /// process. Call before removing `dir`, whose overlay directories are in use until
+    /// then. Dropping does the same.
+    pub fn stop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Reads a syslog datagram socket continuously, so senders never block on a full queue
+/// (Unix datagram sockets queue only a handful of messages).
+pub struct LogReader {
+    lines: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LogReader {
+    /// Bind a datagram socket at `path` and start reading it.
+    pub fn bind(path: &Path) -> LogReader {
+        let socket = UnixDatagram::bind(path)
+            .unwrap_or_else(|e| panic!("cannot bind {}: {e}", path.display()));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (l, st) = (lines.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !st.load(Ordering::SeqCst) {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    l.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+        });
+        LogReader {
+            lines,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Everything received so far (and not yet taken), after a short settle.
+    pub fn take(&self) -> Vec<String> {
+        // Datagrams are queued before the sender exits; give the reader a moment.
+        std::thread::sleep(Duration::from_millis(60));
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+
+    /// Wait until a line containing `needle` arrives; returns every line received so far
+    /// (taken), so later calls see only what comes after.
+    #[track_caller]
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let mut lines = self.lines.lock().unwrap();
+                if lines.iter().any(|l| l.contains(needle)) {
+                    return std::mem::take(&mut *lines);
+                }
+            }
+            if Instant::now() > deadline {
+                let seen = self.lines.lock().unwrap().clone();
+                panic!("no syslog line containing {needle:?} within {timeout:?}; got {seen:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LogReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
