@@ -2,45 +2,18 @@
 //! Each acts only on the caller's own cache file.
 #![forbid(unsafe_code)]
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
 
 use crate::grant::{self, human_duration, Grant, Kind};
 use crate::host;
-use crate::log::{Outcome, Record};
+use crate::log::Outcome;
 use crate::pipeline::{Context, Refused};
 use crate::secure_file::read_limited;
 use crate::system;
 
 /// Grant tokens are small; anything larger is refused before it is parsed.
 const MAX_IMPORT_BYTES: u64 = 64 * 1024;
-
-fn record(
-    ctx: &Context,
-    outcome: Outcome,
-    grant: Option<String>,
-    command: Vec<OsString>,
-) -> Record {
-    Record {
-        user: ctx.caller.user.name.clone(),
-        outcome,
-        tty: ctx.caller.tty.clone(),
-        pwd: ctx.caller.cwd.clone(),
-        run_as: None,
-        grant,
-        command,
-    }
-}
-
-fn fail(ctx: &Context, what: &str, message: String) -> Refused {
-    ctx.audit.send_best_effort(&record(
-        ctx,
-        Outcome::Error(format!("{what}: {message}")),
-        None,
-        vec![],
-    ));
-    Refused { message }
-}
 
 /// Read the token as the caller, not as root: `--import /etc/shadow` must fail the way
 /// it would for the caller, and must never echo what root could read.
@@ -64,8 +37,8 @@ fn read_token(ctx: &Context, source: &OsStr) -> Result<String, String> {
 }
 
 pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
-    let token = read_token(ctx, source).map_err(|e| fail(ctx, "import", e))?;
-    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "import", e))?;
+    let token = read_token(ctx, source).map_err(|e| ctx.refuse("import", e))?;
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("import", e))?;
     let grant = grant::verify(
         &token,
         &ctx.config.trusted_keys,
@@ -76,18 +49,17 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
             .map(|_| g)
     })
     .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
-    .map_err(|e| fail(ctx, "import refused", e.to_string()))?;
+    .map_err(|e| ctx.refuse("import refused", e.to_string()))?;
     let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).unwrap_or_default();
     if revoked.contains(grant.id()) {
-        return Err(fail(
-            ctx,
+        return Err(ctx.refuse(
             "import refused",
             format!("grant {} has been revoked", grant.id()),
         ));
     }
 
     let uid = ctx.caller.user.uid;
-    let store_err = |e: crate::store::StoreError| fail(ctx, "import", e.to_string());
+    let store_err = |e: crate::store::StoreError| ctx.refuse("import", e.to_string());
     let lock = ctx.store.lock_user(uid).map_err(store_err)?;
     let mut cache = ctx.store.load_user(uid).map_err(store_err)?;
     let mark = grant::mark_for(&grant, &ctx.config.trusted_keys);
@@ -101,8 +73,7 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
     } else {
         "grant already cached"
     };
-    ctx.audit.send_best_effort(&record(
-        ctx,
+    ctx.audit.send_best_effort(&ctx.record(
         Outcome::Event(event.into()),
         Some(grant.id().into()),
         vec![],
@@ -141,13 +112,13 @@ fn describe(g: &Grant, used: u32, now: i64) -> String {
 }
 
 pub fn list(ctx: &Context) -> Result<(), Refused> {
-    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "list", e))?;
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("list", e))?;
     let revoked =
-        host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| fail(ctx, "list", e))?;
+        host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| ctx.refuse("list", e))?;
     let cache = ctx
         .store
         .load_user(ctx.caller.user.uid)
-        .map_err(|e| fail(ctx, "list", e.to_string()))?;
+        .map_err(|e| ctx.refuse("list", e.to_string()))?;
     let (grants, invalid) = host::verified_grants(&cache, &ctx.config);
     let mut rows = Vec::new();
     let mut unusable = invalid.len();
@@ -166,7 +137,7 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
     }
     rows.sort_by_key(|(g, _)| g.exp);
     ctx.audit
-        .send_best_effort(&record(ctx, Outcome::Event("list".into()), None, vec![]));
+        .send_best_effort(&ctx.record(Outcome::Event("list".into()), None, vec![]));
 
     if rows.is_empty() {
         crate::say!(
@@ -217,11 +188,11 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
 pub fn drop_grants(ctx: &Context, prefix: Option<&str>) -> Result<(), Refused> {
     if let Some(p) = prefix {
         if !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(fail(ctx, "drop", format!("'{p}' is not a grant id")));
+            return Err(ctx.refuse("drop", format!("'{p}' is not a grant id")));
         }
     }
     let uid = ctx.caller.user.uid;
-    let store_err = |e: crate::store::StoreError| fail(ctx, "drop", e.to_string());
+    let store_err = |e: crate::store::StoreError| ctx.refuse("drop", e.to_string());
     let lock = ctx.store.lock_user(uid).map_err(store_err)?;
     let mut cache = ctx.store.load_user(uid).map_err(store_err)?;
     if let Some(p) = prefix {
@@ -232,16 +203,14 @@ pub fn drop_grants(ctx: &Context, prefix: Option<&str>) -> Result<(), Refused> {
             .collect();
         match matching.len() {
             0 => {
-                return Err(fail(
-                    ctx,
+                return Err(ctx.refuse(
                     "drop",
                     format!("no cached grant has an id starting with '{p}'; see jitsudo -l"),
                 ))
             }
             1 => {}
             n => {
-                return Err(fail(
-                    ctx,
+                return Err(ctx.refuse(
                     "drop",
                     format!("'{p}' matches {n} grants; give more of the id"),
                 ))
@@ -252,8 +221,7 @@ pub fn drop_grants(ctx: &Context, prefix: Option<&str>) -> Result<(), Refused> {
     cache.prune(grant::now() - ctx.config.clock_skew.as_secs() as i64);
     ctx.store.save_user(uid, &cache, &lock).map_err(store_err)?;
     for id in &dropped {
-        ctx.audit.send_best_effort(&record(
-            ctx,
+        ctx.audit.send_best_effort(&ctx.record(
             Outcome::Event("dropped grant".into()),
             Some(id.clone()),
             vec![],

@@ -37,6 +37,37 @@ pub struct Refused {
     pub message: String,
 }
 
+impl Context {
+    /// A log record of the caller (name, terminal, directory) for the modes that do not
+    /// run a command (--import, --list, --drop, --request, --sync, --enroll).
+    pub fn record(
+        &self,
+        outcome: Outcome,
+        grant: Option<String>,
+        command: Vec<OsString>,
+    ) -> Record {
+        Record {
+            user: self.caller.user.name.clone(),
+            outcome,
+            tty: self.caller.tty.clone(),
+            pwd: self.caller.cwd.clone(),
+            run_as: None,
+            grant,
+            command,
+        }
+    }
+
+    /// Log that a mode (`what`, e.g. "import") failed, and refuse with `message`.
+    pub fn refuse(&self, what: &str, message: String) -> Refused {
+        self.audit.send_best_effort(&self.record(
+            Outcome::Error(format!("{what}: {message}")),
+            None,
+            vec![],
+        ));
+        Refused { message }
+    }
+}
+
 pub fn run_command(
     ctx: &Context,
     run_as: Option<&str>,

@@ -5,13 +5,16 @@
 use std::path::Path;
 
 use super::hostkey;
-use crate::log::{Outcome, Record};
+use crate::log::Outcome;
 use crate::pipeline::{Context, Refused};
 
 pub fn enroll(ctx: &Context) -> Result<(), Refused> {
     let fail = |message: String| {
-        ctx.audit
-            .send_best_effort(&record(ctx, Outcome::Error(format!("enroll: {message}"))));
+        ctx.audit.send_best_effort(&ctx.record(
+            Outcome::Error(format!("enroll: {message}")),
+            None,
+            vec![],
+        ));
         Refused { message }
     };
     if ctx.caller.user.uid.get() != 0 {
@@ -22,14 +25,13 @@ pub fn enroll(ctx: &Context) -> Result<(), Refused> {
     let (key, created) =
         hostkey::create_if_absent(Path::new(hostkey::HOST_KEY_PATH)).map_err(fail)?;
     let public = key.public.to_paserk();
-    ctx.audit.send_best_effort(&record(
-        ctx,
-        Outcome::Event(if created {
-            "created host key".into()
-        } else {
-            "host key exists".into()
-        }),
-    ));
+    let event = if created {
+        "created host key"
+    } else {
+        "host key exists"
+    };
+    ctx.audit
+        .send_best_effort(&ctx.record(Outcome::Event(event.into()), None, vec![]));
     println!(
         "{} {} ({})",
         if created { "created" } else { "using existing" },
@@ -40,16 +42,4 @@ pub fn enroll(ctx: &Context) -> Result<(), Refused> {
     println!("register this host on the approval service (an admin runs):");
     println!("  jitsudoctl host add {} {public}", ctx.config.host);
     Ok(())
-}
-
-fn record(ctx: &Context, outcome: Outcome) -> Record {
-    Record {
-        user: ctx.caller.user.name.clone(),
-        outcome,
-        tty: ctx.caller.tty.clone(),
-        pwd: ctx.caller.cwd.clone(),
-        run_as: None,
-        grant: None,
-        command: vec![],
-    }
 }

@@ -25,7 +25,7 @@ use crate::cli::Cli;
 use crate::exec::resolve;
 use crate::grant::{self, human_duration, Grant};
 use crate::host;
-use crate::log::{Outcome, Record};
+use crate::log::Outcome;
 use crate::pipeline::{self, Context, Refused};
 use crate::store::Revocations;
 use crate::system::{self, ChildEnd};
@@ -45,33 +45,6 @@ pub(super) enum ChildMsg {
     Failed { message: String },
     Sync(Box<SyncResponse>),
     JournalStored { through: u64 },
-}
-
-fn record(
-    ctx: &Context,
-    outcome: Outcome,
-    grant: Option<String>,
-    command: Vec<OsString>,
-) -> Record {
-    Record {
-        user: ctx.caller.user.name.clone(),
-        outcome,
-        tty: ctx.caller.tty.clone(),
-        pwd: ctx.caller.cwd.clone(),
-        run_as: None,
-        grant,
-        command,
-    }
-}
-
-fn fail(ctx: &Context, what: &str, message: String) -> Refused {
-    ctx.audit.send_best_effort(&record(
-        ctx,
-        Outcome::Error(format!("{what}: {message}")),
-        None,
-        vec![],
-    ));
-    Refused { message }
 }
 
 fn service_url(ctx: &Context) -> Result<String, String> {
@@ -186,21 +159,21 @@ pub(super) fn send(out: &mut dyn Write, msg: &ChildMsg) {
 }
 
 pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
-    let url = service_url(ctx).map_err(|e| fail(ctx, "request", e))?;
-    let target = pipeline::target_user(cli.user.as_deref()).map_err(|e| fail(ctx, "request", e))?;
+    let url = service_url(ctx).map_err(|e| ctx.refuse("request", e))?;
+    let target =
+        pipeline::target_user(cli.user.as_deref()).map_err(|e| ctx.refuse("request", e))?;
     let (program, args) = cli
         .command
         .split_first()
-        .ok_or_else(|| fail(ctx, "request", "no command given".into()))?;
+        .ok_or_else(|| ctx.refuse("request", "no command given".into()))?;
     let paths = resolve::candidates(program, &ctx.config.secure_path)
-        .map_err(|e| fail(ctx, "request", e))?;
+        .map_err(|e| ctx.refuse("request", e))?;
     let mut argv = vec![paths[0].clone()];
     for a in args {
         argv.push(
             a.to_str()
                 .ok_or_else(|| {
-                    fail(
-                        ctx,
+                    ctx.refuse(
                         "request",
                         "arguments must be valid UTF-8 to be requested".into(),
                     )
@@ -212,7 +185,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
         None => None,
         Some(d) => Some(
             crate::config::parse_duration(d)
-                .map_err(|e| fail(ctx, "request", format!("--for: {e}")))?
+                .map_err(|e| ctx.refuse("request", format!("--for: {e}")))?
                 .as_secs(),
         ),
     };
@@ -230,7 +203,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     };
     let envelope = {
         let key = hostkey::load(Path::new(hostkey::HOST_KEY_PATH))
-            .map_err(|e| fail(ctx, "request", e))?;
+            .map_err(|e| ctx.refuse("request", e))?;
         wire::sign_envelope(
             &key,
             &ctx.config.host,
@@ -238,11 +211,10 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
             grant::now(),
             &body,
         )
-        .map_err(|e| fail(ctx, "request", e))?
+        .map_err(|e| ctx.refuse("request", e))?
         // The key is wiped here, before the fork.
     };
-    ctx.audit.send_best_effort(&record(
-        ctx,
+    ctx.audit.send_best_effort(&ctx.record(
         Outcome::Event("requested grant".into()),
         None,
         argv.iter().map(OsString::from).collect(),
@@ -253,7 +225,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     let (msgs, end) = in_child(user.uid, user.gid, move |out| {
         network_request(&url, &envelope, no_wait, out)
     })
-    .map_err(|e| fail(ctx, "request", e))?;
+    .map_err(|e| ctx.refuse("request", e))?;
     drop(_interrupts);
 
     let id = msgs.iter().find_map(|m| match m {
@@ -285,17 +257,13 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
                 return Ok(());
             }
             ChildMsg::Denied { id, message } => {
-                return Err(fail(
-                    ctx,
-                    "request denied",
-                    format!("request {id} denied: {message}"),
-                ))
+                return Err(ctx.refuse("request denied", format!("request {id} denied: {message}")))
             }
             ChildMsg::Pending { id } => {
                 println!("request {id} is pending; once approved, jitsudo --sync (root timer) caches the grant, or ask again");
                 return Ok(());
             }
-            ChildMsg::Failed { message } => return Err(fail(ctx, "request", message)),
+            ChildMsg::Failed { message } => return Err(ctx.refuse("request", message)),
             ChildMsg::Created { .. } | ChildMsg::Sync(_) | ChildMsg::JournalStored { .. } => {}
         }
     }
@@ -305,8 +273,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
             println!("request {id} left pending; once approved, jitsudo --sync (root timer) caches the grant");
             Ok(())
         }
-        (_, id) => Err(fail(
-            ctx,
+        (_, id) => Err(ctx.refuse(
             "request",
             format!(
                 "the network helper ended without an answer{}",
@@ -449,7 +416,7 @@ fn accept_grant(
     argv: &[String],
     request: &str,
 ) -> Result<Grant, Refused> {
-    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "request", e))?;
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("request", e))?;
     let g = grant::verify(
         token,
         &ctx.config.trusted_keys,
@@ -460,16 +427,9 @@ fn accept_grant(
             .map(|_| g)
     })
     .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
-    .map_err(|e| {
-        fail(
-            ctx,
-            "request",
-            format!("the service's grant was refused: {e}"),
-        )
-    })?;
+    .map_err(|e| ctx.refuse("request", format!("the service's grant was refused: {e}")))?;
     if !g.commands.iter().any(|c| c.allows(&argv[0], &argv[1..])) {
-        return Err(fail(
-            ctx,
+        return Err(ctx.refuse(
             "request",
             format!(
                 "the service's grant {} does not cover the requested command",
@@ -478,15 +438,13 @@ fn accept_grant(
         ));
     }
     if g.claims.request.as_deref() != Some(request) {
-        return Err(fail(
-            ctx,
+        return Err(ctx.refuse(
             "request",
             format!("the service's grant {} belongs to another request", g.id()),
         ));
     }
-    cache_grant(ctx, ctx.caller.user.uid, &g, now).map_err(|e| fail(ctx, "request", e))?;
-    ctx.audit.send_best_effort(&record(
-        ctx,
+    cache_grant(ctx, ctx.caller.user.uid, &g, now).map_err(|e| ctx.refuse("request", e))?;
+    ctx.audit.send_best_effort(&ctx.record(
         Outcome::Event(format!("cached grant from request {request}")),
         Some(g.id().into()),
         vec![],
@@ -503,18 +461,17 @@ fn cache_grant(ctx: &Context, uid: system::Uid, g: &Grant, now: i64) -> Result<b
 
 pub fn sync(ctx: &Context) -> Result<(), Refused> {
     if ctx.caller.user.uid.get() != 0 {
-        return Err(fail(
-            ctx,
+        return Err(ctx.refuse(
             "sync",
             "--sync writes every user's grant cache and must be run by root (a timer does it)"
                 .into(),
         ));
     }
-    let url = service_url(ctx).map_err(|e| fail(ctx, "sync", e))?;
+    let url = service_url(ctx).map_err(|e| ctx.refuse("sync", e))?;
     let service = url.clone();
     let envelope = {
         let key =
-            hostkey::load(Path::new(hostkey::HOST_KEY_PATH)).map_err(|e| fail(ctx, "sync", e))?;
+            hostkey::load(Path::new(hostkey::HOST_KEY_PATH)).map_err(|e| ctx.refuse("sync", e))?;
         wire::sign_envelope(
             &key,
             &ctx.config.host,
@@ -522,14 +479,13 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
             grant::now(),
             &SyncRequest {},
         )
-        .map_err(|e| fail(ctx, "sync", e))?
+        .map_err(|e| ctx.refuse("sync", e))?
     };
     let nobody = system::user_by_name("nobody")
         .ok()
         .flatten()
         .ok_or_else(|| {
-            fail(
-                ctx,
+            ctx.refuse(
                 "sync",
                 "no user 'nobody' to run the network helper as".into(),
             )
@@ -558,7 +514,7 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
             }
         }
     })
-    .map_err(|e| fail(ctx, "sync", e))?;
+    .map_err(|e| ctx.refuse("sync", e))?;
     let response = msgs
         .into_iter()
         .find_map(|m| match m {
@@ -567,25 +523,24 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
             _ => None,
         })
         .unwrap_or_else(|| Err("the network helper ended without an answer".into()))
-        .map_err(|e| fail(ctx, "sync", e))?;
+        .map_err(|e| ctx.refuse("sync", e))?;
     apply_sync(ctx, response)?;
     match super::journal_upload::upload(ctx, &service) {
         Ok((0, _)) => {}
         Ok((n, through)) => println!(
             "uploaded {n} journal record(s); the service has them through record {through}"
         ),
-        Err(e) => return Err(fail(ctx, "sync", e)),
+        Err(e) => return Err(ctx.refuse("sync", e)),
     }
     Ok(())
 }
 
 fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
-    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| fail(ctx, "sync", e))?;
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("sync", e))?;
     let list = wire::verify_revocations(&response.revocations, &ctx.config.trusted_keys)
-        .map_err(|e| fail(ctx, "sync", e))?;
+        .map_err(|e| ctx.refuse("sync", e))?;
     if list.issued_at > now + ctx.config.clock_skew.as_secs() as i64 {
-        return Err(fail(
-            ctx,
+        return Err(ctx.refuse(
             "sync",
             format!(
                 "the revocation list is dated in the future ({}); check the clocks",
@@ -596,9 +551,7 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
     let previous = ctx.store.revocations().ok().flatten();
     if let Some(prev) = &previous {
         if prev.issued_at > list.issued_at {
-            return Err(fail(
-                ctx,
-                "sync",
+            return Err(ctx.refuse("sync",
                 format!("the service sent a revocation list older than the one on disk ({} < {}); refusing to go back", list.issued_at, prev.issued_at),
             ));
         }
@@ -610,7 +563,7 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
             issued_at: list.issued_at,
             ids: ids.clone(),
         })
-        .map_err(|e| fail(ctx, "sync", e.to_string()))?;
+        .map_err(|e| ctx.refuse("sync", e.to_string()))?;
 
     let mut cached = 0;
     let mut skipped = Vec::new();
@@ -640,8 +593,7 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
         match cache_grant(ctx, user.uid, &g, now) {
             Ok(true) => {
                 cached += 1;
-                ctx.audit.send_best_effort(&record(
-                    ctx,
+                ctx.audit.send_best_effort(&ctx.record(
                     Outcome::Event(format!("synced grant for {}", g.claims.sub)),
                     Some(g.id().into()),
                     vec![],
@@ -651,8 +603,7 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
             Err(e) => skipped.push(format!("{}: {e}", g.id())),
         }
     }
-    ctx.audit.send_best_effort(&record(
-        ctx,
+    ctx.audit.send_best_effort(&ctx.record(
         Outcome::Event(format!(
             "sync: {cached} new grant(s), {} revoked id(s)",
             ids.len()
