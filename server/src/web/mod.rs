@@ -526,27 +526,19 @@ async fn logout(
     ))))
 }
 
+/// What an approver's form asks for.
+enum Action {
+    Approve,
+    Deny,
+    Revoke,
+}
+
 async fn approve(
     State(s): State<Shared>,
     headers: HeaderMap,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let (me, f) = match action_guard(&s, &headers, form).await? {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
-    let (ok, text) = match approve_as(&s, &me.who, &f.id, f.comment.trim()).await {
-        Ok(row) => match s.db.grant_for_request(&row.id).await? {
-            Some(g) => (
-                true,
-                format!("Request {} approved; grant {} issued.", row.id, g.id),
-            ),
-            None => (true, format!("Approval recorded for request {}.", row.id)),
-        },
-        Err(e) => (false, api_message(e)),
-    };
-    set_flash(&s, &me.key, ok, text);
-    Ok(redirect_home(None))
+    form_action(&s, &headers, form, Action::Approve).await
 }
 
 async fn deny(
@@ -554,16 +546,7 @@ async fn deny(
     headers: HeaderMap,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let (me, f) = match action_guard(&s, &headers, form).await? {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
-    };
-    let (ok, text) = match deny_as(&s, &me.who, &f.id, f.comment.trim()).await {
-        Ok(row) => (true, format!("Request {} denied.", row.id)),
-        Err(e) => (false, api_message(e)),
-    };
-    set_flash(&s, &me.key, ok, text);
-    Ok(redirect_home(None))
+    form_action(&s, &headers, form, Action::Deny).await
 }
 
 async fn revoke(
@@ -571,22 +554,54 @@ async fn revoke(
     headers: HeaderMap,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let (me, f) = match action_guard(&s, &headers, form).await? {
+    form_action(&s, &headers, form, Action::Revoke).await
+}
+
+/// A form action: check origin, session and CSRF token (`action_guard`), act as the
+/// signed-in approver through the same code as the API, then show the outcome as a
+/// flash message on the page the browser is sent back to.
+async fn form_action(
+    s: &Shared,
+    headers: &HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+    action: Action,
+) -> Result<Response, ApiError> {
+    let (me, f) = match action_guard(s, headers, form).await? {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
-    let (ok, text) = match revoke_as(&s, &me.who, &f.grant, f.reason.trim()).await {
-        Ok(true) => (
-            true,
-            format!(
-                "Grant {} revoked; hosts deny it after their next sync.",
-                f.grant
-            ),
-        ),
-        Ok(false) => (true, format!("Grant {} was already revoked.", f.grant)),
+    let outcome = match action {
+        Action::Approve => match approve_as(s, &me.who, &f.id, f.comment.trim()).await {
+            Ok(row) => match s.db.grant_for_request(&row.id).await? {
+                Some(g) => Ok(format!(
+                    "Request {} approved; grant {} issued.",
+                    row.id, g.id
+                )),
+                None => Ok(format!("Approval recorded for request {}.", row.id)),
+            },
+            Err(e) => Err(e),
+        },
+        Action::Deny => deny_as(s, &me.who, &f.id, f.comment.trim())
+            .await
+            .map(|row| format!("Request {} denied.", row.id)),
+        Action::Revoke => revoke_as(s, &me.who, &f.grant, f.reason.trim())
+            .await
+            .map(|newly| {
+                if newly {
+                    format!(
+                        "Grant {} revoked; hosts deny it after their next sync.",
+                        f.grant
+                    )
+                } else {
+                    format!("Grant {} was already revoked.", f.grant)
+                }
+            }),
+    };
+    let (ok, text) = match outcome {
+        Ok(text) => (true, text),
         Err(e) => (false, api_message(e)),
     };
-    set_flash(&s, &me.key, ok, text);
+    set_flash(s, &me.key, ok, text);
     Ok(redirect_home(None))
 }
 
