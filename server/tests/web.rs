@@ -307,8 +307,17 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// Where screenshots go: the README's pictures in docs/ only when asked for with
+/// JITSUDO_UPDATE_SCREENSHOTS=1 (so a test run leaves the checkout unchanged), else
+/// target/ (still written, so the PNG check runs every time).
 fn docs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("JITSUDO_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        return manifest.join("../docs");
+    }
+    let dir = manifest.join("../target/web-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A form POST to the page with a given cookie, CSRF value and Origin; the status.
