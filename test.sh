@@ -55,20 +55,30 @@ step "cargo test --workspace (unit and end-to-end, as root)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
-# The end-to-end suite must really have run (as root, with tests executed): an empty or
-# skipped run would otherwise look green.
-e2e_passed="$(awk '/Running tests\/e2e\/main.rs/{f=1} f && /^test result:/{print $4; exit}' "$log")"
+# The end-to-end suites (tests/e2e and tests/attacks) must really have run (as root,
+# with tests executed): an empty or skipped run would otherwise look green.
+passed_in() { # the passed count of the test binary built from $1 (e.g. tests/e2e/main.rs)
+    awk -v target="Running $1 " 'index($0, target){f=1} f && /^test result:/{print $4; exit}' "$log"
+}
+e2e_passed="$(passed_in tests/e2e/main.rs)"
 if [ -z "$e2e_passed" ] || [ "$e2e_passed" -lt 30 ]; then
     echo "test.sh: the end-to-end suite did not run (passed: ${e2e_passed:-none})" >&2
     exit 1
 fi
+attacks_passed="$(passed_in tests/attacks/main.rs)"
+if [ -z "$attacks_passed" ] || [ "$attacks_passed" -lt 30 ]; then
+    echo "test.sh: the attack suite did not run (passed: ${attacks_passed:-none})" >&2
+    exit 1
+fi
 
-step "the end-to-end suite again, against the shipped build (static musl, release)"
+step "the end-to-end and attack suites again, against the shipped build (static musl, release)"
 packaging/build-release.sh -p jitsudo
-JITSUDO_TEST_BIN="$PWD/target/release/jitsudo" cargo test --locked --test e2e 2>&1 | tee "$log"
-musl_passed="$(awk '/^test result:/{print $4; exit}' "$log")"
-if [ -z "$musl_passed" ] || [ "$musl_passed" != "$e2e_passed" ]; then
-    echo "test.sh: the shipped build passed ${musl_passed:-no} end-to-end tests, the debug build $e2e_passed" >&2
+JITSUDO_TEST_BIN="$PWD/target/release/jitsudo" cargo test --locked --test e2e --test attacks 2>&1 | tee "$log"
+# One "test result:" line per suite; both must have run, and as many tests must pass.
+musl_results="$(grep -c '^test result:' "$log" || true)"
+musl_passed="$(awk '/^test result:/{n += $4} END{print n + 0}' "$log")"
+if [ "$musl_results" != 2 ] || [ "$musl_passed" != "$((e2e_passed + attacks_passed))" ]; then
+    echo "test.sh: the shipped build passed $musl_passed tests in $musl_results suite(s), the debug build $((e2e_passed + attacks_passed)) in 2" >&2
     exit 1
 fi
 

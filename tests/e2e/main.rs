@@ -1,10 +1,10 @@
 //! End-to-end tests of the real setuid binary, run as root, acting as real
-//! unprivileged users in private mount namespaces. See sandbox.rs.
+//! unprivileged users in private mount namespaces. See sandbox.rs. The attacks, each
+//! shown refused, are a suite of their own: tests/attacks.
 
 mod sandbox;
 
 mod accounts;
-mod attacks;
 mod cache;
 mod journal;
 mod logging;

@@ -3,64 +3,19 @@
 //! runs the PAM service `jitsudo` from the sandbox's /etc/pam.d. The stacks use
 //! pam_permit / pam_deny, and pam_exec to count how often authentication ran.
 //!
+//! The fixtures are in sandbox.rs (`sandbox::pam`), shared with tests/attacks, where a
+//! missing or writable helper is tested.
+//!
 //! Terminals come from script(1): everything in one `script` run shares one
 //! pseudo-terminal and one login session, as commands typed in one shell would.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::process::Stdio;
 
+use crate::sandbox::pam::{auth_count, permit, sandbox, stack};
 use crate::sandbox::{Outcome, Refusal, Sandbox};
-
-const MARKER: &str = "/etc/jitsudo-test-auth-mark";
-
-/// `auth` runs pam_exec (one line in the marks file per authentication), then `auth`.
-fn stack(auth: &str, account: &str) -> String {
-    format!(
-        "auth required pam_exec.so quiet {MARKER}\nauth required {auth}\naccount required {account}\n"
-    )
-}
-
-fn permit() -> String {
-    stack("pam_permit.so", "pam_permit.so")
-}
-
-/// A sandbox with `authenticate = true` (plus `extra` config), the helper installed,
-/// and /etc/pam.d/jitsudo set to `pam_stack`. Alice may run /usr/bin/id -u and touch.
-fn sandbox(extra: &str, pam_stack: &str) -> Sandbox {
-    let s = Sandbox::new();
-    s.install_auth_helper();
-    s.write_config(&format!("authenticate = true\n{extra}"));
-    s.write_file("/etc/pam.d/jitsudo", pam_stack, 0o644);
-    let marks = s.dir.join("auth-marks");
-    s.write_file(
-        MARKER,
-        &format!(
-            "#!/bin/sh\necho \"$PAM_USER $PAM_TTY\" >> {m}\nchmod 0644 {m}\n",
-            m = marks.display()
-        ),
-        0o755,
-    );
-    let token = s.mint(
-        "alice",
-        &[
-            "--command",
-            "/usr/bin/id -u",
-            "--command",
-            "/usr/bin/touch *",
-        ],
-    );
-    s.import_ok("alice", &token);
-    s
-}
-
-/// How many times the PAM auth stack ran.
-fn auth_count(s: &Sandbox) -> usize {
-    fs::read_to_string(s.dir.join("auth-marks"))
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-}
 
 /// Run `body` (sh, with `$J` the setuid jitsudo and `$M` the marks file) as `user` in a
 /// new pseudo-terminal and login session. Returns the non-empty output lines.
@@ -350,24 +305,6 @@ fn no_authentication_when_off() {
     let s = sandbox("", &stack("pam_deny.so", "pam_permit.so"));
     s.write_config("");
     assert_eq!(s.run("alice", &["/usr/bin/id", "-u"]).code, 0);
-    assert_eq!(auth_count(&s), 0);
-}
-
-#[test]
-fn missing_helper_is_named() {
-    let s = sandbox("", &permit());
-    fs::remove_file(s.path("/usr/libexec/jitsudo/jitsudo-auth")).unwrap();
-    s.run("alice", &["/usr/bin/id", "-u"])
-        .assert_denied("/usr/libexec/jitsudo/jitsudo-auth is missing");
-}
-
-#[test]
-fn writable_helper_is_refused() {
-    let s = sandbox("", &permit());
-    let helper = s.path("/usr/libexec/jitsudo/jitsudo-auth");
-    fs::set_permissions(&helper, fs::Permissions::from_mode(0o777)).unwrap();
-    s.run("alice", &["/usr/bin/id", "-u"])
-        .assert_denied("writable by group or others");
     assert_eq!(auth_count(&s), 0);
 }
 

@@ -275,3 +275,73 @@ impl Refusal for Outcome {
         );
     }
 }
+
+/// The journal verifier, shared by the journal tests of both suites.
+pub mod journal {
+    use super::Sandbox;
+
+    pub fn verify(s: &Sandbox) -> crate::sandbox::Outcome {
+        crate::sandbox::Outcome::of(
+            s.ns_command(&s.ctl)
+                .args(["journal", "verify"])
+                .output()
+                .unwrap(),
+        )
+    }
+}
+
+/// Re-authentication fixtures (`authenticate = true`, a PAM service `jitsudo` whose auth
+/// stack counts its runs), shared by tests/e2e/reauth.rs and the attacks suite.
+pub mod pam {
+    use super::Sandbox;
+    use std::fs;
+
+    pub const MARKER: &str = "/etc/jitsudo-test-auth-mark";
+
+    /// `auth` runs pam_exec (one line in the marks file per authentication), then `auth`.
+    pub fn stack(auth: &str, account: &str) -> String {
+        format!(
+            "auth required pam_exec.so quiet {MARKER}\nauth required {auth}\naccount required {account}\n"
+        )
+    }
+
+    pub fn permit() -> String {
+        stack("pam_permit.so", "pam_permit.so")
+    }
+
+    /// A sandbox with `authenticate = true` (plus `extra` config), the helper installed,
+    /// and /etc/pam.d/jitsudo set to `pam_stack`. Alice may run /usr/bin/id -u and touch.
+    pub fn sandbox(extra: &str, pam_stack: &str) -> Sandbox {
+        let s = Sandbox::new();
+        s.install_auth_helper();
+        s.write_config(&format!("authenticate = true\n{extra}"));
+        s.write_file("/etc/pam.d/jitsudo", pam_stack, 0o644);
+        let marks = s.dir.join("auth-marks");
+        s.write_file(
+            MARKER,
+            &format!(
+                "#!/bin/sh\necho \"$PAM_USER $PAM_TTY\" >> {m}\nchmod 0644 {m}\n",
+                m = marks.display()
+            ),
+            0o755,
+        );
+        let token = s.mint(
+            "alice",
+            &[
+                "--command",
+                "/usr/bin/id -u",
+                "--command",
+                "/usr/bin/touch *",
+            ],
+        );
+        s.import_ok("alice", &token);
+        s
+    }
+
+    /// How many times the PAM auth stack ran.
+    pub fn auth_count(s: &Sandbox) -> usize {
+        fs::read_to_string(s.dir.join("auth-marks"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,15 @@
+//! One end-to-end test per attack in docs/SECURITY.md's attack catalogue, run against
+//! the real setuid binary as real unprivileged users in private mount namespaces. Each
+//! asserts the refusal, that nothing ran or changed, and where it applies the log line.
+//!
+//! The sandbox is tests/e2e's, shared rather than copied.
+
+#[path = "../e2e/sandbox.rs"]
+mod sandbox;
+
+mod audit;
+mod files;
+mod input;
+mod process;
+mod races;
+mod tokens;
