@@ -185,7 +185,16 @@ impl Store {
         _lock: &UserLock,
     ) -> Result<(), StoreError> {
         let bytes = cache.to_bytes();
-        atomic::replace(&self.users_dir(), &format!("{uid}.json"), &bytes, true).map_err(|e| {
+        // The user's lock covers the cache file.
+        let writers = atomic::Writers::Locked;
+        atomic::replace(
+            &self.users_dir(),
+            &format!("{uid}.json"),
+            &bytes,
+            true,
+            writers,
+        )
+        .map_err(|e| {
             StoreError(format!(
                 "cannot write {}: {e}",
                 self.cache_path(uid).display()
@@ -218,8 +227,15 @@ impl Store {
             return Ok(());
         }
         self.prepare()?;
-        atomic::replace(&self.root, "clock", format!("{now}\n").as_bytes(), false)
-            .map_err(|e| StoreError(format!("cannot update clock mark: {e}")))
+        let writers = atomic::Writers::Concurrent; // every run may move the mark
+        atomic::replace(
+            &self.root,
+            "clock",
+            format!("{now}\n").as_bytes(),
+            false,
+            writers,
+        )
+        .map_err(|e| StoreError(format!("cannot update clock mark: {e}")))
     }
 
     pub fn revocations(&self) -> Result<Option<Revocations>, StoreError> {
@@ -285,6 +301,7 @@ impl Store {
             journal::ACKED,
             format!("{seq}\n").as_bytes(),
             true,
+            atomic::Writers::Concurrent,
         )
         .map_err(|e| StoreError(format!("cannot record the journal upload: {e}")))
     }
@@ -325,7 +342,7 @@ impl Store {
             }
             check_state_dir(&dir)?;
         }
-        atomic::replace(&user_dir, name, bytes, false).map_err(|e| {
+        atomic::replace(&user_dir, name, bytes, false, atomic::Writers::Concurrent).map_err(|e| {
             StoreError(format!(
                 "cannot write {}: {e}",
                 user_dir.join(name).display()
@@ -356,8 +373,14 @@ impl Store {
     pub fn save_revocations(&self, list: &Revocations) -> Result<(), StoreError> {
         self.prepare()?;
         let bytes = serde_json::to_vec(list).map_err(|e| StoreError(e.to_string()))?;
-        atomic::replace(&self.root, "revocations.json", &bytes, true)
-            .map_err(|e| StoreError(format!("cannot write revocation list: {e}")))
+        atomic::replace(
+            &self.root,
+            "revocations.json",
+            &bytes,
+            true,
+            atomic::Writers::Concurrent,
+        )
+        .map_err(|e| StoreError(format!("cannot write revocation list: {e}")))
     }
 }
 
