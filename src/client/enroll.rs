@@ -9,14 +9,7 @@ use crate::log::Outcome;
 use crate::pipeline::{Context, Refused};
 
 pub fn enroll(ctx: &Context) -> Result<(), Refused> {
-    let fail = |message: String| {
-        ctx.audit.send_best_effort(&ctx.record(
-            Outcome::Error(format!("enroll: {message}")),
-            None,
-            vec![],
-        ));
-        Refused { message }
-    };
+    let fail = |message: String| ctx.refuse("enroll", message);
     if ctx.caller.user.uid.get() != 0 {
         return Err(fail(
             "--enroll creates /etc/jitsudo/host.key and must be run by root".into(),
