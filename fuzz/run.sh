@@ -1,6 +1,7 @@
 #!/bin/bash
-# Build every fuzz target and run each for a bounded time (default 15 s; the long
-# runs recorded in docs/SECURITY.md use an hour per target). cargo-fuzz needs
+# Build every fuzz target and run each for a bounded time, one after the other
+# (default 15 s, as CI does; the hour-long runs recorded in docs/SECURITY.md are
+# fuzz/long-run.sh, all targets at once). cargo-fuzz needs
 # nightly features; RUSTC_BOOTSTRAP=1 lets the stable toolchain provide them.
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails this script; turn
 # it into a regression test before fixing it.
