@@ -131,66 +131,78 @@ mod imp {
         Id(u32),
     }
 
-    fn lookup_user(key: CKey<'_>) -> io::Result<Option<User>> {
-        let mut buf_len: usize = 1024;
+    /// Call a reentrant getpw*_r/getgr*_r function with a buffer that grows (up to
+    /// `max` bytes) while it answers ERANGE. `call` gets the buffer and returns the
+    /// function's result and, if it found an entry, what to keep of it (copied out while
+    /// the buffer is alive).
+    fn with_growing_buffer<T>(
+        max: usize,
+        mut call: impl FnMut(&mut [libc::c_char]) -> (libc::c_int, Option<T>),
+    ) -> io::Result<Option<T>> {
+        let mut len = 1024;
         loop {
-            let mut buf = vec![0 as libc::c_char; buf_len];
+            let mut buf = vec![0 as libc::c_char; len];
+            match call(&mut buf) {
+                (libc::ERANGE, _) if len < max => len *= 4,
+                (0, found) => return Ok(found),
+                (err, _) => return Err(io::Error::from_raw_os_error(err)),
+            }
+        }
+    }
+
+    fn lookup_user(key: CKey<'_>) -> io::Result<Option<User>> {
+        let found = with_growing_buffer(1 << 20, |buf| {
             // SAFETY: passwd is plain old data; an all-zero value is valid and is fully
             // overwritten by getpw*_r on success.
             let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
             let mut result: *mut libc::passwd = std::ptr::null_mut();
             let ret = match key {
-                // SAFETY: all pointers are valid for the call; buf is writable for
-                // buf_len bytes; name is NUL-terminated.
+                // SAFETY: all pointers are valid for the call; buf is writable for its
+                // length; name is NUL-terminated.
                 CKey::Name(name) => unsafe {
                     libc::getpwnam_r(
                         name.as_ptr(),
                         &mut pwd,
                         buf.as_mut_ptr(),
-                        buf_len,
+                        buf.len(),
                         &mut result,
                     )
                 },
                 // SAFETY: as above.
                 CKey::Id(uid) => unsafe {
-                    libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf_len, &mut result)
+                    libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result)
                 },
             };
-            if ret == libc::ERANGE && buf_len < 1 << 20 {
-                buf_len *= 4;
-                continue;
-            }
-            if ret != 0 {
-                return Err(io::Error::from_raw_os_error(ret));
-            }
-            if result.is_null() {
-                return Ok(None);
+            if ret != 0 || result.is_null() {
+                return (ret, None);
             }
             // SAFETY: on success the string fields point into `buf` (alive here) and are
             // NUL-terminated; null pointers are checked by `cstr_field`.
-            let (name, home, shell) = unsafe {
+            let fields = unsafe {
                 (
                     cstr_field(pwd.pw_name),
                     cstr_field(pwd.pw_dir),
                     cstr_field(pwd.pw_shell),
                 )
             };
-            let (Some(uid), Some(gid)) =
-                (crate::system::Uid::new(pwd.pw_uid), Gid::new(pwd.pw_gid))
-            else {
-                return Ok(None);
-            };
-            let Ok(name) = String::from_utf8(name) else {
-                return Ok(None);
-            };
-            return Ok(Some(User {
-                name,
-                uid,
-                gid,
-                home: PathBuf::from(OsStr::from_bytes(&home)),
-                shell: PathBuf::from(OsStr::from_bytes(&shell)),
-            }));
-        }
+            (0, Some((fields, pwd.pw_uid, pwd.pw_gid)))
+        })?;
+        let Some(((name, home, shell), uid, gid)) = found else {
+            return Ok(None);
+        };
+        let (Some(uid), Some(gid)) = (crate::system::Uid::new(uid), Gid::new(gid)) else {
+            return Ok(None);
+        };
+        let Ok(name) = String::from_utf8(name) else {
+            return Ok(None);
+        };
+        Ok(Some(User {
+            name,
+            uid,
+            gid,
+            home: PathBuf::from(OsStr::from_bytes(&home)),
+            shell: PathBuf::from(OsStr::from_bytes(&shell)),
+        }))
     }
 
     /// # Safety
@@ -210,34 +222,23 @@ mod imp {
         let Ok(cname) = CString::new(name) else {
             return Ok(None);
         };
-        let mut buf_len: usize = 1024;
-        loop {
-            let mut buf = vec![0 as libc::c_char; buf_len];
+        let found = with_growing_buffer(1 << 22, |buf| {
             // SAFETY: group is plain old data; zeroed is a valid value.
             let mut grp: libc::group = unsafe { std::mem::zeroed() };
             let mut result: *mut libc::group = std::ptr::null_mut();
-            // SAFETY: all pointers valid for the call, buf writable for buf_len bytes.
+            // SAFETY: all pointers valid for the call, buf writable for its length.
             let ret = unsafe {
                 libc::getgrnam_r(
                     cname.as_ptr(),
                     &mut grp,
                     buf.as_mut_ptr(),
-                    buf_len,
+                    buf.len(),
                     &mut result,
                 )
             };
-            if ret == libc::ERANGE && buf_len < 1 << 22 {
-                buf_len *= 4;
-                continue;
-            }
-            if ret != 0 {
-                return Err(io::Error::from_raw_os_error(ret));
-            }
-            if result.is_null() {
-                return Ok(None);
-            }
-            return Ok(Gid::new(grp.gr_gid));
-        }
+            (ret, (ret == 0 && !result.is_null()).then_some(grp.gr_gid))
+        })?;
+        Ok(found.and_then(Gid::new))
     }
 
     pub fn group_list(user: &User) -> io::Result<Vec<Gid>> {
