@@ -43,11 +43,11 @@ impl Audit {
         }
     }
 
-    /// Also append every record to the host journal (if `[journal] enabled`).
-    pub fn with_journal(mut self, config: &HostConfig, caller: Uid) -> Audit {
+    /// Also append every record to the host journal (if `[journal] enabled`) in `store`.
+    pub fn with_journal(mut self, config: &HostConfig, caller: Uid, store: Store) -> Audit {
         if config.journal.enabled {
             self.journal = Some(JournalSink {
-                store: Store::system(),
+                store,
                 host: config.host.clone(),
                 uid: caller,
                 config: config.journal,

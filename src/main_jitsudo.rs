@@ -76,11 +76,12 @@ pub fn jitsudo_main() -> ExitCode {
         Ok(m) => m,
         Err(e) => return fail(&e),
     };
+    let store = Store::system();
     let ctx = Context {
-        audit: Audit::connect(&config.log).with_journal(&config, caller.user.uid),
+        audit: Audit::connect(&config.log).with_journal(&config, caller.user.uid, store.clone()),
         config,
         caller,
-        store: Store::system(),
+        store,
         limits,
         umask,
     };

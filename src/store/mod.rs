@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 use crate::secure_file::{self, OpenError, TrustedDir};
 use crate::system::{self, Uid};
@@ -54,11 +55,13 @@ impl From<OpenError> for StoreError {
 }
 
 /// Handle on the state directory. The directory chain is checked once per process and
-/// the open handles reused for every file read.
+/// the open handles reused for every file read; clones share them (the pipeline's store
+/// and the audit journal's), so a run walks the chain once.
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
-    root_dir: OnceCell<TrustedDir>,
-    users_dir: OnceCell<TrustedDir>,
+    root_dir: Rc<OnceCell<TrustedDir>>,
+    users_dir: Rc<OnceCell<TrustedDir>>,
 }
 
 /// Held while counting a use or rewriting a user's cache; released on drop.
@@ -79,8 +82,8 @@ impl Store {
     pub fn new(root: &Path) -> Store {
         Store {
             root: root.to_path_buf(),
-            root_dir: OnceCell::new(),
-            users_dir: OnceCell::new(),
+            root_dir: Rc::default(),
+            users_dir: Rc::default(),
         }
     }
 
