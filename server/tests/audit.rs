@@ -358,11 +358,7 @@ fn suite(database: &str) {
     );
 
     // ---- tampering ----------------------------------------------------------------------
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(tamper_checks(&svc, &bob, database));
+    common::block_on(tamper_checks(&svc, &bob, database));
 
     // ---- webhooks -----------------------------------------------------------------------
     let got = hooks.wait_for("all events", |d| {
@@ -449,12 +445,7 @@ fn suite(database: &str) {
 
 async fn tamper_checks(svc: &Service, token: &str, database: &str) {
     use sqlx::Row;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(database)
-        .await
-        .unwrap();
+    let pool = common::connect_database(database).await;
     let exec = |sql: String| {
         let pool = pool.clone();
         async move {
@@ -601,18 +592,9 @@ fn concurrent_writers(database: &str) {
     }
     assert_eq!(v["head"], prev.as_str());
     // The rows in the database, sealed or not, are exactly those.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::block_on(async {
         use sqlx::Row;
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(database)
-            .await
-            .unwrap();
+        let pool = common::connect_database(database).await;
         let row = sqlx::query("SELECT COUNT(*) AS n, COUNT(hash) AS sealed FROM audit_log")
             .fetch_one(&pool)
             .await

@@ -448,17 +448,8 @@ fn run(database: &str) {
 
 fn check_database(database: &str, seen: &Seen, key: &TrustedKey) {
     use sqlx::Row;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(database)
-            .await
-            .unwrap();
+    common::block_on(async {
+        let pool = common::connect_database(database).await;
         let ids = |sql: &'static str| {
             let pool = pool.clone();
             async move {
@@ -533,7 +524,10 @@ fn check_database(database: &str, seen: &Seen, key: &TrustedKey) {
             .unwrap_or_else(|e| panic!("stored grant {id} does not verify: {e}"));
             assert_eq!(g.claims.jti, id);
             assert_eq!(g.claims.request.as_deref(), Some(request.as_str()));
-            assert_eq!((g.claims.sub.as_str(), g.claims.host.as_str()), (user.as_str(), host.as_str()));
+            assert_eq!(
+                (g.claims.sub.as_str(), g.claims.host.as_str()),
+                (user.as_str(), host.as_str())
+            );
             by_request.insert(request, (id, token));
         }
 
@@ -542,18 +536,26 @@ fn check_database(database: &str, seen: &Seen, key: &TrustedKey) {
             let stored = by_request.get(request).unwrap_or_else(|| {
                 panic!("a client received a grant for request {request}, which has none stored")
             });
-            assert_eq!(&stored.1, token, "request {request}: stored grant differs from the one a client received");
+            assert_eq!(
+                &stored.1, token,
+                "request {request}: stored grant differs from the one a client received"
+            );
         }
         for (request, grant) in &seen.grant_ids {
             let stored = by_request.get(request).unwrap_or_else(|| {
-                panic!("an approver was told request {request} got grant {grant}, which is not stored")
+                panic!(
+                    "an approver was told request {request} got grant {grant}, which is not stored"
+                )
             });
             assert_eq!(&stored.0, grant, "request {request}");
         }
         let stored: std::collections::HashSet<String> =
             ids("SELECT id FROM requests").await.into_iter().collect();
         for r in &seen.requests {
-            assert!(stored.contains(r), "a host was given request id {r}, which is not stored");
+            assert!(
+                stored.contains(r),
+                "a host was given request id {r}, which is not stored"
+            );
         }
         eprintln!(
             "{} requests and {} grants stored; {} grant tokens and {} approvals seen by clients all present",

@@ -152,10 +152,10 @@ pub fn drop_to_user(uid: Uid, gid: Gid) -> io::Result<()> {
 /// Close every descriptor from `first` up, so nothing the caller left open reaches
 /// the command or our own code.
 pub fn close_fds_from(first: RawFd) {
+    // The raw system call: musl has no close_range wrapper.
     // SAFETY: close_range only closes descriptors; no memory is touched. Closing
     // descriptors that Rust objects own is impossible here: this runs first thing in
     // main, before any File is opened.
-    // (The raw system call: musl has no close_range wrapper.)
     let ret = unsafe {
         libc::syscall(
             libc::SYS_close_range,

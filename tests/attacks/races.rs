@@ -11,15 +11,7 @@ fn sixty_four_concurrent_uses_of_a_one_time_grant_run_exactly_once() {
     let token = s.mint("alice", &["--command", "/usr/bin/id -u", "--uses", "1"]);
     s.import_ok("alice", &token);
     s.logs();
-    let outcomes = sixty_four_at_once(&s, &["/usr/bin/id", "-u"]);
-    let ran = outcomes
-        .iter()
-        .filter(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .count();
-    let refused = outcomes
-        .iter()
-        .filter(|o| o.status.code() == Some(1) && o.stdout.is_empty())
-        .count();
+    let (ran, refused) = sixty_four_at_once(&s);
     assert_eq!((ran, refused), (1, 63));
     let logs = s.logs();
     assert_eq!(
@@ -41,7 +33,27 @@ fn n_use_grant_under_contention_runs_exactly_n_times() {
     let s = Sandbox::new();
     let token = s.mint("alice", &["--command", "/usr/bin/id -u", "--uses", "5"]);
     s.import_ok("alice", &token);
-    let outcomes = sixty_four_at_once(&s, &["/usr/bin/id", "-u"]);
+    let (ran, refused) = sixty_four_at_once(&s);
+    assert_eq!((ran, refused), (5, 59));
+}
+
+/// Start 64 runs of `/usr/bin/id -u` as alice before waiting for any of them; count
+/// those that ran as root and those refused (exit 1, nothing printed).
+fn sixty_four_at_once(s: &Sandbox) -> (usize, usize) {
+    let children: Vec<_> = (0..64)
+        .map(|_| {
+            s.jitsudo("alice")
+                .args(["/usr/bin/id", "-u"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
     let ran = outcomes
         .iter()
         .filter(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
@@ -50,25 +62,7 @@ fn n_use_grant_under_contention_runs_exactly_n_times() {
         .iter()
         .filter(|o| o.status.code() == Some(1) && o.stdout.is_empty())
         .count();
-    assert_eq!((ran, refused), (5, 59));
-}
-
-/// Start 64 runs of `args` as alice before waiting for any of them.
-fn sixty_four_at_once(s: &Sandbox, args: &[&str]) -> Vec<std::process::Output> {
-    let children: Vec<_> = (0..64)
-        .map(|_| {
-            s.jitsudo("alice")
-                .args(args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect()
+    (ran, refused)
 }
 
 #[test]

@@ -10,6 +10,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Run a future to completion on a fresh single-threaded runtime (the suites themselves
+/// are synchronous).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// A one-connection pool on the service's database, for tests that read or tamper with
+/// its rows directly.
+pub async fn connect_database(database: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(database)
+        .await
+        .unwrap()
+}
+
 /// These suites start PostgreSQL as the postgres user and run setuid binaries; they
 /// must fail, not skip, when not root.
 pub fn require_root() {
