@@ -185,6 +185,7 @@ extern "C" fn converse<C: Conversation>(
 /// # Safety
 /// `msg` must point to `num_msg` message pointers (Linux-PAM layout), `resp` must be
 /// valid for a write, and `appdata_ptr` must point to a live `C`.
+// SAFETY: an unsafe fn so its one caller (`converse`) states why libpam's pointers hold.
 unsafe fn converse_inner<C: Conversation>(
     num_msg: c_int,
     msg: *mut *const PamMessage,
@@ -272,6 +273,7 @@ unsafe fn converse_inner<C: Conversation>(
 /// # Safety
 /// `replies` must come from calloc with `count` entries whose `resp` are null or malloc'd
 /// NUL-terminated strings.
+// SAFETY: an unsafe fn so each caller states where `replies` came from.
 unsafe fn free_replies(replies: *mut PamResponse, count: usize) {
     for i in 0..count {
         // SAFETY: i < count.
