@@ -11,10 +11,9 @@ use std::fmt;
 use jitsudo::config::HostConfig;
 use jitsudo::grant::Kind;
 use jitsudo::host;
-use jitsudo::login::{self, LoginDenial, LoginError, LoginEvent, LoginRecord};
+use jitsudo::login::{self, LoginError, LoginEvent, LoginRecord};
 use jitsudo::store::Store;
 use jitsudo::system::User;
-use zeroize::Zeroizing;
 
 use crate::handler::{Item, PamHandler};
 use crate::options::Options;
@@ -24,7 +23,7 @@ use crate::options::Options;
 pub enum Verdict {
     /// PAM_SUCCESS
     Success,
-    /// PAM_IGNORE: this module has no say (exempt user in auth, audit_only in auth).
+    /// PAM_IGNORE: this module has no say (auth with no token pasted, or audit_only).
     Ignore,
     /// PAM_PERM_DENIED
     Denied,
@@ -199,14 +198,14 @@ impl Call<'_> {
     }
 }
 
-/// Common start of every phase: items, arguments, config, user. Each failure is logged
-/// and becomes the phase's answer.
-fn begin<'a>(
+/// Common start of every phase: items, arguments, config and the user's name. Each
+/// failure is logged and becomes the phase's answer.
+fn begin_call<'a>(
     h: &mut impl PamHandler,
     args: &[String],
     env: &'a Env<'a>,
     phase: Phase,
-) -> Result<(Call<'a>, &'a HostConfig, User), Verdict> {
+) -> Result<(Call<'a>, &'a HostConfig, String), Verdict> {
     let user = h.user();
     let mut call = Call {
         env,
@@ -225,17 +224,23 @@ fn begin<'a>(
         Ok(c) => *c,
         Err(e) => return Err(call.error(format!("{e}; refusing every login until it is fixed"))),
     };
-    let name = match user {
-        Ok(name) => name,
-        Err(e) => return Err(call.error(format!("cannot get the user name: {e}"))),
-    };
+    match user {
+        Ok(name) => Ok((call, config, name)),
+        Err(e) => Err(call.error(format!("cannot get the user name: {e}"))),
+    }
+}
+
+/// `begin_call`, then the account: a name with no account is refused (and the user is
+/// not told why, so nothing says which accounts exist).
+fn begin<'a>(
+    h: &mut impl PamHandler,
+    args: &[String],
+    env: &'a Env<'a>,
+    phase: Phase,
+) -> Result<(Call<'a>, &'a HostConfig, User), Verdict> {
+    let (call, config, name) = begin_call(h, args, env, phase)?;
     match env.directory.user(&name) {
         Ok(Some(u)) => Ok((call, config, u)),
-        // Nothing tells the user that the account does not exist: the auth phase asks
-        // and answers as it would for anyone without a grant.
-        Ok(None) if phase == Phase::Auth && !call.options.audit_only => {
-            Err(unknown_user_auth(h, &call, config, &name))
-        }
         Ok(None) => Err(call.deny_telling(h, "unknown user", None, false)),
         Err(e) => Err(call.error(format!("cannot look up user {name:?}: {e}"))),
     }
@@ -308,15 +313,22 @@ fn account_checked(
 
 // ---- auth -----------------------------------------------------------------------------
 
-/// pam_sm_authenticate: succeed when a usable login grant is cached; otherwise ask for a
-/// grant token through the conversation, verify it as `jitsudo --import` does, cache it,
-/// and succeed if it is usable now.
+/// pam_sm_authenticate: the proof step, and nothing else. Ask for a grant token through
+/// the conversation, verify it as `jitsudo --import` does, cache it, and succeed only if
+/// that pasted grant admits the user now. No token pasted is PAM_IGNORE: a cached grant
+/// is authorization (the account phase), not proof of who is at the other end, so it
+/// never makes this phase succeed.
+///
+/// Everyone is asked the same way — users with a cached grant, without one, members of
+/// `exempt_group`, and names with no account — and every step up to a token that
+/// verifies is the same for all of them, so neither the prompt nor the answer to an
+/// empty or bad token says whether an account exists, is exempt or holds a grant.
 pub fn authenticate(h: &mut impl PamHandler, args: &[String], env: &Env<'_>) -> Verdict {
-    let (call, config, user) = match begin(h, args, env, Phase::Auth) {
+    let (call, config, name) = match begin_call(h, args, env, Phase::Auth) {
         Ok(x) => x,
         Err(v) => return v,
     };
-    let verdict = authenticate_checked(h, &call, config, &user);
+    let verdict = authenticate_checked(h, &call, config, &name);
     call.debug(format!("answer: {verdict}"));
     verdict
 }
@@ -325,46 +337,104 @@ fn authenticate_checked(
     h: &mut impl PamHandler,
     call: &Call<'_>,
     config: &HostConfig,
-    user: &User,
+    name: &str,
 ) -> Verdict {
     let env = call.env;
-    if let Some(group) = call.exempt(user) {
-        call.debug(format!(
-            "member of exempt group {group}; not asking for a grant"
-        ));
+    if call.options.audit_only {
+        // Rolling out: the account phase logs what it would refuse; asking for tokens
+        // would change what users see.
+        call.debug("audit_only: not asking for a grant token");
         return Verdict::Ignore;
     }
+    let token = match h.prompt_secret(&token_prompt(name, config)) {
+        Ok(Some(token)) if !token.trim().is_empty() => token,
+        Ok(_) => {
+            call.debug("no token pasted; this module has no say");
+            return Verdict::Ignore;
+        }
+        Err(e) => return call.error(format!("cannot ask for a grant token: {e}")),
+    };
+    // Looked up only now, so that nothing before the reply depends on the account.
+    let user = match env.directory.user(name) {
+        Ok(user) => user,
+        Err(e) => return call.error(format!("cannot look up user {name:?}: {e}")),
+    };
+    let known = user.is_some();
     let now = match (env.clock)(env.store, config) {
         Ok(now) => now,
         Err(e) => return call.deny(h, &e, None),
     };
-    match login::usable_login_grant(env.store, config, user, now) {
-        Ok(found) => {
-            call.debug(format!(
-                "grant {} is cached; not asking for one",
-                found.grant.id()
-            ));
+    // As import does: a revocation list that is too old does not stop caching a grant;
+    // the check below (as every use) refuses it then.
+    let revoked = host::revoked_ids(env.store, config, now).unwrap_or_default();
+    let verified = login::verify_for_import(config, name, &token, now, &revoked);
+    drop(token);
+    let grant = match verified {
+        Ok(g) => g,
+        Err(why) => return refuse_token(h, call, &why, None, known),
+    };
+    if grant.claims.kind != Kind::Login {
+        let why = format!(
+            "this is an {} grant; logging in needs a login grant (jitsudoctl mint --kind login)",
+            grant.claims.kind
+        );
+        return refuse_token(h, call, &why, Some(grant.id()), known);
+    }
+    let Some(user) = user else {
+        // The reason says it already; `known` would only repeat it in the log.
+        return refuse_token(h, call, "unknown user", None, true);
+    };
+    match login::cache_grant(env.store, config, user.uid, &grant, now) {
+        Ok(_) => call.log(LoginEvent::Imported, Some(grant.id())),
+        Err(e) => return call.error(e.to_string()),
+    }
+    pasted_grant_admits(h, call, config, &user, grant, now)
+}
+
+/// Does the grant just pasted admit the user now? Only that grant counts: another one in
+/// the cache proves nothing about who answered this conversation.
+fn pasted_grant_admits(
+    h: &mut impl PamHandler,
+    call: &Call<'_>,
+    config: &HostConfig,
+    user: &User,
+    grant: jitsudo::grant::Grant,
+    now: i64,
+) -> Verdict {
+    let env = call.env;
+    let id = grant.id().to_string();
+    let revoked = match host::revoked_ids(env.store, config, now) {
+        Ok(r) => r,
+        Err(why) => return call.deny(h, &why, Some(&id)),
+    };
+    let used = match env.store.load_user(user.uid) {
+        Ok(cache) => cache.used(&id),
+        Err(e) => return call.error(e.to_string()),
+    };
+    match login::select_login_grant(&[(grant, used)], config, &user.name, &revoked, now) {
+        Ok(_) => {
+            call.debug(format!("grant {id} pasted and verified"));
             Verdict::Success
         }
-        Err(LoginError::Denied(LoginDenial::Host(why))) => call.deny(h, &why, None),
-        Err(LoginError::Denied(d)) if call.options.audit_only => {
-            call.deny(h, &format!("{d}; would ask for a grant token"), d.grant())
-        }
-        Err(LoginError::Denied(d)) => {
-            call.debug(format!("{d}; asking for a grant token"));
-            ask_for_token(h, call, config, user, now)
-        }
-        Err(LoginError::Failed(e) | LoginError::NotLogged(e)) => call.error(e),
+        Err(d) => call.deny(h, &d.to_string(), Some(&id)),
     }
 }
 
+/// Refuse a pasted token. The user is told the same for a name with no account; the
+/// log says it (`known` false).
 fn refuse_token(
     h: &mut impl PamHandler,
     call: &Call<'_>,
     why: &str,
     grant: Option<&str>,
+    known: bool,
 ) -> Verdict {
-    call.log(LoginEvent::TokenRefused(why.to_string()), grant);
+    let logged = if known {
+        why.to_string()
+    } else {
+        format!("{why} (unknown user)")
+    };
+    call.log(LoginEvent::TokenRefused(logged), grant);
     if !h.silent() {
         h.error_message(&format!("jitsudo: grant token refused: {why}"));
     }
@@ -376,79 +446,6 @@ fn token_prompt(user: &str, config: &HostConfig) -> String {
         "jitsudo login grant for {user} on {} (paste the token): ",
         config.host
     )
-}
-
-/// The auth phase for a name with no account: the same prompt and, for a token that does
-/// not verify, the same message as for anyone; the log says the user is unknown.
-fn unknown_user_auth(
-    h: &mut impl PamHandler,
-    call: &Call<'_>,
-    config: &HostConfig,
-    name: &str,
-) -> Verdict {
-    let env = call.env;
-    let token = match h.prompt_secret(&token_prompt(name, config)) {
-        Ok(Some(token)) => token,
-        Ok(None) => Zeroizing::new(String::new()),
-        Err(e) => return call.error(format!("cannot ask for a grant token: {e}")),
-    };
-    let now = (env.clock)(env.store, config).unwrap_or_default();
-    let why = if token.trim().is_empty() {
-        "no token given".to_string()
-    } else {
-        match login::verify_for_import(config, name, &token, now, &Default::default()) {
-            Err(why) => why,
-            Ok(_) => "unknown user".to_string(),
-        }
-    };
-    let logged = match why.as_str() {
-        "unknown user" => why.clone(),
-        _ => format!("{why} (unknown user)"),
-    };
-    call.log(LoginEvent::TokenRefused(logged), None);
-    if !h.silent() {
-        h.error_message(&format!("jitsudo: grant token refused: {why}"));
-    }
-    Verdict::Denied
-}
-
-fn ask_for_token(
-    h: &mut impl PamHandler,
-    call: &Call<'_>,
-    config: &HostConfig,
-    user: &User,
-    now: i64,
-) -> Verdict {
-    let env = call.env;
-    let token = match h.prompt_secret(&token_prompt(&user.name, config)) {
-        Ok(Some(token)) if !token.trim().is_empty() => token,
-        Ok(_) => return refuse_token(h, call, "no token given", None),
-        Err(e) => return call.error(format!("cannot ask for a grant token: {e}")),
-    };
-    // As import does: a revocation list that is too old does not stop caching a grant;
-    // the check below (as every use) refuses it then.
-    let revoked = host::revoked_ids(env.store, config, now).unwrap_or_default();
-    let grant = match login::verify_for_import(config, &user.name, &token, now, &revoked) {
-        Ok(g) => g,
-        Err(why) => return refuse_token(h, call, &why, None),
-    };
-    drop(token);
-    if grant.claims.kind != Kind::Login {
-        let why = format!(
-            "this is an {} grant; logging in needs a login grant (jitsudoctl mint --kind login)",
-            grant.claims.kind
-        );
-        return refuse_token(h, call, &why, Some(grant.id()));
-    }
-    match login::cache_grant(env.store, config, user.uid, &grant, now) {
-        Ok(_) => call.log(LoginEvent::Imported, Some(grant.id())),
-        Err(e) => return call.error(e.to_string()),
-    }
-    match login::usable_login_grant(env.store, config, user, now) {
-        Ok(_) => Verdict::Success,
-        Err(LoginError::Denied(d)) => call.deny(h, &d.to_string(), d.grant()),
-        Err(LoginError::Failed(e) | LoginError::NotLogged(e)) => call.error(e),
-    }
 }
 
 // ---- session --------------------------------------------------------------------------

@@ -223,7 +223,7 @@ fn binary_under_test() -> PathBuf {
 /// A binary of another workspace package, in target/<profile>/ beside this test's deps/.
 /// `cargo test` does not build other packages' binaries, so it must come from
 /// `cargo build --workspace`; a missing or stale one fails the test.
-fn workspace_artifact(name: &str, sources: &str) -> PathBuf {
+pub fn workspace_artifact(name: &str, sources: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe
         .parent()

@@ -601,12 +601,129 @@ fn silent_flag_sends_no_messages_and_debug_adds_lines() {
 
 // ---- auth -----------------------------------------------------------------------------
 
+/// A cached grant is not proof: the user is asked like anyone, and no token pasted is
+/// PAM_IGNORE (the rest of the stack decides), never success.
 #[test]
-fn auth_with_cached_grant_does_not_prompt() {
+fn auth_with_cached_grant_still_asks_and_ignores_no_answer() {
     let host = Host::new();
     host.cache(&host.claims(Kind::Login));
+    for reply in [Ok(None), Ok(Some(String::new())), Ok(Some(" \n".into()))] {
+        let mut h = FakePam::new(
+            "alice",
+            vec![Step::Prompt("login grant for alice on web-01", reply)],
+        );
+        assert_eq!(auth(&host, &mut h, &[]), Verdict::Ignore);
+    }
+    assert_eq!(host.log.text(), "", "nothing was refused or allowed");
+    // The account phase, which does the authorization, still admits with it.
     let mut h = FakePam::new("alice", vec![]);
-    assert_eq!(auth(&host, &mut h, &[]), Verdict::Success);
+    assert_eq!(account(&host, &mut h, &[]), Verdict::Success);
+}
+
+/// Every kind of user meets the same prompt and the same answers for no token and for
+/// a bad one: with a cached grant, without, exempt, and no account at all.
+#[test]
+fn auth_answers_alike_whoever_is_asked() {
+    let host = Host::new();
+    host.cache(&host.claims(Kind::Login));
+    let args = ["exempt_group=wheel"];
+    for name in ["alice", "bob", "root", "mallory"] {
+        let prompt: &'static str = Box::leak(format!("login grant for {name} on web-01").into());
+        let mut h = FakePam::new(name, vec![Step::Prompt(prompt, Ok(None))]);
+        assert_eq!(auth(&host, &mut h, &args), Verdict::Ignore, "{name}");
+        let mut h = FakePam::new(
+            name,
+            vec![
+                Step::Prompt(prompt, Ok(Some("junk".into()))),
+                Step::Error("jitsudo: grant token refused: malformed grant: not a PASETO"),
+            ],
+        );
+        assert_eq!(auth(&host, &mut h, &args), Verdict::Denied, "{name}");
+        let mut h = FakePam::new(
+            name,
+            vec![Step::Prompt(prompt, Err("conversation failed".into()))],
+        );
+        assert_eq!(auth(&host, &mut h, &args), Verdict::ServiceError, "{name}");
+    }
+    // Only the log tells the unknown name apart.
+    let text = host.log.text();
+    assert!(
+        text.contains("mallory : login grant refused: malformed grant: not a PASETO v4.public token (it must start with \"v4.public.\") (unknown user) ;")
+            && text.contains("alice : login grant refused: malformed grant: not a PASETO v4.public token (it must start with \"v4.public.\") ;"),
+        "{text}"
+    );
+}
+
+/// A pasted grant that is valid but does not admit now is refused, even when another
+/// cached grant would: success means the pasted token is the proof.
+#[test]
+fn auth_succeeds_only_on_the_grant_pasted() {
+    let host = Host::new();
+    host.cache(&host.claims(Kind::Login));
+    let mut spent = host.claims(Kind::Login);
+    spent.uses = Some(1);
+    let token = host.cache(&spent);
+    // Its one use spent (the account phase would spend the unlimited grant first).
+    let uid = Uid::new(ALICE_UID).unwrap();
+    let lock = host.store.lock_user(uid).unwrap();
+    let mut cache = host.store.load_user(uid).unwrap();
+    cache.count_use(&spent.jti, grant::parse_time(&spent.exp).unwrap());
+    host.store.save_user(uid, &cache, &lock).unwrap();
+    drop(lock);
+
+    let mut h = FakePam::new(
+        "alice",
+        vec![
+            Step::Prompt("paste", Ok(Some(token))),
+            Step::Error("one-time grant has already been used"),
+        ],
+    );
+    assert_eq!(auth(&host, &mut h, &[]), Verdict::Denied);
+    assert!(
+        host.log.text().contains(&format!(
+            "alice : login denied: one-time grant has already been used (grant {0}) ; SERVICE=sshd ; RHOST=192.0.2.7 ; TTY=ssh ; GRANT={0}",
+            spent.jti
+        )),
+        "{}",
+        host.log.text()
+    );
+
+    // A revoked grant pasted while a usable one is cached: refused at verification.
+    let revoked = host.claims(Kind::Login);
+    host.store
+        .save_revocations(&Revocations {
+            issued_at: NOW - 10,
+            ids: vec![revoked.jti.clone()],
+        })
+        .unwrap();
+    let mut h = FakePam::new(
+        "alice",
+        vec![
+            Step::Prompt("paste", Ok(Some(host.sign(&revoked)))),
+            Step::Error("has been revoked"),
+        ],
+    );
+    assert_eq!(auth(&host, &mut h, &[]), Verdict::Denied);
+}
+
+/// A clock the host does not trust refuses a pasted token, for a name with no account
+/// as for anyone, and only after the prompt.
+#[test]
+fn auth_with_clock_trouble_refuses_after_asking() {
+    let mut host = Host::new();
+    host.clock = Err("the system clock is 2h behind".into());
+    for name in ["alice", "mallory"] {
+        let mut h = FakePam::new(
+            name,
+            vec![
+                Step::Prompt("paste", Ok(Some("junk".into()))),
+                Step::Error("clock is 2h behind"),
+            ],
+        );
+        assert_eq!(auth(&host, &mut h, &[]), Verdict::Denied, "{name}");
+        let mut h = FakePam::new(name, vec![Step::Prompt("paste", Ok(None))]);
+        assert_eq!(auth(&host, &mut h, &[]), Verdict::Ignore, "{name}");
+    }
 }
 
 #[test]
@@ -650,7 +767,6 @@ fn auth_refuses_malformed_and_wrong_tokens_clearly() {
             "malformed grant: bad token encoding",
         ),
         ("eyJhbGciOi.x.y".into(), "looks like a JWT"),
-        ("".into(), "no token given"),
         (
             host.sign(&host.claims(Kind::Exec)),
             "this is an exec grant; logging in needs a login grant",
@@ -692,15 +808,10 @@ fn auth_refuses_malformed_and_wrong_tokens_clearly() {
         "nothing refused may be cached"
     );
 
-    // No reply at all is refused the same way; a broken conversation is a service error.
-    let mut h = FakePam::new(
-        "alice",
-        vec![
-            Step::Prompt("paste", Ok(None)),
-            Step::Error("no token given"),
-        ],
-    );
-    assert_eq!(auth(&host, &mut h, &[]), Verdict::Denied);
+    // No reply at all leaves the decision to the stack; a broken conversation is a
+    // service error.
+    let mut h = FakePam::new("alice", vec![Step::Prompt("paste", Ok(None))]);
+    assert_eq!(auth(&host, &mut h, &[]), Verdict::Ignore);
     let mut h = FakePam::new(
         "alice",
         vec![Step::Prompt("paste", Err("conversation failed".into()))],
@@ -726,16 +837,26 @@ fn auth_caches_a_future_grant_but_does_not_admit_yet() {
 }
 
 #[test]
-fn auth_is_out_of_the_way_for_exempt_users_and_in_audit_only_mode() {
+fn auth_asks_exempt_users_and_is_out_of_the_way_in_audit_only_mode() {
     let host = Host::new();
-    let mut h = FakePam::new("root", vec![]);
+    // Exempt users are asked like anyone (the prompt must not tell who is exempt); with
+    // nothing pasted the stack decides, and their account phase lets them in.
+    let mut h = FakePam::new("root", vec![Step::Prompt("for root", Ok(None))]);
     assert_eq!(
         auth(&host, &mut h, &["exempt_group=wheel"]),
         Verdict::Ignore
     );
-    let mut h = FakePam::new("alice", vec![]);
-    assert_eq!(auth(&host, &mut h, &["audit_only"]), Verdict::Ignore);
-    assert!(host.log.text().contains("login would be denied (audit_only): no login grant for web-01; would ask for a grant token"), "{}", host.log.text());
+    // audit_only asks nobody, whatever the cache holds and whether the account exists.
+    host.cache(&host.claims(Kind::Login));
+    for name in ["alice", "bob", "mallory"] {
+        let mut h = FakePam::new(name, vec![]);
+        assert_eq!(
+            auth(&host, &mut h, &["audit_only"]),
+            Verdict::Ignore,
+            "{name}"
+        );
+    }
+    assert_eq!(host.log.text(), "");
 }
 
 // ---- session --------------------------------------------------------------------------

@@ -139,10 +139,84 @@ fn auth_asks_for_a_token_verifies_and_caches_it() {
         "{out:?}"
     );
 
-    // With the grant cached, auth does not ask again (empty input would be refused).
+    // A cached grant is not proof: auth asks again, and with nothing pasted the module
+    // has no say (PAM_IGNORE), which in an auth stack of this module alone libpam turns
+    // into a failure.
     let out = sb.pamtester("jt", "jtalice", &["authenticate"], &[], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("paste the token"), "{out:?}");
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    assert!(!out.stderr.contains("refused"), "{out:?}");
+    assert!(!out.stdout.contains("successfully"), "{out:?}");
+    // Pasting it again is proof.
+    let out = sb.pamtester(
+        "jt",
+        "jtalice",
+        &["authenticate"],
+        &[],
+        &format!("{token}\n"),
+    );
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(!out.stderr.contains("paste the token"), "{out:?}");
+}
+
+/// What the auth phase answers, seen through real libpam: no token pasted is PAM_IGNORE
+/// (a later module decides, so `pam_permit` lets it through and the module alone fails),
+/// a bad token is a refusal whatever follows it, a good one succeeds; and every user —
+/// with a grant, without, exempt, unknown — sees the same prompt and answers.
+#[test]
+fn auth_without_a_pasted_token_has_no_say() {
+    let sb = Sandbox::new();
+    // exempt_group on the auth lines too: it must change nothing there.
+    sb.pam_service("alone", "auth required MODULE exempt_group=jitadmins\n");
+    sb.pam_service(
+        "then-permit",
+        "auth required MODULE exempt_group=jitadmins\nauth required pam_permit.so\n",
+    );
+    sb.import_login_grant("jtalice", &[]);
+    let (token, _) = sb.mint("jtcarol", &["--kind", "login"]);
+    let same = |out: &crate::sandbox::Outcome, user: &str| {
+        (
+            out.code,
+            out.stdout.replace(user, "U"),
+            out.stderr.replace(user, "U"),
+        )
+    };
+    let mut answers = Vec::new();
+    for user in ["jtalice", "jtcarol", "jtadmin", "jtnobody"] {
+        let alone = sb.pamtester("alone", user, &["authenticate"], &[], "");
+        assert_eq!(alone.code, 1, "{user}: {alone:?}");
+        assert!(
+            alone
+                .stderr
+                .contains(&format!("jitsudo login grant for {user} on {HOST}")),
+            "{user}: {alone:?}"
+        );
+        assert!(
+            alone.stderr.contains("Permission denied"),
+            "{user}: {alone:?}"
+        );
+        let permit = sb.pamtester("then-permit", user, &["authenticate"], &[], "");
+        assert_eq!(permit.code, 0, "{user}: {permit:?}");
+        let junk = sb.pamtester("then-permit", user, &["authenticate"], &[], "junk\n");
+        assert_eq!(junk.code, 1, "{user}: {junk:?}");
+        assert!(
+            junk.stderr
+                .contains("jitsudo: grant token refused: malformed grant"),
+            "{user}: {junk:?}"
+        );
+        answers.push((same(&alone, user), same(&permit, user), same(&junk, user)));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:#?}");
+
+    let out = sb.pamtester(
+        "alone",
+        "jtcarol",
+        &["authenticate"],
+        &[],
+        &format!("{token}\n"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("successfully authenticated"), "{out:?}");
 }
 
 #[test]
@@ -180,7 +254,6 @@ fn auth_refuses_malformed_tokens_with_a_clear_message_and_no_crash() {
             "this is an exec grant; logging in needs a login grant",
         ),
         (bob_token, "grant is for user \"jtbob\", not \"jtalice\""),
-        ("".into(), "no token given"),
         ("A".repeat(3000), "not a PASETO v4.public token"),
     ];
     for (pasted, why) in cases {
@@ -204,9 +277,12 @@ fn auth_refuses_malformed_tokens_with_a_clear_message_and_no_crash() {
     // Nothing refused was cached.
     let out = sb.jitsudo_as("jtalice", &["-l"], "");
     assert!(out.stdout.contains("no usable grants"), "{out:?}");
-    // No input at all (EOF) is refused the same way, without a crash.
-    let out = sb.pamtester("jt", "jtalice", &["authenticate"], &[], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    // No input at all (EOF) or an empty line: no say, which alone is a failure; no crash.
+    for input in ["", "\n"] {
+        let out = sb.pamtester("jt", "jtalice", &["authenticate"], &[], input);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(!out.stderr.contains("refused"), "{out:?}");
+    }
 }
 
 #[test]

@@ -357,6 +357,11 @@ fn ssh_keyboard_interactive_paste_of_a_grant() {
             .any(|l| l.starts_with("jtalice : login allowed") && l.ends_with(&id)),
         "{lines:#?}"
     );
+
+    // The grant is cached now, but that is no proof of who is typing: an empty answer
+    // is refused, and the key alone does not get in.
+    let out = paste(&answer("empty-askpass", ""));
+    assert_refused(&out, &sshd);
 }
 
 /// Write a token straight into a user's cache (for grants `--import` would refuse).
