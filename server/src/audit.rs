@@ -40,7 +40,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use crate::db::{Backend, Db, DbError};
+use crate::db::{self, Backend, Db, DbError};
 
 /// Schema migration 2 (SQLite). `seq` is the rowid: assigned at insert, in commit order
 /// (one writer at a time). Only search's filters are indexed; grant and request ids are
@@ -211,7 +211,7 @@ pub async fn append(
 pub(crate) async fn seal(
     pool: &AnyPool,
     backend: Backend,
-    write_lock: &tokio::sync::Mutex<()>,
+    write_lock: &std::sync::Arc<tokio::sync::Mutex<()>>,
 ) -> Result<u64, sqlx::Error> {
     let mut sealed = 0u64;
     loop {
@@ -226,64 +226,64 @@ pub(crate) async fn seal(
         if !matches!(last, Some(None)) {
             return Ok(sealed);
         }
-        let _w = match backend {
-            Backend::Sqlite => Some(write_lock.lock().await),
-            Backend::Postgres => None,
-        };
-        let mut tx = pool.begin().await?;
-        if backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(PG_AUDIT_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let head = sqlx::query(
-            "SELECT seq, hash FROM audit_log WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (head_seq, mut prev) = match head {
-            Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
-            None => (i64::MIN, GENESIS.to_string()),
-        };
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {SEAL_BATCH}"
-        ))
-        .bind(head_seq)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut links: Vec<(i64, String, String)> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let (mut r, is_sealed) = record(row)?;
-            if is_sealed {
-                // Above the newest sealed row there are only unsealed ones.
-                continue;
+        let mut tx = db::begin_write(pool, backend, write_lock).await?;
+        let result = async {
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PG_AUDIT_LOCK)
+                    .execute(&mut **tx)
+                    .await?;
             }
-            r.prev = prev;
-            r.hash = r.compute_hash();
-            prev = r.hash.clone();
-            links.push((r.seq, r.prev, r.hash));
-        }
-        if !links.is_empty() {
-            let mut sql = String::from("WITH v (s, p, h) AS (VALUES ");
-            for i in 0..links.len() {
-                if i > 0 {
-                    sql.push_str(", ");
+            let head = sqlx::query(
+                "SELECT seq, hash FROM audit_log WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            )
+            .fetch_optional(&mut **tx)
+            .await?;
+            let (head_seq, mut prev) = match head {
+                Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+                None => (i64::MIN, GENESIS.to_string()),
+            };
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {SEAL_BATCH}"
+            ))
+            .bind(head_seq)
+            .fetch_all(&mut **tx)
+            .await?;
+            let mut links: Vec<(i64, String, String)> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let (mut r, is_sealed) = record(row)?;
+                if is_sealed {
+                    // Above the newest sealed row there are only unsealed ones.
+                    continue;
                 }
-                sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+                r.prev = prev;
+                r.hash = r.compute_hash();
+                prev = r.hash.clone();
+                links.push((r.seq, r.prev, r.hash));
             }
-            sql.push_str(
-                ") UPDATE audit_log SET prev_hash = v.p, hash = v.h FROM v WHERE audit_log.seq = v.s AND audit_log.hash IS NULL",
-            );
-            let mut q = sqlx::query(&sql);
-            for (s, p, h) in &links {
-                q = q.bind(*s).bind(p.clone()).bind(h.clone());
+            if !links.is_empty() {
+                let mut sql = String::from("WITH v (s, p, h) AS (VALUES ");
+                for i in 0..links.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+                }
+                sql.push_str(
+                    ") UPDATE audit_log SET prev_hash = v.p, hash = v.h FROM v WHERE audit_log.seq = v.s AND audit_log.hash IS NULL",
+                );
+                let mut q = sqlx::query(&sql);
+                for (s, p, h) in &links {
+                    q = q.bind(*s).bind(p.clone()).bind(h.clone());
+                }
+                q.execute(&mut **tx).await?;
             }
-            q.execute(&mut *tx).await?;
+            Ok::<_, sqlx::Error>((links.len(), rows.len()))
         }
-        tx.commit().await?;
-        sealed += links.len() as u64;
-        if rows.len() < SEAL_BATCH {
+        .await;
+        let (linked, read) = tx.finish(result).await?;
+        sealed += linked as u64;
+        if read < SEAL_BATCH {
             return Ok(sealed);
         }
     }
@@ -427,28 +427,30 @@ impl Db {
         public_key: &str,
         now: i64,
     ) -> Result<bool, DbError> {
-        let _w = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
-        let last: Option<String> = sqlx::query(
+        let mut tx = self.write().await?;
+        let result = async {
+            let last: Option<String> = sqlx::query(
             "SELECT detail FROM audit_log WHERE kind = 'key.activated' ORDER BY seq DESC LIMIT 1",
         )
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .map(|r| r.try_get("detail"))
         .transpose()?;
-        let same = last
-            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
-            .is_some_and(|d| d["key_id"] == key_id && d["public_key"] == public_key);
-        if same {
-            return Ok(false);
+            let same = last
+                .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+                .is_some_and(|d| d["key_id"] == key_id && d["public_key"] == public_key);
+            if same {
+                return Ok(false);
+            }
+            let e = Entry::new("key.activated", "jitsudod").detail(serde_json::json!({
+                "key_id": key_id,
+                "public_key": public_key,
+            }));
+            append(&mut tx, self.backend, now, &[e]).await?;
+            Ok(true)
         }
-        let e = Entry::new("key.activated", "jitsudod").detail(serde_json::json!({
-            "key_id": key_id,
-            "public_key": public_key,
-        }));
-        append(&mut tx, self.backend, now, &[e]).await?;
-        tx.commit().await?;
-        Ok(true)
+        .await;
+        tx.finish(result).await
     }
 
     /// Number of audit records (metrics and tests).
@@ -563,80 +565,82 @@ impl Db {
         records: &[(HostRecord, String)],
         now: i64,
     ) -> Result<u64, DbError> {
-        let _w = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
-        let last = sqlx::query("SELECT host_seq, hash FROM host_journal WHERE host = $1 ORDER BY host_seq DESC LIMIT 1")
-            .bind(host)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (mut last_seq, mut last_hash) = match last {
-            Some(r) => (
-                r.try_get::<i64, _>("host_seq")? as u64,
-                Some(r.try_get::<String, _>("hash")?),
-            ),
-            None => (0, None),
-        };
-        let mut entries = Vec::new();
-        for (r, line) in records {
-            if r.seq <= last_seq {
-                let stored =
-                    sqlx::query("SELECT hash FROM host_journal WHERE host = $1 AND host_seq = $2")
-                        .bind(host)
-                        .bind(r.seq as i64)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match stored {
-                    Some(row) if row.try_get::<String, _>("hash")? == r.hash => continue,
-                    // Records before the first one ever uploaded (trimmed earlier) are
-                    // not ours to judge.
-                    None => continue,
-                    Some(_) => {
-                        return Err(DbError::Conflict(format!(
-                            "journal record {} of host {host} differs from the one stored; the host's journal was rewritten",
-                            r.seq
-                        )))
+        let mut tx = self.write().await?;
+        let result = async {
+            let last = sqlx::query("SELECT host_seq, hash FROM host_journal WHERE host = $1 ORDER BY host_seq DESC LIMIT 1")
+                .bind(host)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let (mut last_seq, mut last_hash) = match last {
+                Some(r) => (
+                    r.try_get::<i64, _>("host_seq")? as u64,
+                    Some(r.try_get::<String, _>("hash")?),
+                ),
+                None => (0, None),
+            };
+            let mut entries = Vec::new();
+            for (r, line) in records {
+                if r.seq <= last_seq {
+                    let stored =
+                        sqlx::query("SELECT hash FROM host_journal WHERE host = $1 AND host_seq = $2")
+                            .bind(host)
+                            .bind(r.seq as i64)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    match stored {
+                        Some(row) if row.try_get::<String, _>("hash")? == r.hash => continue,
+                        // Records before the first one ever uploaded (trimmed earlier) are
+                        // not ours to judge.
+                        None => continue,
+                        Some(_) => {
+                            return Err(DbError::Conflict(format!(
+                                "journal record {} of host {host} differs from the one stored; the host's journal was rewritten",
+                                r.seq
+                            )))
+                        }
                     }
                 }
-            }
-            if let Some(prev) = &last_hash {
-                if r.seq != last_seq + 1 || &r.prev != prev {
-                    return Err(DbError::Conflict(format!(
-                        "journal record {} of host {host} does not follow stored record {last_seq}",
-                        r.seq
-                    )));
+                if let Some(prev) = &last_hash {
+                    if r.seq != last_seq + 1 || &r.prev != prev {
+                        return Err(DbError::Conflict(format!(
+                            "journal record {} of host {host} does not follow stored record {last_seq}",
+                            r.seq
+                        )));
+                    }
                 }
+                sqlx::query("INSERT INTO host_journal (host, host_seq, record, hash, received_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(host)
+                    .bind(r.seq as i64)
+                    .bind(line)
+                    .bind(&r.hash)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                let e = &r.entry;
+                let mut entry = Entry::new("host.record", host)
+                    .user(&e.user)
+                    .host(host)
+                    .detail(serde_json::json!({
+                        "seq": r.seq,
+                        "hash": r.hash,
+                        "time": e.time,
+                        "outcome": e.outcome,
+                        "reason": e.reason,
+                        "tty": e.tty,
+                        "run_as": e.run_as,
+                        "command": e.command,
+                    }));
+                if let Some(g) = &e.grant {
+                    entry = entry.grant(g);
+                }
+                entries.push(entry);
+                last_seq = r.seq;
+                last_hash = Some(r.hash.clone());
             }
-            sqlx::query("INSERT INTO host_journal (host, host_seq, record, hash, received_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(host)
-                .bind(r.seq as i64)
-                .bind(line)
-                .bind(&r.hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let e = &r.entry;
-            let mut entry = Entry::new("host.record", host)
-                .user(&e.user)
-                .host(host)
-                .detail(serde_json::json!({
-                    "seq": r.seq,
-                    "hash": r.hash,
-                    "time": e.time,
-                    "outcome": e.outcome,
-                    "reason": e.reason,
-                    "tty": e.tty,
-                    "run_as": e.run_as,
-                    "command": e.command,
-                }));
-            if let Some(g) = &e.grant {
-                entry = entry.grant(g);
-            }
-            entries.push(entry);
-            last_seq = r.seq;
-            last_hash = Some(r.hash.clone());
+            append(&mut tx, self.backend, now, &entries).await?;
+            Ok(last_seq)
         }
-        append(&mut tx, self.backend, now, &entries).await?;
-        tx.commit().await?;
-        Ok(last_seq)
+        .await;
+        tx.finish(result).await
     }
 }

@@ -8,7 +8,8 @@
 //! * approver API tokens are stored only as SHA-256 hashes.
 //!
 //! Approving locks the request row (`FOR UPDATE` on PostgreSQL; on SQLite all writes of
-//! this process are serialised and SQLite allows one writer), counts approvals and moves
+//! this process are serialised, each in a `BEGIN IMMEDIATE` transaction that is committed
+//! or rolled back before the next starts: see `WriteTx`), counts approvals and moves
 //! the request from `pending` to `approved` with a conditional UPDATE in the same
 //! transaction that inserts the grant: a grant is issued exactly once, or not at all.
 #![forbid(unsafe_code)]
@@ -38,8 +39,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     pub backend: Backend,
-    /// SQLite has one writer; taking this in-process lock first avoids lock-upgrade
-    /// deadlocks (SQLITE_BUSY) between our own connections.
+    /// SQLite has one writer; this process's writers take this lock first, so they
+    /// queue here rather than in SQLite's busy handler (see `WriteTx`).
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The background task sealing new audit rows (see `audit`).
     sealer: Option<tokio::task::JoinHandle<()>>,
@@ -86,6 +87,103 @@ impl From<sqlx::Error> for DbError {
 }
 
 type R<T> = Result<T, DbError>;
+
+/// A write transaction: begun by `begin_write`, ended by `finish`.
+///
+/// On SQLite it holds this process's write lock and began with `BEGIN IMMEDIATE`, so it
+/// takes SQLite's write lock at once, waiting for it through `busy_timeout`. A deferred
+/// `BEGIN` would take it only at the first write, as an upgrade of its read, and SQLite
+/// answers a failed upgrade with SQLITE_BUSY at once, without the busy handler.
+///
+/// `finish` commits, or rolls back, and waits for that before the write lock is
+/// released. A transaction merely dropped on an error path (a duplicate approval, a
+/// repeated revocation) leaves its ROLLBACK queued on the connection's worker while the
+/// next writer already runs, and finds SQLite's lock still held: that was the
+/// occasional "database is locked". Dropped without `finish` (its future cancelled), it
+/// rolls back on a task that holds the lock until the rollback is done.
+pub(crate) struct WriteTx {
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    lock: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// Begin a write transaction (see `WriteTx`).
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+    write_lock: &std::sync::Arc<tokio::sync::Mutex<()>>,
+) -> Result<WriteTx, sqlx::Error> {
+    let lock = match backend {
+        Backend::Sqlite => Some(write_lock.clone().lock_owned().await),
+        Backend::Postgres => None,
+    };
+    let tx = match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        // Row locks (FOR UPDATE) and constraints serialise what must be; READ COMMITTED
+        // transactions never fail to start for another writer.
+        Backend::Postgres => pool.begin().await?,
+    };
+    Ok(WriteTx { tx: Some(tx), lock })
+}
+
+impl WriteTx {
+    /// Commit when `result` is Ok, else roll back; either way the database has finished
+    /// with the transaction before the write lock is released.
+    pub(crate) async fn finish<T, E: From<sqlx::Error>>(
+        mut self,
+        result: Result<T, E>,
+    ) -> Result<T, E> {
+        let Some(tx) = self.tx.take() else {
+            return result;
+        };
+        let out = match result {
+            Ok(v) => tx.commit().await.map(|()| v).map_err(E::from),
+            Err(e) => {
+                if let Err(r) = tx.rollback().await {
+                    tracing::warn!(error = %r, "cannot roll back a failed write transaction");
+                }
+                Err(e)
+            }
+        };
+        drop(self.lock.take());
+        out
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::Transaction<'static, sqlx::Any>;
+
+    fn deref(&self) -> &Self::Target {
+        // Some from `begin_write` until `finish`, which consumes the value.
+        self.tx
+            .as_ref()
+            .expect("write transaction used after finish")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.tx
+            .as_mut()
+            .expect("write transaction used after finish")
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        let Some(tx) = self.tx.take() else { return };
+        let lock = self.lock.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = tx.rollback().await;
+                    drop(lock);
+                });
+            }
+            // No runtime left: sqlx queues the rollback itself.
+            Err(_) => drop((tx, lock)),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestRow {
@@ -301,8 +399,13 @@ impl Db {
         &self.pool
     }
 
-    pub(crate) fn write_lock(&self) -> &tokio::sync::Mutex<()> {
+    pub(crate) fn write_lock(&self) -> &std::sync::Arc<tokio::sync::Mutex<()>> {
         &self.write_lock
+    }
+
+    /// Begin a write transaction (see `WriteTx`).
+    pub(crate) async fn write(&self) -> R<WriteTx> {
+        Ok(begin_write(&self.pool, self.backend, &self.write_lock).await?)
     }
 
     pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -338,7 +441,10 @@ impl Db {
                 if *version <= current {
                     continue;
                 }
-                let mut tx = conn.begin().await?;
+                let mut tx = match self.backend {
+                    Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+                    Backend::Postgres => conn.begin().await?,
+                };
                 let statements = if self.backend == Backend::Sqlite {
                     sqlite
                 } else {
@@ -377,26 +483,28 @@ impl Db {
 
     /// Register a host; `by` (the admin) is recorded in the audit trail.
     pub async fn add_host_by(&self, name: &str, public_key: &str, by: &str, now: i64) -> R<()> {
-        let _w = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO hosts (name, public_key, created_at) VALUES ($1, $2, $3)")
-            .bind(name)
-            .bind(public_key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match DbError::from(e) {
-                DbError::Conflict(_) => {
-                    DbError::Conflict(format!("host {name:?} is already registered"))
-                }
-                other => other,
-            })?;
-        let e = Entry::new("host.registered", by)
-            .host(name)
-            .detail(serde_json::json!({ "public_key": public_key }));
-        audit::append(&mut tx, self.backend, now, &[e]).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut tx = self.write().await?;
+        let result = async {
+            sqlx::query("INSERT INTO hosts (name, public_key, created_at) VALUES ($1, $2, $3)")
+                .bind(name)
+                .bind(public_key)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match DbError::from(e) {
+                    DbError::Conflict(_) => {
+                        DbError::Conflict(format!("host {name:?} is already registered"))
+                    }
+                    other => other,
+                })?;
+            let e = Entry::new("host.registered", by)
+                .host(name)
+                .detail(serde_json::json!({ "public_key": public_key }));
+            audit::append(&mut tx, self.backend, now, &[e]).await?;
+            Ok(())
+        }
+        .await;
+        tx.finish(result).await
     }
 
     pub async fn host_key(&self, name: &str) -> R<Option<String>> {
@@ -472,27 +580,29 @@ impl Db {
         by: &str,
         now: i64,
     ) -> R<()> {
-        let _w = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let group_list = groups;
-        let groups = serde_json::to_string(groups).map_err(|e| DbError::Backend(e.to_string()))?;
-        sqlx::query("INSERT INTO approvers (name, groups_json, token_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(name)
-            .bind(groups)
-            .bind(token_hash)
-            .bind(admin as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match DbError::from(e) {
-                DbError::Conflict(_) => DbError::Conflict(format!("approver {name:?} already exists")),
-                other => other,
-            })?;
-        let e = Entry::new("approver.added", by)
-            .detail(serde_json::json!({ "approver": name, "groups": group_list, "admin": admin }));
-        audit::append(&mut tx, self.backend, now, &[e]).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut tx = self.write().await?;
+        let result = async {
+            let group_list = groups;
+            let groups = serde_json::to_string(groups).map_err(|e| DbError::Backend(e.to_string()))?;
+            sqlx::query("INSERT INTO approvers (name, groups_json, token_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(name)
+                .bind(groups)
+                .bind(token_hash)
+                .bind(admin as i64)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match DbError::from(e) {
+                    DbError::Conflict(_) => DbError::Conflict(format!("approver {name:?} already exists")),
+                    other => other,
+                })?;
+            let e = Entry::new("approver.added", by)
+                .detail(serde_json::json!({ "approver": name, "groups": group_list, "admin": admin }));
+            audit::append(&mut tx, self.backend, now, &[e]).await?;
+            Ok(())
+        }
+        .await;
+        tx.finish(result).await
     }
 
     pub async fn approver_by_token_hash(&self, hash: &str) -> R<Option<Approver>> {
@@ -514,67 +624,69 @@ impl Db {
 
     /// Store a new request; with `grant`, also its (automatically issued) grant, atomically.
     pub async fn insert_request(&self, req: &RequestRow, grant: Option<&GrantRow>) -> R<()> {
-        let _w = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        ))
-        .bind(&req.id)
-        .bind(&req.host)
-        .bind(&req.user)
-        .bind(req.uid)
-        .bind(&req.run_as)
-        .bind(&req.command)
-        .bind(&req.reason)
-        .bind(req.duration)
-        .bind(req.uses)
-        .bind(req.source.clone())
-        .bind(&req.status)
-        .bind(&req.rule)
-        .bind(&req.message)
-        .bind(req.approvals_needed)
-        .bind(&req.approvers)
-        .bind(&req.poll_hash)
-        .bind(req.created_at)
-        .bind(req.decided_at)
-        .bind(req.decided_by.clone())
-        .execute(&mut *tx)
-        .await?;
-        if let Some(g) = grant {
-            insert_grant(&mut tx, g).await?;
+        let mut tx = self.write().await?;
+        let result = async {
+            sqlx::query(&format!(
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            ))
+            .bind(&req.id)
+            .bind(&req.host)
+            .bind(&req.user)
+            .bind(req.uid)
+            .bind(&req.run_as)
+            .bind(&req.command)
+            .bind(&req.reason)
+            .bind(req.duration)
+            .bind(req.uses)
+            .bind(req.source.clone())
+            .bind(&req.status)
+            .bind(&req.rule)
+            .bind(&req.message)
+            .bind(req.approvals_needed)
+            .bind(&req.approvers)
+            .bind(&req.poll_hash)
+            .bind(req.created_at)
+            .bind(req.decided_at)
+            .bind(req.decided_by.clone())
+            .execute(&mut **tx)
+            .await?;
+            if let Some(g) = grant {
+                insert_grant(&mut tx, g).await?;
+            }
+            let mut entries = vec![
+                Entry::new("request.created", format!("host:{}", req.host))
+                    .user(&req.user)
+                    .host(&req.host)
+                    .request(&req.id)
+                    .detail(serde_json::json!({
+                        "uid": req.uid,
+                        "run_as": req.run_as,
+                        "command": req.command,
+                        "reason": req.reason,
+                        "source": req.source,
+                    })),
+                Entry::new("request.decided", "policy")
+                    .user(&req.user)
+                    .host(&req.host)
+                    .request(&req.id)
+                    .detail(serde_json::json!({
+                        "rule": req.rule,
+                        "status": req.status,
+                        "message": req.message,
+                        "duration": req.duration,
+                        "uses": req.uses,
+                        "approvals_needed": req.approvals_needed,
+                        "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
+                    })),
+            ];
+            if let Some(g) = grant {
+                entries.push(grant_entry(g, &format!("policy:{}", req.rule)));
+            }
+            audit::append(&mut tx, self.backend, req.created_at, &entries).await?;
+            Ok(())
         }
-        let mut entries = vec![
-            Entry::new("request.created", format!("host:{}", req.host))
-                .user(&req.user)
-                .host(&req.host)
-                .request(&req.id)
-                .detail(serde_json::json!({
-                    "uid": req.uid,
-                    "run_as": req.run_as,
-                    "command": req.command,
-                    "reason": req.reason,
-                    "source": req.source,
-                })),
-            Entry::new("request.decided", "policy")
-                .user(&req.user)
-                .host(&req.host)
-                .request(&req.id)
-                .detail(serde_json::json!({
-                    "rule": req.rule,
-                    "status": req.status,
-                    "message": req.message,
-                    "duration": req.duration,
-                    "uses": req.uses,
-                    "approvals_needed": req.approvals_needed,
-                    "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
-                })),
-        ];
-        if let Some(g) = grant {
-            entries.push(grant_entry(g, &format!("policy:{}", req.rule)));
-        }
-        audit::append(&mut tx, self.backend, req.created_at, &entries).await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        tx.finish(result).await
     }
 
     pub async fn request(&self, id: &str) -> R<Option<RequestRow>> {
@@ -658,201 +770,206 @@ impl Db {
         now: i64,
         issue: impl FnOnce(&RequestRow, Vec<String>) -> Result<GrantRow, String>,
     ) -> R<Approved> {
-        let _w = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let lock = if self.backend == Backend::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let row = sqlx::query(&format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let req = row
+        let mut tx = self.write().await?;
+        let result = async {
+            let lock = if self.backend == Backend::Postgres {
+                " FOR UPDATE"
+            } else {
+                ""
+            };
+            let row = sqlx::query(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
+            ))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let req = row
+                .as_ref()
+                .map(request_row)
+                .transpose()?
+                .ok_or_else(|| DbError::NotFound(format!("no request {id}")))?;
+            check_open(&req, now)?;
+            if req.user == approver.name {
+                return Err(DbError::Forbidden(format!(
+                    "{} cannot approve their own request; it needs {} other approver(s)",
+                    approver.name, req.approvals_needed
+                )));
+            }
+            let principals: Vec<String> =
+                serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()))?;
+            let allowed = principals.iter().any(|p| match p.strip_prefix("group:") {
+                Some(g) => approver.groups.iter().any(|x| x == g),
+                None => *p == approver.name,
+            });
+            if !allowed {
+                return Err(DbError::Forbidden(format!(
+                    "{} may not approve request {id} (rule {} names: {})",
+                    approver.name,
+                    req.rule,
+                    principals.join(", ")
+                )));
+            }
+            sqlx::query("INSERT INTO approvals (request_id, approver, comment, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(&approver.name)
+                .bind(comment)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match DbError::from(e) {
+                    DbError::Conflict(_) => DbError::Conflict(format!("{} has already approved request {id}", approver.name)),
+                    other => other,
+                })?;
+            let names: Vec<String> = sqlx::query(
+                "SELECT approver FROM approvals WHERE request_id = $1 ORDER BY created_at, approver",
+            )
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("approver"))
+            .collect::<Result<_, _>>()?;
+            let count = names.len() as i64;
+            let approval = Entry::new("request.approval", &approver.name)
+                .user(&req.user)
+                .host(&req.host)
+                .request(id)
+                .detail(serde_json::json!({
+                    "comment": comment,
+                    "approvals": count,
+                    "needed": req.approvals_needed,
+                    "rule": req.rule,
+                }));
+            if count < req.approvals_needed {
+                audit::append(&mut tx, self.backend, now, &[approval]).await?;
+                return Ok(Approved {
+                    status: "pending".into(),
+                    approvals: count,
+                    needed: req.approvals_needed,
+                    grant: None,
+                });
+            }
+            let updated = sqlx::query("UPDATE requests SET status = 'approved', decided_at = $1, decided_by = $2 WHERE id = $3 AND status = 'pending'")
+                .bind(now)
+                .bind(names.join(","))
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            if updated.rows_affected() != 1 {
+                return Err(DbError::Conflict(format!(
+                    "request {id} was decided meanwhile"
+                )));
+            }
+            let approved = Entry::new("request.approved", &approver.name)
+                .user(&req.user)
+                .host(&req.host)
+                .request(id)
+                .detail(serde_json::json!({ "approved_by": names, "rule": req.rule }));
+            let grant = issue(&req, names).map_err(DbError::Backend)?;
+            insert_grant(&mut tx, &grant).await?;
+            let issued = grant_entry(&grant, &approver.name);
+            audit::append(&mut tx, self.backend, now, &[approval, approved, issued]).await?;
+            Ok(Approved {
+                status: "approved".into(),
+                approvals: count,
+                needed: req.approvals_needed,
+                grant: Some(grant),
+            })
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    pub async fn deny(&self, id: &str, approver: &Approver, reason: &str, now: i64) -> R<()> {
+        let mut tx = self.write().await?;
+        let result = async {
+            let lock = if self.backend == Backend::Postgres {
+                " FOR UPDATE"
+            } else {
+                ""
+            };
+            let req = sqlx::query(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
+            ))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
             .as_ref()
             .map(request_row)
             .transpose()?
             .ok_or_else(|| DbError::NotFound(format!("no request {id}")))?;
-        check_open(&req, now)?;
-        if req.user == approver.name {
-            return Err(DbError::Forbidden(format!(
-                "{} cannot approve their own request; it needs {} other approver(s)",
-                approver.name, req.approvals_needed
-            )));
-        }
-        let principals: Vec<String> =
-            serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()))?;
-        let allowed = principals.iter().any(|p| match p.strip_prefix("group:") {
-            Some(g) => approver.groups.iter().any(|x| x == g),
-            None => *p == approver.name,
-        });
-        if !allowed {
-            return Err(DbError::Forbidden(format!(
-                "{} may not approve request {id} (rule {} names: {})",
-                approver.name,
-                req.rule,
-                principals.join(", ")
-            )));
-        }
-        sqlx::query("INSERT INTO approvals (request_id, approver, comment, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id)
+            check_open(&req, now)?;
+            let principals: Vec<String> =
+                serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()))?;
+            let allowed = approver.admin
+                || principals.iter().any(|p| match p.strip_prefix("group:") {
+                    Some(g) => approver.groups.iter().any(|x| x == g),
+                    None => *p == approver.name,
+                });
+            if !allowed {
+                return Err(DbError::Forbidden(format!(
+                    "{} may not decide request {id}",
+                    approver.name
+                )));
+            }
+            let res = sqlx::query(
+                "UPDATE requests SET status = 'denied', message = $1, decided_at = $2, decided_by = $3 WHERE id = $4 AND status = 'pending'",
+            )
+            .bind(format!("denied by {}: {reason}", approver.name))
+            .bind(now)
             .bind(&approver.name)
-            .bind(comment)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match DbError::from(e) {
-                DbError::Conflict(_) => DbError::Conflict(format!("{} has already approved request {id}", approver.name)),
-                other => other,
-            })?;
-        let names: Vec<String> = sqlx::query(
-            "SELECT approver FROM approvals WHERE request_id = $1 ORDER BY created_at, approver",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("approver"))
-        .collect::<Result<_, _>>()?;
-        let count = names.len() as i64;
-        let approval = Entry::new("request.approval", &approver.name)
-            .user(&req.user)
-            .host(&req.host)
-            .request(id)
-            .detail(serde_json::json!({
-                "comment": comment,
-                "approvals": count,
-                "needed": req.approvals_needed,
-                "rule": req.rule,
-            }));
-        if count < req.approvals_needed {
-            audit::append(&mut tx, self.backend, now, &[approval]).await?;
-            tx.commit().await?;
-            return Ok(Approved {
-                status: "pending".into(),
-                approvals: count,
-                needed: req.approvals_needed,
-                grant: None,
-            });
-        }
-        let updated = sqlx::query("UPDATE requests SET status = 'approved', decided_at = $1, decided_by = $2 WHERE id = $3 AND status = 'pending'")
-            .bind(now)
-            .bind(names.join(","))
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        if updated.rows_affected() != 1 {
-            return Err(DbError::Conflict(format!(
-                "request {id} was decided meanwhile"
-            )));
+            if res.rows_affected() != 1 {
+                return Err(DbError::Conflict(format!(
+                    "request {id} was decided meanwhile"
+                )));
+            }
+            let e = Entry::new("request.denied", &approver.name)
+                .user(&req.user)
+                .host(&req.host)
+                .request(id)
+                .detail(serde_json::json!({ "reason": reason, "rule": req.rule }));
+            audit::append(&mut tx, self.backend, now, &[e]).await?;
+            Ok(())
         }
-        let approved = Entry::new("request.approved", &approver.name)
-            .user(&req.user)
-            .host(&req.host)
-            .request(id)
-            .detail(serde_json::json!({ "approved_by": names, "rule": req.rule }));
-        let grant = issue(&req, names).map_err(DbError::Backend)?;
-        insert_grant(&mut tx, &grant).await?;
-        let issued = grant_entry(&grant, &approver.name);
-        audit::append(&mut tx, self.backend, now, &[approval, approved, issued]).await?;
-        tx.commit().await?;
-        Ok(Approved {
-            status: "approved".into(),
-            approvals: count,
-            needed: req.approvals_needed,
-            grant: Some(grant),
-        })
-    }
-
-    pub async fn deny(&self, id: &str, approver: &Approver, reason: &str, now: i64) -> R<()> {
-        let _w = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let lock = if self.backend == Backend::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let req = sqlx::query(&format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(request_row)
-        .transpose()?
-        .ok_or_else(|| DbError::NotFound(format!("no request {id}")))?;
-        check_open(&req, now)?;
-        let principals: Vec<String> =
-            serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()))?;
-        let allowed = approver.admin
-            || principals.iter().any(|p| match p.strip_prefix("group:") {
-                Some(g) => approver.groups.iter().any(|x| x == g),
-                None => *p == approver.name,
-            });
-        if !allowed {
-            return Err(DbError::Forbidden(format!(
-                "{} may not decide request {id}",
-                approver.name
-            )));
-        }
-        let res = sqlx::query(
-            "UPDATE requests SET status = 'denied', message = $1, decided_at = $2, decided_by = $3 WHERE id = $4 AND status = 'pending'",
-        )
-        .bind(format!("denied by {}: {reason}", approver.name))
-        .bind(now)
-        .bind(&approver.name)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() != 1 {
-            return Err(DbError::Conflict(format!(
-                "request {id} was decided meanwhile"
-            )));
-        }
-        let e = Entry::new("request.denied", &approver.name)
-            .user(&req.user)
-            .host(&req.host)
-            .request(id)
-            .detail(serde_json::json!({ "reason": reason, "rule": req.rule }));
-        audit::append(&mut tx, self.backend, now, &[e]).await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        tx.finish(result).await
     }
 
     /// Revoke a grant. False if it was already revoked.
     pub async fn revoke(&self, grant_id: &str, by: &str, reason: &str, now: i64) -> R<bool> {
-        let _w = self.write_guard().await;
         let grant = self
             .grant(grant_id)
             .await?
             .ok_or_else(|| DbError::NotFound(format!("no grant {grant_id}")))?;
-        let mut tx = self.pool.begin().await?;
-        // ON CONFLICT DO NOTHING: a second revocation changes nothing and records nothing
-        // (a failed statement would abort a PostgreSQL transaction).
-        let res = sqlx::query("INSERT INTO revocations (grant_id, reason, revoked_by, exp, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grant_id) DO NOTHING")
-            .bind(grant_id)
-            .bind(reason)
-            .bind(by)
-            .bind(grant.exp)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        if res.rows_affected() == 0 {
-            return Ok(false);
+        let mut tx = self.write().await?;
+        let result = async {
+            // ON CONFLICT DO NOTHING: a second revocation changes nothing and records nothing
+            // (a failed statement would abort a PostgreSQL transaction).
+            let res = sqlx::query("INSERT INTO revocations (grant_id, reason, revoked_by, exp, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grant_id) DO NOTHING")
+                .bind(grant_id)
+                .bind(reason)
+                .bind(by)
+                .bind(grant.exp)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            if res.rows_affected() == 0 {
+                return Ok(false);
+            }
+            let e = Entry::new("grant.revoked", by)
+                .user(&grant.user)
+                .host(&grant.host)
+                .request(&grant.request_id)
+                .grant(grant_id)
+                .detail(serde_json::json!({ "reason": reason }));
+            audit::append(&mut tx, self.backend, now, &[e]).await?;
+            Ok(true)
         }
-        let e = Entry::new("grant.revoked", by)
-            .user(&grant.user)
-            .host(&grant.host)
-            .request(&grant.request_id)
-            .grant(grant_id)
-            .detail(serde_json::json!({ "reason": reason }));
-        audit::append(&mut tx, self.backend, now, &[e]).await?;
-        tx.commit().await?;
-        Ok(true)
+        .await;
+        tx.finish(result).await
     }
 
     /// Ids of revoked grants that have not yet expired (expired ones are refused anyway).

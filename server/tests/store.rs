@@ -44,6 +44,7 @@ async fn suite(new_url: &dyn Fn() -> String) {
     two_approvals_no_self_approval(&new_url()).await;
     deny_flow(&new_url()).await;
     concurrent_approvals_issue_one_grant(&new_url()).await;
+    contention_fails_no_write(&new_url()).await;
 }
 
 const NOW: i64 = 1_800_000_000;
@@ -360,5 +361,132 @@ async fn concurrent_approvals_issue_one_grant(url: &str) {
             "no approval recorded after the decision"
         );
     }
+    db.close().await;
+}
+
+/// Busy threads that keep every CPU occupied while they live, so the runtime's workers
+/// are preempted in the middle of transactions (the windows where a write that ended in
+/// an error could still hold SQLite's lock).
+struct CpuLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuLoad {
+    fn start(n: usize) -> CpuLoad {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        CpuLoad { stop, threads }
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes that end in an error after they wrote (a duplicate approval, a re-revoke, a
+/// duplicate registration) racing with approvals that succeed, under CPU load: every
+/// outcome is a success or the expected conflict, never a database error ("database is
+/// locked" on SQLite, when such a transaction was dropped with its rollback still
+/// queued and the next writer could not upgrade its read).
+async fn contention_fails_no_write(url: &str) {
+    const REQUESTS: usize = 60;
+    const ROUNDS: usize = 3;
+    let db = Arc::new(Db::connect(url).await.unwrap());
+    db.add_host("web-01", "k4.public.a", NOW).await.unwrap();
+    db.add_approver("a0", &["sre".into()], "hash-a0", false, NOW)
+        .await
+        .unwrap();
+    let _load = CpuLoad::start(2);
+    let mut unexpected = Vec::new();
+    for round in 0..ROUNDS {
+        for r in 0..REQUESTS {
+            db.insert_request(
+                &request(&format!("p{round}-{r}"), "pending", 2, &["group:sre"]),
+                None,
+            )
+            .await
+            .unwrap();
+            let auto = format!("auto{round}-{r}");
+            db.insert_request(
+                &request(&auto, "approved", 0, &[]),
+                Some(&grant(&format!("g-{auto}"), &auto, NOW + 600)),
+            )
+            .await
+            .unwrap();
+        }
+        let mut tasks: Vec<tokio::task::JoinHandle<(&str, Result<(), DbError>)>> = Vec::new();
+        for r in 0..REQUESTS {
+            let id = format!("p{round}-{r}");
+            // Two approvals that count, one more and a duplicate of the first, which
+            // fail (already approved / already decided) after or before writing.
+            for name in ["b0", "b1", "b2", "b0"] {
+                let (db, id) = (db.clone(), id.clone());
+                tasks.push(tokio::spawn(async move {
+                    let res = db.approve(&id, &who(name, &["sre"]), "", NOW, issue).await;
+                    ("approve", res.map(|_| ()))
+                }));
+            }
+            let g = format!("g-auto{round}-{r}");
+            for _ in 0..2 {
+                let (db, g) = (db.clone(), g.clone());
+                tasks.push(tokio::spawn(async move {
+                    let res = db.revoke(&g, "b0", "leaked", NOW).await;
+                    ("revoke", res.map(|_| ()))
+                }));
+            }
+            let db2 = db.clone();
+            tasks.push(tokio::spawn(async move {
+                ("register", db2.add_host("web-01", "k4.public.b", NOW).await)
+            }));
+            let db3 = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let res = db3
+                    .add_approver("a0", &[], &format!("hash-{r}"), false, NOW)
+                    .await;
+                ("approver", res)
+            }));
+        }
+        for t in tasks {
+            let (what, res) = t.await.unwrap();
+            match res {
+                Ok(()) | Err(DbError::Conflict(_)) => {}
+                Err(e) => unexpected.push(format!("{what}: {e}")),
+            }
+        }
+    }
+    drop(_load);
+    assert!(
+        unexpected.is_empty(),
+        "{} of {} operations failed: {unexpected:#?}",
+        unexpected.len(),
+        ROUNDS * REQUESTS * 8
+    );
+    for round in 0..ROUNDS {
+        for r in 0..REQUESTS {
+            let req = db.request(&format!("p{round}-{r}")).await.unwrap().unwrap();
+            assert_eq!(req.status, "approved", "{req:?}");
+            assert_eq!(db.approvals(&req.id).await.unwrap().len(), 2);
+        }
+    }
+    assert_eq!(
+        db.count(Table::Grants).await.unwrap() as usize,
+        2 * ROUNDS * REQUESTS
+    );
+    assert_eq!(db.revoked_ids(NOW).await.unwrap().len(), ROUNDS * REQUESTS);
     db.close().await;
 }
