@@ -1045,3 +1045,44 @@ async fn insert_grant(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write transaction dropped mid-way (its request cancelled) after it wrote: the
+    /// next write neither fails on SQLite's lock nor sees the dropped write.
+    #[test]
+    fn a_dropped_write_transaction_rolls_back_before_the_next_write() {
+        let dir = std::env::temp_dir().join(format!("jitsudod-db-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/db.sqlite", dir.display());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = Db::connect(&url).await.unwrap();
+            for i in 0..50 {
+                let mut tx = db.write().await.unwrap();
+                sqlx::query("INSERT INTO hosts (name, public_key, created_at) VALUES ($1, 'k', 0)")
+                    .bind(format!("dropped-{i}"))
+                    .execute(&mut **tx)
+                    .await
+                    .unwrap();
+                drop(tx);
+                db.add_host(&format!("kept-{i}"), "k4.public.x", 0)
+                    .await
+                    .unwrap();
+            }
+            for i in 0..50 {
+                assert_eq!(db.host_key(&format!("dropped-{i}")).await.unwrap(), None);
+                assert!(db.host_key(&format!("kept-{i}")).await.unwrap().is_some());
+            }
+            db.close().await;
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
