@@ -19,8 +19,8 @@ const PUBKEY_STACK: &str = "auth     required pam_permit.so\n\
                             account  required MODULE exempt_group=jitadmins\n\
                             session  required MODULE\n";
 
-/// Public key first, then keyboard-interactive through PAM: a user with no grant is
-/// asked to paste one.
+/// Public key first, then keyboard-interactive through PAM: every login pastes a grant
+/// (one already cached is no proof of who is typing).
 const PASTE_STACK: &str = "auth     required MODULE\n\
                            account  required MODULE\n\
                            session  required MODULE\n";
