@@ -6,10 +6,13 @@
 
 #[path = "../e2e/sandbox.rs"]
 mod sandbox;
+#[path = "../e2e/terminal_driver.rs"]
+mod terminal_driver;
 
 mod audit;
 mod files;
 mod input;
 mod process;
 mod races;
+mod terminal;
 mod tokens;

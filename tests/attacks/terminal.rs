@@ -1,0 +1,69 @@
+//! The caller's terminal: a command run as another user must not be able to reach it.
+//! Run on a real terminal (tests/e2e/terminal_driver.rs) with the caller's shell reading
+//! from it after jitsudo.
+
+use crate::sandbox::Sandbox;
+use crate::terminal_driver::{on_pty, Step};
+use std::os::unix::fs::PermissionsExt;
+
+/// Push each character of argv[1] and a newline into the input of the terminal on fd 0,
+/// as if typed there (TIOCSTI, allowed on one's controlling terminal).
+const INJECT: &str = r#"
+import fcntl, sys, termios
+for ch in sys.argv[1] + "\n":
+    fcntl.ioctl(0, termios.TIOCSTI, ch.encode())
+print("injected", flush=True)
+"#;
+
+/// Bob, granted any python3 command by alice's grant, pushes `id > …/proof` into the
+/// terminal he was given. Sharing alice's terminal, her shell would run it as alice
+/// (Debian 12's kernel allows TIOCSTI); on a pty of his own it goes nowhere.
+#[test]
+fn tiocsti_by_the_target_user_does_not_reach_the_callers_shell() {
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "0") {
+        // The kernel refuses TIOCSTI to everyone but CAP_SYS_ADMIN: no injection to show.
+        eprintln!("dev.tty.legacy_tiocsti is 0 on this kernel; the attack cannot be shown");
+        return;
+    }
+    let s = Sandbox::new();
+    let drop_dir = s.dir.join("drop");
+    std::fs::create_dir(&drop_dir).unwrap();
+    std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let inject = s.dir.join("inject.py");
+    std::fs::write(&inject, INJECT).unwrap();
+    std::fs::set_permissions(&inject, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &["--command", "/usr/bin/python3 *", "--run-as", "bob"],
+        ),
+    );
+    let proof = drop_dir.join("proof");
+    let script = format!(
+        "\"$J\" -u bob /usr/bin/python3 {} 'id > {}'; echo jitsudo-ended; exec /usr/bin/sh",
+        inject.display(),
+        proof.display()
+    );
+    let run = on_pty(
+        &s,
+        "alice",
+        &script,
+        &[
+            Step::Expect("injected"),
+            Step::Expect("jitsudo-ended"),
+            // The caller's shell now reads its terminal: first anything injected into it.
+            Step::Send("echo shell-alive; exit\n"),
+            Step::Expect("shell-alive"),
+        ],
+    );
+    run.assert_completed();
+    // The injection itself worked: into bob's own terminal.
+    assert!(run.output.contains("injected"), "{run:#?}");
+    assert!(
+        !proof.exists(),
+        "bob's keystrokes ran in alice's shell: {:?}\n{run:#?}",
+        std::fs::read_to_string(&proof)
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+}
