@@ -9,7 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Outcome, Sandbox};
+use crate::sandbox::{Outcome, Refusal, Sandbox};
 use crate::terminal_driver::{on_pty, Step};
 
 /// Alice may run, as bob: cat, tty, any sh and any python3 command; as root: tty and
@@ -327,4 +327,45 @@ fn without_a_terminal_exit_status_and_signals_pass_through() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+}
+
+#[test]
+fn a_command_that_cannot_be_started_is_refused_and_logged_as_before() {
+    let s = sandbox();
+    // Root's own program: bob may not execute it, so the exec in the command fails.
+    s.sh("mkdir -p /usr/local/bin");
+    s.write_file("/usr/local/bin/secret", "#!/bin/sh\necho secret\n", 0o700);
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &["--command", "/usr/local/bin/secret", "--run-as", "bob"],
+        ),
+    );
+    s.logs();
+    let out = without_terminal(&s, "alice")
+        .args(["-u", "bob", "/usr/local/bin/secret"])
+        .output()
+        .unwrap();
+    let out = Outcome::of(out);
+    out.assert_denied("cannot run /usr/local/bin/secret: Permission denied");
+    let logs = s.logs().join("\n");
+    assert!(
+        logs.contains("cannot run /usr/local/bin/secret: Permission denied"),
+        "{logs}"
+    );
+
+    // On a terminal: the same refusal, and the caller's modes are back.
+    let run = on_pty(
+        &s,
+        "alice",
+        r#"a=$(stty -g); "$J" -u bob /usr/local/bin/secret; echo "rc=$?"; [ "$(stty -g)" = "$a" ] && echo modes-restored"#,
+        &[
+            Step::Expect("cannot run /usr/local/bin/secret: Permission denied"),
+            Step::Expect("rc=1"),
+            Step::Expect("modes-restored"),
+        ],
+    );
+    run.assert_completed();
+    assert!(!run.output.contains("secret\r\n"), "{run:#?}");
 }
