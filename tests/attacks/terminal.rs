@@ -67,3 +67,74 @@ fn tiocsti_by_the_target_user_does_not_reach_the_callers_shell() {
     );
     assert_eq!(run.code, Some(0), "{run:#?}");
 }
+
+/// Leave a process behind (SIGHUP ignored, as nohup would) that waits until the caller's
+/// shell has its terminal back (`DIR/go`), then pushes `id > DIR/proof` into fd 0 and
+/// writes how that went to `DIR/done`.
+const LINGER: &str = r#"
+import fcntl, os, signal, sys, termios, time
+drop = sys.argv[1]
+if os.fork() == 0:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(drop + "/go") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        for ch in "id > %s/proof\n" % drop:
+            fcntl.ioctl(0, termios.TIOCSTI, ch.encode())
+        result = "injected"
+    except OSError as e:
+        result = "refused: " + e.strerror
+    with open(drop + "/done", "w") as f:
+        f.write(result)
+    os._exit(0)
+print("left a process behind", flush=True)
+"#;
+
+/// The same attack from a process the command leaves behind, once jitsudo has returned
+/// and the caller's shell reads its terminal again: it holds only bob's pty, hung up by
+/// then, never the caller's terminal.
+#[test]
+fn a_process_left_behind_by_the_target_user_cannot_type_into_the_callers_shell() {
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "0") {
+        eprintln!("dev.tty.legacy_tiocsti is 0 on this kernel; the attack cannot be shown");
+        return;
+    }
+    let s = Sandbox::new();
+    let drop_dir = s.dir.join("drop");
+    std::fs::create_dir(&drop_dir).unwrap();
+    std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let linger = s.dir.join("linger.py");
+    std::fs::write(&linger, LINGER).unwrap();
+    std::fs::set_permissions(&linger, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &["--command", "/usr/bin/python3 *", "--run-as", "bob"],
+        ),
+    );
+    let d = drop_dir.display();
+    let script = format!(
+        "\"$J\" -u bob /usr/bin/python3 {} {d}; echo jitsudo-ended; touch {d}/go; \
+         while [ ! -e {d}/done ]; do sleep 0.1; done; echo attempt-made; exec /usr/bin/sh",
+        linger.display()
+    );
+    let run = on_pty(
+        &s,
+        "alice",
+        &script,
+        &[
+            Step::Expect("left a process behind"),
+            Step::Expect("jitsudo-ended"),
+            // Only now type: anything injected is already queued ahead of this.
+            Step::Expect("attempt-made"),
+            Step::Send("echo shell-alive; exit\n"),
+            Step::Expect("shell-alive"),
+        ],
+    );
+    run.assert_completed();
+    let done = std::fs::read_to_string(drop_dir.join("done")).unwrap_or_default();
+    assert!(done.starts_with("refused"), "{done:?}\n{run:#?}");
+    assert!(!drop_dir.join("proof").exists(), "{done:?}\n{run:#?}");
+}
