@@ -215,12 +215,10 @@ fn supervise(plan: ExecPlan) -> io::Result<ChildEnd> {
         signals,
         start: Some(start_read),
         start_error: Vec::new(),
+        started: false,
         relay,
         caller,
     };
-    if let Some(relay) = &mut supervisor.relay {
-        relay.take_terminal();
-    }
     let end = supervisor.event_loop();
     supervisor.read_start_report();
     if let Some(relay) = &mut supervisor.relay {
@@ -267,6 +265,11 @@ struct Supervisor {
     /// Where the monitor and the command report a failure to start; `None` at its end.
     start: Option<File>,
     start_error: Vec<u8>,
+    /// The command has been exec'd (the report pipe ended with nothing in it): it is the
+    /// pty's foreground group, so what is typed from now on reaches it, Ctrl-C and Ctrl-Z
+    /// included. Until then the caller's terminal is left as it is (its own signal keys
+    /// reach us, and are passed on).
+    started: bool,
     relay: Option<Relay>,
     caller: Dispositions,
 }
@@ -356,7 +359,9 @@ impl Supervisor {
     /// foreground, and continue the command.
     fn resume(&mut self) {
         if let Some(relay) = &mut self.relay {
-            relay.take_terminal();
+            if self.started {
+                relay.take_terminal();
+            }
             relay.copy_window_size();
         }
         let _ = process::signal_process(self.monitor, libc::SIGCONT);
@@ -371,6 +376,10 @@ impl Supervisor {
             match start.read(&mut buf) {
                 Ok(0) => {
                     self.start = None;
+                    self.started = self.start_error.is_empty();
+                    if let (true, Some(relay)) = (self.started, &mut self.relay) {
+                        relay.take_terminal();
+                    }
                     return;
                 }
                 Ok(n) => {

@@ -198,11 +198,12 @@ fn ctrl_z_stops_the_job_and_fg_resumes_it() {
         "alice",
         r#"exec /usr/bin/bash --norc --noprofile --noediting -i"#,
         &[
-            Step::Send("PS1='prompt> '\n"),
+            Step::Send("PS1='prom''pt> '\n"),
             Step::Expect("prompt> "),
             Step::Send(
-                "\"$J\" -u bob /usr/bin/python3 -c 'print(\"ready\", flush=True); print(\"got\", input().upper())'\n",
+                "\"$J\" -u bob /usr/bin/python3 -c 'print(\"re\" + \"ady\", flush=True); print(\"got\", input().upper())'\n",
             ),
+            // Not the echo of the line typed: the command's output.
             Step::Expect("ready"),
             Step::WaitRaw,
             Step::Send("\x1a"),
