@@ -23,9 +23,12 @@
 //!   and is not dumpable, so the target user can neither signal nor ptrace it (kill(2)
 //!   needs the sender's real or effective uid to be the receiver's real or saved uid).
 //!   It owns the pty master and a new open file description of the caller's terminal
-//!   (`/dev/tty`, non-blocking). While it is the terminal's foreground job it puts the
-//!   terminal in raw mode and relays both ways; the pty's own line discipline, whose
-//!   modes and window size start as copies of the caller's, does echo, line editing and
+//!   (`/dev/tty`, non-blocking). Once the command has started (until then keystrokes
+//!   wait in the caller's terminal, whose signal keys still reach us), and while it is
+//!   the terminal's foreground job, it puts the terminal in raw mode and relays both
+//!   ways. When our stdout is a pipe (`jitsudo -u bob cmd | less`) the terminal is left
+//!   to the rest of the pipeline: output is shown, no input is relayed, modes are not
+//!   touched (as sudo-rs does). The pty's own line discipline, whose modes and window size start as copies of the caller's, does echo, line editing and
 //!   signal characters for the command. It restores the caller's modes whenever it gives
 //!   the terminal back: when the command stops, and when it ends (by exit or by a signal).
 //! - The **monitor** exists for job control: a process group whose parent is in another

@@ -1,5 +1,5 @@
-//! Commands on a terminal. Root (the default target) runs in place, on the caller's
-//! terminal; any other user gets a new pty in a new session, which jitsudo relays to the
+//! Commands on a terminal. Root (the default target) and the caller's own user run in
+//! place, on the caller's terminal; any other user gets a new pty in a new session, which jitsudo relays to the
 //! caller's terminal (input, output, window size, exit status, job control). Without a
 //! terminal, a new session with none. The attack this prevents is in
 //! tests/attacks/terminal.rs.
@@ -37,6 +37,8 @@ fn sandbox() -> Sandbox {
         &["--command", "/usr/bin/tty", "--command", "/usr/bin/sh -c *"],
     );
     s.import_ok("alice", &as_root);
+    let as_alice = s.mint("alice", &["--command", "/usr/bin/tty", "--run-as", "alice"]);
+    s.import_ok("alice", &as_alice);
     s
 }
 
@@ -73,22 +75,23 @@ fn input_and_output_pass_through_the_pty_and_modes_are_restored() {
 }
 
 #[test]
-fn another_user_gets_a_new_terminal_root_the_callers() {
+fn another_user_gets_a_new_terminal_root_and_the_caller_keep_theirs() {
     let s = sandbox();
     let run = on_pty(
         &s,
         "alice",
-        r#"tty; "$J" -u bob /usr/bin/tty; "$J" /usr/bin/tty; echo done"#,
+        r#"tty; "$J" -u bob /usr/bin/tty; "$J" /usr/bin/tty; "$J" -u alice /usr/bin/tty; echo done"#,
         &[Step::Expect("done")],
     );
     run.assert_completed();
     let ttys = pts_lines(&run.output);
-    assert_eq!(ttys.len(), 3, "{run:#?}");
+    assert_eq!(ttys.len(), 4, "{run:#?}");
     assert_ne!(ttys[0], ttys[1], "bob must get a pty of his own: {run:#?}");
     assert_eq!(
         ttys[0], ttys[2],
         "root runs on the caller's terminal: {run:#?}"
     );
+    assert_eq!(ttys[0], ttys[3], "so does the caller's own user: {run:#?}");
 
     // Root: exec in place, the very process the caller started.
     let run = on_pty(
