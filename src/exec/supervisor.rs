@@ -28,9 +28,10 @@
 //!   the terminal's foreground job, it puts the terminal in raw mode and relays both
 //!   ways. When our stdout is a pipe (`jitsudo -u bob cmd | less`) the terminal is left
 //!   to the rest of the pipeline: output is shown, no input is relayed, modes are not
-//!   touched (as sudo-rs does). The pty's own line discipline, whose modes and window size start as copies of the caller's, does echo, line editing and
-//!   signal characters for the command. It restores the caller's modes whenever it gives
-//!   the terminal back: when the command stops, and when it ends (by exit or by a signal).
+//!   touched (as sudo-rs does). The pty's own line discipline, whose modes and window
+//!   size start as copies of the caller's, does echo, line editing and signal characters
+//!   for the command. The supervisor restores the caller's modes whenever it gives the
+//!   terminal back: when the command stops, and when it ends (by exit or by a signal).
 //! - The **monitor** exists for job control: a process group whose parent is in another
 //!   session is orphaned, and the kernel discards SIGTSTP, SIGTTIN and SIGTTOU for
 //!   orphaned groups, so Ctrl-Z on the pty could not stop the command if the supervisor
