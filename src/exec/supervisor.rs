@@ -220,10 +220,12 @@ fn supervise(plan: ExecPlan) -> io::Result<ChildEnd> {
         start: Some(start_read),
         start_error: Vec::new(),
         started: false,
+        ended: false,
         relay,
         caller,
     };
     let end = supervisor.event_loop();
+    supervisor.ended = true;
     supervisor.read_start_report();
     if let Some(relay) = &mut supervisor.relay {
         relay.drain();
@@ -274,6 +276,8 @@ struct Supervisor {
     /// included. Until then the caller's terminal is left as it is (its own signal keys
     /// reach us, and are passed on).
     started: bool,
+    /// The monitor has ended: the terminal is not to be taken again.
+    ended: bool,
     relay: Option<Relay>,
     caller: Dispositions,
 }
@@ -381,7 +385,8 @@ impl Supervisor {
                 Ok(0) => {
                     self.start = None;
                     self.started = self.start_error.is_empty();
-                    if let (true, Some(relay)) = (self.started, &mut self.relay) {
+                    if let (true, false, Some(relay)) = (self.started, self.ended, &mut self.relay)
+                    {
                         relay.take_terminal();
                     }
                     return;
