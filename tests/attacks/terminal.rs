@@ -138,3 +138,37 @@ fn a_process_left_behind_by_the_target_user_cannot_type_into_the_callers_shell()
     assert!(done.starts_with("refused"), "{done:?}\n{run:#?}");
     assert!(!drop_dir.join("proof").exists(), "{done:?}\n{run:#?}");
 }
+
+/// Without a controlling terminal (`setsid`) but with the caller's terminal still on the
+/// standard streams, there is nothing to relay: handing those descriptors to bob would
+/// give him the caller's terminal, so the run is refused.
+#[test]
+fn a_terminal_that_is_not_the_controlling_one_is_not_handed_over() {
+    let s = Sandbox::new();
+    s.import_ok(
+        "alice",
+        &s.mint("alice", &["--command", "/usr/bin/tty", "--run-as", "bob"]),
+    );
+    let run = on_pty(
+        &s,
+        "alice",
+        r#"tty; /usr/bin/setsid "$J" -u bob /usr/bin/tty; echo "rc=$?""#,
+        &[Step::Expect("rc=")],
+    );
+    run.assert_completed();
+    assert!(
+        run.output
+            .contains("a standard stream is a terminal, but not jitsudo's controlling terminal"),
+        "{run:#?}"
+    );
+    assert!(run.output.contains("rc=1"), "{run:#?}");
+    let ttys = run
+        .output
+        .lines()
+        .filter(|l| l.starts_with("/dev/pts/"))
+        .count();
+    assert_eq!(
+        ttys, 1,
+        "bob's command must not have run on the caller's terminal: {run:#?}"
+    );
+}
