@@ -41,7 +41,7 @@ pub const LONG_VERSION: &str = concat!(
     group(ArgGroup::new("mode").args(["list", "import", "drop", "reset_timestamp", "sync", "enroll"]).multiple(false))
 )]
 pub struct Cli {
-    /// Run the command as USER (a name, or #UID) instead of root
+    /// Run the command as USER (a name, or #UID) instead of root; a user other than root and you gets a new session on a new pty, so the command cannot reach your terminal
     #[arg(
         short = 'u',
         long = "user",

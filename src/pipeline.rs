@@ -12,7 +12,7 @@ use crate::audit::{Audit, AuditError};
 use crate::caller::Caller;
 use crate::config::HostConfig;
 use crate::decision::{self, Ask, Cached, Denial};
-use crate::exec::{self, env, resolve, ExecPlan, Program};
+use crate::exec::{self, env, resolve, ExecPlan, Program, Session};
 use crate::grant::Grant;
 use crate::host;
 use crate::log::{Outcome, Record};
@@ -151,9 +151,10 @@ pub fn run_command(
 
     // 7. Count a use (counted grants only), and log before anything runs: with
     //    `require`, an unlogged command does not run and its use is not spent.
-    let _lock = count_use_and_log(ctx, &mut record, grant)?;
+    let lock = count_use_and_log(ctx, &mut record, grant)?;
 
-    // 8. Become the target user with a clean environment, and exec in place.
+    // 8. Become the target user with a clean environment, and exec: in place for root
+    //    and the caller's own user, else in a new session on a new pty (see exec).
     let program = match pinned {
         Some((path, file)) if allowed.pinned && path == allowed.path => {
             Program::Pinned { path, file }
@@ -163,6 +164,11 @@ pub fn run_command(
     let plan = build_plan(ctx, program, args, target, grant)
         .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
     let path = plan.program.path().to_string();
+    if plan.session == Session::Separate {
+        // The supervisor lives as long as the command: it must not keep the caller's
+        // other runs waiting for their lock. The use is already durably counted.
+        drop(lock);
+    }
     let error = exec::exec(plan);
     let why = format!("cannot run {path}: {error}");
     Err(refuse(ctx, &mut record, Outcome::Error(why.clone()), why))
@@ -321,6 +327,7 @@ fn build_plan(
     );
     let mut argv = vec![OsString::from(program.path())];
     argv.extend(args.iter().cloned());
+    let session = Session::for_target(target.uid, ctx.caller.user.uid);
     Ok(ExecPlan {
         program,
         argv,
@@ -329,6 +336,7 @@ fn build_plan(
         groups,
         umask: ctx.umask,
         limits: ctx.limits,
+        session,
     })
 }
 

@@ -1,13 +1,20 @@
 //! Becoming the target user and replacing ourselves with the command.
 //!
-//! jitsudo execs the command in place: no root parent lingers, the command gets the
-//! caller's terminal and signals directly, and its exit status is ours by construction.
-//! (A monitor process would be needed only to act when the command ends, e.g. to close
-//! a session record; nothing in the exec path needs that today.)
+//! For root (the default target) and for the caller's own user, jitsudo execs the
+//! command in place: no root parent lingers, the command gets the caller's terminal and
+//! signals directly, and its exit status is ours by construction. The caller already
+//! trusts root fully, and their own uid crosses no boundary.
+//!
+//! For any other target the command must not share the caller's terminal: with it, the
+//! target user could push keystrokes into the caller's shell (TIOCSTI), read what the
+//! caller types next, or change its modes. Such a command runs in a new session on a new
+//! pty, under a root supervisor that relays between the two terminals (see
+//! `supervisor`).
 #![forbid(unsafe_code)]
 
 pub mod env;
 pub mod resolve;
+pub mod supervisor;
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -18,7 +25,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use sha2::{Digest, Sha256};
 
-use crate::system::{self, Gid, SavedLimits, User};
+use crate::system::{self, Gid, SavedLimits, Uid, User};
 
 /// How the program is reached at exec time.
 pub enum Program {
@@ -65,6 +72,27 @@ pub struct ExecPlan {
     pub groups: Vec<Gid>,
     pub umask: u32,
     pub limits: SavedLimits,
+    pub session: Session,
+}
+
+/// Whether the command shares the caller's terminal session or gets its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Session {
+    /// Exec in place, on the caller's terminal.
+    Shared,
+    /// A new session on a new pty, under a root supervisor.
+    Separate,
+}
+
+impl Session {
+    /// Root and the caller themself share the caller's session; anyone else does not.
+    pub fn for_target(target: Uid, caller: Uid) -> Session {
+        if target == Uid::ROOT || target == caller {
+            Session::Shared
+        } else {
+            Session::Separate
+        }
+    }
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
@@ -76,8 +104,18 @@ fn cstring(bytes: &[u8]) -> io::Result<CString> {
     })
 }
 
-/// Become the target user and exec. Returns only on failure, with the reason.
+/// Start the command as the plan says: exec in place, or under the supervisor. Returns
+/// only if the command could not be started, with the reason; once it has started, this
+/// process either is the command or ends as it ends.
 pub fn exec(plan: ExecPlan) -> io::Error {
+    match plan.session {
+        Session::Shared => exec_in_place(plan),
+        Session::Separate => supervisor::run(plan),
+    }
+}
+
+/// Become the target user and exec. Returns only on failure, with the reason.
+fn exec_in_place(plan: ExecPlan) -> io::Error {
     match exec_inner(plan) {
         Ok(never) => match never {},
         Err(e) => e,

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 pub mod accounts;
 pub mod nss;
+pub mod process;
+pub mod terminal;
 
 /// A user id that is never the "no id" value `(uid_t)-1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -6,6 +6,8 @@
 
 #[path = "../e2e/sandbox.rs"]
 mod sandbox;
+#[path = "../e2e/terminal_driver.rs"]
+mod terminal_driver;
 
 mod audit;
 mod files;
@@ -13,4 +15,5 @@ mod input;
 mod pam;
 mod process;
 mod races;
+mod terminal;
 mod tokens;

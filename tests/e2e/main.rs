@@ -3,6 +3,7 @@
 //! shown refused, are a suite of their own: tests/attacks.
 
 mod sandbox;
+mod terminal_driver;
 
 mod accounts;
 mod cache;
@@ -10,3 +11,4 @@ mod journal;
 mod logging;
 mod reauth;
 mod run;
+mod terminal;

@@ -1,0 +1,770 @@
+//! Running a command as another (non-root) user in a session of its own, on a pty of
+//! its own, as sudo's `use_pty` does.
+//!
+//! # Why
+//!
+//! A command exec'd in place shares the caller's terminal and session. The target user
+//! could then inject keystrokes into the caller's shell with TIOCSTI (allowed on one's
+//! controlling terminal unless `dev.tty.legacy_tiocsti` is 0), leave a process behind
+//! that reads what the caller types next, or change the terminal's modes. For root that
+//! changes nothing (the caller trusts root fully); for any other user it is a way from
+//! that user's account into the caller's.
+//!
+//! # Processes
+//!
+//! ```text
+//! caller's shell ── jitsudo: the supervisor (root; the caller's session and terminal)
+//!                     └─ monitor (root; leads a new session; its terminal: the pty slave)
+//!                          └─ command (the target user; its own process group, the
+//!                                      pty's foreground group)
+//! ```
+//!
+//! - The **supervisor** keeps the caller's real uid and root's effective and saved uids
+//!   and is not dumpable, so the target user can neither signal nor ptrace it (kill(2)
+//!   needs the sender's real or effective uid to be the receiver's real or saved uid).
+//!   It owns the pty master and a new open file description of the caller's terminal
+//!   (`/dev/tty`, non-blocking). Once the command has started (until then keystrokes
+//!   wait in the caller's terminal, whose signal keys still reach us), and while it is
+//!   the terminal's foreground job, it puts the terminal in raw mode and relays both
+//!   ways. When our stdout is a pipe (`jitsudo -u bob cmd | less`) the terminal is left
+//!   to the rest of the pipeline: output is shown, no input is relayed, modes are not
+//!   touched (as sudo-rs does). The pty's own line discipline, whose modes and window
+//!   size start as copies of the caller's, does echo, line editing and signal characters
+//!   for the command. The supervisor restores the caller's modes whenever it gives the
+//!   terminal back: when the command stops, and when it ends (by exit or by a signal).
+//! - The **monitor** exists for job control: a process group whose parent is in another
+//!   session is orphaned, and the kernel discards SIGTSTP, SIGTTIN and SIGTTOU for
+//!   orphaned groups, so Ctrl-Z on the pty could not stop the command if the supervisor
+//!   were its parent. The monitor puts the command in a group of its own, passes on the
+//!   signals the supervisor sends it, and mirrors the command: it stops (SIGSTOP) when
+//!   the command stops, and ends as the command ended. It is the command's parent, so
+//!   the command's pid cannot be reused before the monitor has reaped it: signals to the
+//!   command's group never reach a stranger. It holds the pty slave until it exits, so
+//!   the master reads to the end of the command's output.
+//! - The **command** gets the pty slave on those of fds 0-2 that were terminals (pipes
+//!   and files pass through unchanged), then becomes the target user and execs exactly as
+//!   in place (environment, limits, umask, groups, pinned fexecve). Neither it nor the
+//!   monitor holds any descriptor of the caller's terminal.
+//!
+//! Without a controlling terminal there is no pty: the monitor still starts a new
+//! session, so the command has no controlling terminal at all.
+//!
+//! # The event loop
+//!
+//! One `poll` over a signalfd (every signal the supervisor handles is blocked and read
+//! there, so nothing runs asynchronously), the pipe on which the children report a
+//! failure to start, the caller's terminal and the pty master. Signals are handled first
+//! in each round, so a resize is applied before any input typed after it is relayed.
+//! SIGCHLD: the monitor stopped (give the terminal back, stop ourselves with SIGTSTP so
+//! the shell sees the job stopped; when continued, take the terminal again if we are in
+//! the foreground and continue the command) or ended (drain the pty's remaining output,
+//! restore the terminal, end the same way: exit code, or death by the same signal, as
+//! sudo does). SIGWINCH: copy the window size to the pty (the kernel then signals the
+//! command). SIGCONT: take the terminal again if in the foreground, and continue the
+//! command. SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM, SIGUSR1, SIGUSR2, SIGTSTP: passed
+//! to the command's process group through the monitor (those the caller ignored stay
+//! ignored, so `nohup jitsudo -u …` still works).
+//!
+//! # Growing it
+//!
+//! The supervisor is meant to grow: ending a run when its grant's window closes (SIGTERM,
+//! then SIGKILL, to the command's whole group, sent by the monitor, which alone can do
+//! so without a pid-reuse race), and recording the session (it already sees every byte
+//! both ways). Both fit the loop as one more event source (a timer fd; a recorder fed
+//! from the relay buffers).
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
+
+use super::{exec_in_place, ExecPlan, Program};
+use crate::system::process::{self, ChildState, Pid, PollFd, Ready};
+use crate::system::terminal::{self, TermMode};
+use crate::system::{self, ChildEnd, Uid};
+
+/// Signals passed on to the command (unless the caller ignored them).
+const FORWARDED: [i32; 8] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGALRM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGTSTP,
+];
+
+/// Every signal whose disposition the supervisor, the monitor or `fork_child` may
+/// change; the command gets the caller's dispositions of all of them back.
+const TOUCHED: [i32; 13] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGALRM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGTSTP,
+    libc::SIGCHLD,
+    libc::SIGCONT,
+    libc::SIGWINCH,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
+/// Relay buffer size, each way.
+const BUFFER: usize = 16 * 1024;
+
+/// At most this much output is drained from the pty after the monitor has ended: all the
+/// command wrote fits many times over, and a process the command left behind that keeps
+/// writing cannot keep us here.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Start the command under a supervisor and end as it ends. Returns only if it could not
+/// be started, with the reason (the caller logs it, as for a failed exec in place).
+pub fn run(plan: ExecPlan) -> io::Error {
+    match supervise(plan) {
+        Ok(ChildEnd::Exited(code)) => std::process::exit(code),
+        Ok(ChildEnd::Signaled(signal)) => process::die_by_signal(signal),
+        Err(e) => e,
+    }
+}
+
+/// The caller's signal dispositions (ignored or default), as they were on entry.
+#[derive(Clone, Copy)]
+struct Dispositions([bool; TOUCHED.len()]);
+
+impl Dispositions {
+    fn of_caller() -> Dispositions {
+        Dispositions(TOUCHED.map(process::is_ignored))
+    }
+
+    fn ignores(&self, signal: i32) -> bool {
+        TOUCHED
+            .iter()
+            .position(|&s| s == signal)
+            .is_some_and(|i| self.0[i])
+    }
+
+    fn restore(&self) {
+        for (signal, ignored) in TOUCHED.iter().zip(self.0) {
+            process::set_ignored(*signal, ignored);
+        }
+    }
+}
+
+fn supervise(plan: ExecPlan) -> io::Result<ChildEnd> {
+    check_unreachable_by(plan.target.uid)?;
+    let caller = Dispositions::of_caller();
+    let tty_fds = [
+        io::stdin().is_terminal(),
+        io::stdout().is_terminal(),
+        io::stderr().is_terminal(),
+    ];
+    let terminal = terminal::open_controlling_terminal()
+        .map_err(|e| io::Error::other(format!("cannot open /dev/tty: {e}")))?;
+    if terminal.is_none() && tty_fds.contains(&true) {
+        // A terminal that is not ours to relay: handing it to the command would give the
+        // target user a descriptor of it.
+        return Err(io::Error::other(
+            "a standard stream is a terminal, but not jitsudo's controlling terminal; redirect it, or run jitsudo on that terminal",
+        ));
+    }
+    let pty = match &terminal {
+        Some(tty) => Some(new_pty(tty, plan.target.uid)?),
+        None => None,
+    };
+
+    // Children must be reaped (SIGCHLD not ignored); SIGTTIN and SIGTTOU must not stop
+    // us while the command runs in the background (sudo does the same).
+    for signal in [libc::SIGCHLD, libc::SIGCONT, libc::SIGWINCH] {
+        process::set_ignored(signal, false);
+    }
+    process::set_ignored(libc::SIGTTIN, true);
+    process::set_ignored(libc::SIGTTOU, true);
+    let handled: Vec<i32> = FORWARDED
+        .iter()
+        .copied()
+        .filter(|&s| !caller.ignores(s))
+        .chain([libc::SIGCHLD, libc::SIGCONT, libc::SIGWINCH])
+        .collect();
+    // Blocked before the fork, so that no signal (SIGCHLD above all) is missed.
+    process::set_blocked_signals(&handled)?;
+    let signals = process::signal_fd(&handled, false)?;
+    let (start_read, start_write) = system::pipe()?;
+    terminal::set_nonblocking(start_read.as_raw_fd())?;
+
+    let (master, slave, mode) = match pty {
+        Some((pty, mode)) => (Some(pty.master), Some(pty.slave), Some(mode)),
+        None => (None, None, None),
+    };
+    let mut keep: Vec<RawFd> = vec![start_write.as_raw_fd()];
+    keep.extend(slave.as_ref().map(|s| s.as_raw_fd()));
+    if let Program::Pinned { file, .. } = &plan.program {
+        keep.push(file.as_raw_fd());
+    }
+    // The closure owns the plan, the slave and the pipe's write end: in this process they
+    // are dropped (closed) when fork_child returns.
+    let monitor =
+        system::fork_child(move || monitor(plan, slave, tty_fds, start_write, caller, &keep))?;
+
+    let relay = match (terminal, master, mode) {
+        (Some(tty), Some(master), Some(saved)) => Some(Relay::new(tty, master, saved)),
+        _ => None,
+    };
+    let mut supervisor = Supervisor {
+        monitor,
+        signals,
+        start: Some(start_read),
+        start_error: Vec::new(),
+        started: false,
+        ended: false,
+        relay,
+        caller,
+    };
+    let end = supervisor.event_loop();
+    supervisor.ended = true;
+    supervisor.read_start_report();
+    if let Some(relay) = &mut supervisor.relay {
+        relay.drain();
+        relay.give_terminal_back();
+    }
+    if !supervisor.start_error.is_empty() {
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&supervisor.start_error).into_owned(),
+        ));
+    }
+    Ok(end)
+}
+
+/// The supervisor must be out of the target user's reach: root's effective and saved
+/// uids, a real uid that is not the target's, and not dumpable (no ptrace, no /proc).
+fn check_unreachable_by(target: Uid) -> io::Result<()> {
+    let (real, effective, saved) = process::user_ids()?;
+    if effective != 0 || saved != 0 || real == target.get() {
+        return Err(io::Error::other(format!(
+            "the supervisor's user ids ({real}, {effective}, {saved}) would let uid {target} signal it"
+        )));
+    }
+    process::set_not_dumpable()
+}
+
+/// A new pty for the command, owned by the target user, with the caller's terminal
+/// modes and window size.
+fn new_pty(tty: &File, target: Uid) -> io::Result<(terminal::Pty, TermMode)> {
+    let pty =
+        terminal::open_pty().map_err(|e| io::Error::other(format!("cannot open a pty: {e}")))?;
+    let mode = terminal::term_mode(tty.as_fd())?;
+    terminal::set_term_mode(pty.slave.as_fd(), &mode)?;
+    if let Ok(size) = terminal::window_size(tty.as_fd()) {
+        terminal::set_window_size(pty.slave.as_fd(), &size)?;
+    }
+    terminal::give_terminal_to(&pty.slave, target)?;
+    Ok((pty, mode))
+}
+
+struct Supervisor {
+    monitor: Pid,
+    signals: File,
+    /// Where the monitor and the command report a failure to start; `None` at its end.
+    start: Option<File>,
+    start_error: Vec<u8>,
+    /// The command has been exec'd (the report pipe ended with nothing in it): it is the
+    /// pty's foreground group, so what is typed from now on reaches it, Ctrl-C and Ctrl-Z
+    /// included. Until then the caller's terminal is left as it is (its own signal keys
+    /// reach us, and are passed on).
+    started: bool,
+    /// The monitor has ended: the terminal is not to be taken again.
+    ended: bool,
+    relay: Option<Relay>,
+    caller: Dispositions,
+}
+
+impl Supervisor {
+    /// Run until the monitor has ended; its end is the command's.
+    fn event_loop(&mut self) -> ChildEnd {
+        loop {
+            let mut fds = vec![PollFd {
+                fd: self.signals.as_raw_fd(),
+                readable: true,
+                writable: false,
+            }];
+            let start_at = self.start.as_ref().map(|start| {
+                fds.push(PollFd {
+                    fd: start.as_raw_fd(),
+                    readable: true,
+                    writable: false,
+                });
+                fds.len() - 1
+            });
+            let relay_at = self.relay.as_ref().map(|relay| relay.interest(&mut fds));
+            let ready = match process::poll(&fds) {
+                Ok(ready) => ready,
+                Err(_) => return self.abandon(),
+            };
+            if ready[0].readable {
+                if let Some(end) = self.on_signals() {
+                    return end;
+                }
+            }
+            if let Some(at) = start_at {
+                if ready[at].readable || ready[at].closed {
+                    self.read_start_report();
+                }
+            }
+            if let (Some(relay), Some(at)) = (&mut self.relay, relay_at) {
+                relay.on_ready(&ready, at);
+            }
+        }
+    }
+
+    /// Handle every queued signal; the command's end if the monitor has ended.
+    fn on_signals(&mut self) -> Option<ChildEnd> {
+        loop {
+            let signal = match process::read_signal(&mut self.signals) {
+                Ok(Some(signal)) => signal,
+                Ok(None) => return None,
+                Err(_) => return Some(self.abandon()),
+            };
+            match signal {
+                libc::SIGCHLD => loop {
+                    match process::child_state(self.monitor) {
+                        Ok(None) => break,
+                        Ok(Some(ChildState::Stopped(_))) => self.suspend(),
+                        Ok(Some(ChildState::Exited(code))) => return Some(ChildEnd::Exited(code)),
+                        Ok(Some(ChildState::Signaled(s))) => return Some(ChildEnd::Signaled(s)),
+                        Err(_) => return Some(ChildEnd::Exited(1)),
+                    }
+                },
+                libc::SIGWINCH => {
+                    if let Some(relay) = &self.relay {
+                        relay.copy_window_size();
+                    }
+                }
+                libc::SIGCONT => self.resume(),
+                other => {
+                    let _ = process::signal_process(self.monitor, other);
+                }
+            }
+        }
+    }
+
+    /// The command stopped: give the terminal back and stop as a job of the caller's
+    /// shell (unless the caller ignores SIGTSTP); once continued, resume.
+    fn suspend(&mut self) {
+        if let Some(relay) = &mut self.relay {
+            relay.give_terminal_back();
+        }
+        if !self.caller.ignores(libc::SIGTSTP) {
+            process::suspend_self();
+        }
+        self.resume();
+    }
+
+    /// Continued (by the shell's `fg` or `bg`): take the terminal if we are in the
+    /// foreground, and continue the command.
+    fn resume(&mut self) {
+        if let Some(relay) = &mut self.relay {
+            if self.started {
+                relay.take_terminal();
+            }
+            relay.copy_window_size();
+        }
+        let _ = process::signal_process(self.monitor, libc::SIGCONT);
+    }
+
+    fn read_start_report(&mut self) {
+        let Some(start) = &mut self.start else {
+            return;
+        };
+        let mut buf = [0u8; 1024];
+        loop {
+            match start.read(&mut buf) {
+                Ok(0) => {
+                    self.start = None;
+                    self.started = self.start_error.is_empty();
+                    if let (true, false, Some(relay)) = (self.started, self.ended, &mut self.relay)
+                    {
+                        relay.take_terminal();
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    // Bounded: the children write one short message at most.
+                    if self.start_error.len() < 4096 {
+                        self.start_error.extend_from_slice(&buf[..n]);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The loop cannot go on (poll or the signalfd failed, which should not happen): end
+    /// the monitor, and with it the session, and wait for it.
+    fn abandon(&mut self) -> ChildEnd {
+        if let Some(relay) = &mut self.relay {
+            relay.give_terminal_back();
+        }
+        let _ = process::signal_process(self.monitor, libc::SIGKILL);
+        system::wait_child(self.monitor).unwrap_or(ChildEnd::Exited(1))
+    }
+}
+
+/// The two terminals and what is in flight between them.
+struct Relay {
+    /// The caller's terminal: our own open file description of it, non-blocking.
+    tty: File,
+    master: File,
+    /// The caller's terminal modes on entry, put back whenever we give the terminal back.
+    saved: TermMode,
+    raw: bool,
+    /// False when our stdout is a pipe or socket: the next process in the pipeline (a
+    /// pager, say) uses the terminal, so we never take it over; output still goes to it.
+    interactive: bool,
+    /// Relaying input: only while we are the terminal's foreground job.
+    reading: bool,
+    tty_in_open: bool,
+    tty_out_open: bool,
+    pty_open: bool,
+    to_pty: Vec<u8>,
+    to_tty: Vec<u8>,
+}
+
+impl Relay {
+    fn new(tty: File, master: File, saved: TermMode) -> Relay {
+        Relay {
+            tty,
+            master,
+            saved,
+            raw: false,
+            interactive: !stdout_feeds_a_pipeline(),
+            reading: false,
+            tty_in_open: true,
+            tty_out_open: true,
+            pty_open: true,
+            to_pty: Vec::with_capacity(BUFFER),
+            to_tty: Vec::with_capacity(BUFFER),
+        }
+    }
+
+    fn in_foreground(&self) -> bool {
+        terminal::foreground_group(self.tty.as_fd())
+            .is_ok_and(|pgrp| pgrp == process::own_process_group())
+    }
+
+    /// Raw mode and input relay while we are the foreground job; neither otherwise.
+    fn take_terminal(&mut self) {
+        if self.interactive && self.tty_in_open && self.in_foreground() {
+            if !self.raw {
+                self.raw = terminal::set_term_mode(self.tty.as_fd(), &self.saved.raw()).is_ok();
+            }
+            self.reading = true;
+        } else {
+            self.give_terminal_back();
+        }
+    }
+
+    fn give_terminal_back(&mut self) {
+        if self.raw {
+            let _ = terminal::set_term_mode(self.tty.as_fd(), &self.saved);
+            self.raw = false;
+        }
+        self.reading = false;
+    }
+
+    fn copy_window_size(&self) {
+        if let Ok(size) = terminal::window_size(self.tty.as_fd()) {
+            let _ = terminal::set_window_size(self.master.as_fd(), &size);
+        }
+    }
+
+    /// Add the terminal and the master to `fds` with what we wait for; their positions.
+    fn interest(&self, fds: &mut Vec<PollFd>) -> (Option<usize>, Option<usize>) {
+        let tty_read = self.reading && self.tty_in_open && self.to_pty.len() < BUFFER;
+        let tty_write = self.tty_out_open && !self.to_tty.is_empty();
+        let tty_at = (tty_read || tty_write).then(|| {
+            fds.push(PollFd {
+                fd: self.tty.as_raw_fd(),
+                readable: tty_read,
+                writable: tty_write,
+            });
+            fds.len() - 1
+        });
+        let pty_read = self.pty_open && self.to_tty.len() < BUFFER;
+        let pty_write = self.pty_open && !self.to_pty.is_empty();
+        let master_at = (pty_read || pty_write).then(|| {
+            fds.push(PollFd {
+                fd: self.master.as_raw_fd(),
+                readable: pty_read,
+                writable: pty_write,
+            });
+            fds.len() - 1
+        });
+        (tty_at, master_at)
+    }
+
+    fn on_ready(&mut self, ready: &[Ready], (tty_at, master_at): (Option<usize>, Option<usize>)) {
+        if let Some(at) = tty_at {
+            let r = ready[at];
+            if r.readable || (r.closed && self.reading) {
+                self.read_tty();
+            }
+            if r.writable || (r.closed && !self.to_tty.is_empty()) {
+                self.write_tty();
+            }
+        }
+        if let Some(at) = master_at {
+            let r = ready[at];
+            if r.readable || r.closed {
+                self.read_master();
+            }
+            if r.writable {
+                self.write_master();
+            }
+        }
+    }
+
+    fn read_tty(&mut self) {
+        let mut buf = [0u8; BUFFER];
+        let room = BUFFER - self.to_pty.len();
+        match self.tty.read(&mut buf[..room]) {
+            Ok(0) => self.tty_in_open = false,
+            Ok(n) => self.to_pty.extend_from_slice(&buf[..n]),
+            Err(e) if retry_later(&e) => {}
+            Err(_) => {
+                // EIO: we were moved to the background (reads then fail, SIGTTIN being
+                // ignored), or the terminal is gone.
+                if self.in_foreground() {
+                    self.tty_in_open = false;
+                }
+                self.give_terminal_back();
+            }
+        }
+    }
+
+    fn write_tty(&mut self) {
+        match self.tty.write(&self.to_tty) {
+            Ok(n) => {
+                self.to_tty.drain(..n);
+            }
+            Err(e) if retry_later(&e) => {}
+            Err(_) => {
+                self.tty_out_open = false;
+                self.to_tty.clear();
+            }
+        }
+    }
+
+    fn read_master(&mut self) {
+        let mut buf = [0u8; BUFFER];
+        let room = BUFFER - self.to_tty.len();
+        match self.master.read(&mut buf[..room]) {
+            Ok(0) => self.pty_open = false,
+            Ok(n) if self.tty_out_open => self.to_tty.extend_from_slice(&buf[..n]),
+            // Nowhere to show it: read it anyway, so the command never blocks on output.
+            Ok(_) => {}
+            Err(e) if retry_later(&e) => {}
+            // EIO: every slave descriptor is closed.
+            Err(_) => self.pty_open = false,
+        }
+    }
+
+    fn write_master(&mut self) {
+        match self.master.write(&self.to_pty) {
+            Ok(n) => {
+                self.to_pty.drain(..n);
+            }
+            Err(e) if retry_later(&e) => {}
+            Err(_) => {
+                self.pty_open = false;
+                self.to_pty.clear();
+            }
+        }
+    }
+
+    /// After the monitor has ended: write out what is buffered, then what the pty still
+    /// holds. A non-blocking read of the master waits for the kernel to hand over
+    /// everything already written to the slave, so nothing the command wrote is lost.
+    fn drain(&mut self) {
+        let mut drained = 0;
+        loop {
+            while self.tty_out_open && !self.to_tty.is_empty() {
+                self.write_tty();
+                if !self.to_tty.is_empty() && self.tty_out_open {
+                    let _ = process::wait_writable(self.tty.as_fd());
+                }
+            }
+            if !self.pty_open || drained >= DRAIN_LIMIT {
+                return;
+            }
+            let mut buf = [0u8; BUFFER];
+            match self.master.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    drained += n;
+                    if self.tty_out_open {
+                        self.to_tty.extend_from_slice(&buf[..n]);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // WouldBlock: nothing more was written; EIO: the slave is closed.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+fn retry_later(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// Whether our stdout is a pipe or a socket (we are not the last of a pipeline).
+fn stdout_feeds_a_pipeline() -> bool {
+    let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    File::from(fd)
+        .metadata()
+        .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+        .unwrap_or(false)
+}
+
+// ---- the monitor and the command (forked children) ----------------------------------
+
+/// Signals the monitor reads: what the supervisor passes on, and its child's changes.
+const MONITORED: [i32; 11] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGALRM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGTSTP,
+    libc::SIGCHLD,
+    libc::SIGCONT,
+    libc::SIGWINCH,
+];
+
+/// Tell the supervisor why the command could not be started.
+fn report(start: &File, message: &str) {
+    let mut writer = start;
+    let _ = writer.write_all(message.as_bytes());
+}
+
+/// The monitor (a forked child, root): lead a new session on the pty, start the command
+/// in its own process group, pass signals on to it, mirror its stops, end as it ends.
+/// Returns the exit status (fork_child exits with it).
+fn monitor(
+    plan: ExecPlan,
+    slave: Option<File>,
+    tty_fds: [bool; 3],
+    start: File,
+    caller: Dispositions,
+    keep: &[RawFd],
+) -> i32 {
+    // The caller's terminal (the supervisor's descriptor of it), the master, the
+    // supervisor's signalfd and everything else are closed here; only the standard
+    // streams, the slave, the report pipe and a pinned program stay.
+    process::close_fds_except(keep);
+    if let Err(e) = process::new_session() {
+        report(&start, &format!("cannot start a new session: {e}"));
+        return 1;
+    }
+    if let Some(slave) = &slave {
+        if let Err(e) = terminal::make_controlling_terminal(slave) {
+            report(
+                &start,
+                &format!("cannot make the pty the controlling terminal: {e}"),
+            );
+            return 1;
+        }
+        // The standard streams that were the caller's terminal become the pty, here
+        // already, so that not even the monitor keeps the caller's terminal open.
+        for (fd, is_tty) in tty_fds.iter().enumerate() {
+            if *is_tty {
+                if let Err(e) = terminal::dup_onto(slave, fd as RawFd) {
+                    report(
+                        &start,
+                        &format!("cannot put the pty on descriptor {fd}: {e}"),
+                    );
+                    return 1;
+                }
+            }
+        }
+    }
+    let signals = process::set_blocked_signals(&MONITORED)
+        .and_then(|()| process::signal_fd(&MONITORED, true));
+    let mut signals = match signals {
+        Ok(fd) => fd,
+        Err(e) => {
+            report(&start, &format!("cannot set up signals: {e}"));
+            return 1;
+        }
+    };
+    let slave_ref = slave.as_ref();
+    let start_ref = &start;
+    let command = match system::fork_child(move || run_command(plan, slave_ref, start_ref, caller))
+    {
+        Ok(pid) => pid,
+        Err(e) => {
+            report(&start, &format!("cannot fork: {e}"));
+            return 1;
+        }
+    };
+    // Both the command and the monitor set the group and the foreground, whichever runs
+    // first (as job-control shells do); errors mean the command did it already.
+    let _ = process::set_process_group(command, command);
+    if let Some(slave) = &slave {
+        let _ = terminal::set_foreground_group(slave.as_fd(), command);
+    }
+    drop(start);
+
+    loop {
+        let signal = match process::read_signal(&mut signals) {
+            Ok(Some(signal)) => signal,
+            Ok(None) => continue,
+            // Cannot read signals any more: just wait for the command and mirror its end.
+            Err(_) => match system::wait_child(command) {
+                Ok(ChildEnd::Exited(code)) => return code,
+                Ok(ChildEnd::Signaled(s)) => process::die_by_signal(s),
+                Err(_) => return 1,
+            },
+        };
+        if signal != libc::SIGCHLD {
+            // The command's pid is ours to reap, so until then its group is its own.
+            let _ = process::signal_group(command, signal);
+            continue;
+        }
+        loop {
+            match process::child_state(command) {
+                Ok(Some(ChildState::Stopped(_))) => process::stop_self(),
+                Ok(Some(ChildState::Exited(code))) => return code,
+                Ok(Some(ChildState::Signaled(s))) => process::die_by_signal(s),
+                Ok(None) => break,
+                Err(_) => return 1,
+            }
+        }
+    }
+}
+
+/// The command (a forked child of the monitor): its own process group, the pty's
+/// foreground, the caller's signal dispositions, then exec exactly as in place.
+fn run_command(plan: ExecPlan, slave: Option<&File>, start: &File, caller: Dispositions) -> i32 {
+    let _ = process::set_process_group(0, 0);
+    if let Some(slave) = slave {
+        // Allowed from a background group because SIGTTOU is still ignored here.
+        let _ = terminal::set_foreground_group(slave.as_fd(), process::own_pid());
+    }
+    caller.restore();
+    let error = exec_in_place(plan);
+    report(start, &error.to_string());
+    127
+}
