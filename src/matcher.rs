@@ -137,8 +137,8 @@ fn parse_pin(word: &str) -> Result<Option<[u8; 32]>, SpecError> {
     let Some(hex) = word.strip_prefix("sha256:") else {
         return Ok(None);
     };
-    // Check the digits before slicing: `hex` is text, and a multi-byte character would
-    // put a byte offset inside it ("sha256:" + 62 'a' + 'é' is 64 bytes and panicked).
+    // Check the digits before touching them: `hex` is text, and slicing it in pairs of
+    // bytes panicked on a multi-byte character at an odd offset (61 'a', 'é', 'a').
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SpecError(format!(
             "sha256 pin must be 64 hexadecimal digits (0-9, a-f), got {:?} ({} characters)",
@@ -343,11 +343,12 @@ mod tests {
 
     #[test]
     fn non_ascii_pin_is_refused_not_a_panic() {
-        // 63 ASCII digits and a two-byte character: 65 bytes. 62 digits and 'é': 64 bytes,
-        // so the length check passes and a byte slice would split the 'é'.
+        // Multi-byte characters at odd and even offsets, in 64 bytes (the length check
+        // passes) and in 65. The odd ones made the old byte-pair slicing panic.
         for hex in [
             format!("{}é", "a".repeat(63)),
             format!("{}é", "a".repeat(62)),
+            format!("{}éa", "a".repeat(61)),
             format!("a{}a", "é".repeat(31)),
             format!("{}€a", "a".repeat(60)),
             "\u{ff10}".repeat(21) + "a",

@@ -54,8 +54,6 @@ pub struct Pinned {
     pub hash: [u8; 32],
     /// The bytes start with `#!`: the kernel hands the interpreter /dev/fd/N.
     pub script: bool,
-    /// The bytes were copied into a sealed memfd (the file itself is not root's alone).
-    pub copied: bool,
 }
 
 /// Can nobody but root change the bytes of this open file? Its owner is root and no
@@ -121,8 +119,8 @@ pub fn open_and_hash(path: &str) -> Result<Pinned, String> {
             copy.write_all(chunk).map_err(|e| cannot_copy(path, &e))?;
         }
         hasher.update(chunk);
-        let wanted = 2 - head.len().min(2);
-        head.extend_from_slice(&chunk[..wanted.min(n)]);
+        let wanted = (2 - head.len()).min(n);
+        head.extend_from_slice(&chunk[..wanted]);
     }
     let file = match copy {
         Some(copy) => {
@@ -135,7 +133,6 @@ pub fn open_and_hash(path: &str) -> Result<Pinned, String> {
         file,
         hash: hasher.finalize().into(),
         script: head == b"#!",
-        copied: !in_place,
     })
 }
 
@@ -143,8 +140,8 @@ fn too_large_to_copy(path: &str, size: u64) -> String {
     format!(
         "{path} is {size} bytes, more than the {PINNED_COPY_LIMIT} bytes jitsudo copies into \
          sealed memory to run a pinned program that someone other than root can modify; \
-         make it owned by root and not writable by group or others (e.g. install -o root \
-         -g root -m 0755 it into /usr/local/bin) and it runs in place"
+         make it owned by root and not writable by group or others, and it runs in place \
+         (fix with: chown root:root {path} && chmod go-w {path})"
     )
 }
 

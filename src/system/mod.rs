@@ -411,7 +411,9 @@ pub struct Filesystem {
 const FUSE_SUPER_MAGIC: u64 = 0x6573_5546;
 
 /// The filesystem `fd` lives on: its type from fstatfs, its mount flags from fstatvfs
-/// (the libc crate's glibc statfs has no flags field).
+/// (the libc crate's glibc statfs has no flags field). The field and constant types
+/// differ between glibc and musl; the casts are no-ops on some targets.
+#[allow(clippy::unnecessary_cast)]
 pub fn filesystem_of(fd: BorrowedFd<'_>) -> io::Result<Filesystem> {
     // SAFETY: statfs is plain integer data, for which all-zero bytes are a valid value.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
@@ -421,8 +423,6 @@ pub fn filesystem_of(fd: BorrowedFd<'_>) -> io::Result<Filesystem> {
     let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: fd is an open descriptor; vfs is valid for writes of a statvfs.
     cerr(unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut vfs) })?;
-    // The field types differ between glibc and musl; the values are small.
-    #[allow(clippy::unnecessary_cast)]
     let (fs_type, flags) = (st.f_type as u64, vfs.f_flag as u64);
     Ok(Filesystem {
         fuse: fs_type == FUSE_SUPER_MAGIC,

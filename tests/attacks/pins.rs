@@ -315,9 +315,9 @@ fn sign_unchecked(s: &Sandbox, claims: &jitsudo::grant::Claims) -> String {
 fn non_ascii_pin_in_a_signed_grant_is_refused_not_a_crash() {
     let s = Sandbox::new();
     let now = jitsudo::grant::now();
-    // 62 hex digits and 'é': 64 bytes, so only a character check stops a byte slice
-    // from splitting the 'é'.
-    let spec = format!("sha256:{}é /usr/bin/id", "a".repeat(62));
+    // 64 bytes with the two-byte 'é' at an odd offset: the length check passes, and
+    // slicing pairs of bytes would cut the 'é' in half.
+    let spec = format!("sha256:{}éa /usr/bin/id", "a".repeat(61));
     let claims = jitsudo::grant::Claims {
         jti: jitsudo::grant::new_grant_id().unwrap(),
         iss: "jitsudoctl:k1".into(),
