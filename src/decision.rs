@@ -45,9 +45,10 @@ pub enum Denial {
     Unusable { grant: String, why: String },
 }
 
-/// Does the pinned file still hash to what the grant says? Supplied by the pipeline,
-/// which keeps the open file for exec.
-pub type PinCheck<'a> = dyn FnMut(&[u8; 32], &str) -> bool + 'a;
+/// Does the pinned file hash to what the grant says? `Err` says why not (a different
+/// hash, or a file that cannot be read or run). Supplied by the pipeline, which keeps
+/// the bytes hashed for exec.
+pub type PinCheck<'a> = dyn FnMut(&[u8; 32], &str) -> Result<(), String> + 'a;
 
 fn spec_matches(spec: &CommandSpec, path: &str, args: &[OsString]) -> bool {
     spec.allows(path, args)
@@ -98,8 +99,7 @@ pub fn decide(
                     n => format!("all {n} uses of the grant are used up"),
                 })
             } else if let Some(pin) = &spec.pin {
-                (!pin_check(pin, path))
-                    .then(|| format!("{path} does not match the grant's sha256 pin"))
+                pin_check(pin, path).err()
             } else {
                 None
             };

@@ -137,16 +137,23 @@ fn parse_pin(word: &str) -> Result<Option<[u8; 32]>, SpecError> {
     let Some(hex) = word.strip_prefix("sha256:") else {
         return Ok(None);
     };
-    if hex.len() != 64 {
+    // Check the digits before touching them: `hex` is text, and slicing it in pairs of
+    // bytes panicked on a multi-byte character at an odd offset (61 'a', 'é', 'a').
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SpecError(format!(
-            "sha256 pin must be 64 hex digits, got {} characters",
-            hex.len()
+            "sha256 pin must be 64 hexadecimal digits (0-9, a-f), got {:?} ({} characters)",
+            hex,
+            hex.chars().count()
         )));
     }
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    };
     let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| SpecError(format!("sha256 pin '{hex}' is not hexadecimal")))?;
+    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        *byte = digit(pair[0]) << 4 | digit(pair[1]);
     }
     Ok(Some(out))
 }
@@ -330,6 +337,29 @@ mod tests {
         );
         assert!(CommandSpec::parse("sha256:abcd /bin/true").is_err());
         assert!(CommandSpec::parse(&format!("sha256:{} /bin/true", "zz".repeat(32))).is_err());
+        let upper = spec(&format!("sha256:{} /bin/true", "AB".repeat(32)));
+        assert_eq!(upper.pin, Some([0xab; 32]));
+    }
+
+    #[test]
+    fn non_ascii_pin_is_refused_not_a_panic() {
+        // Multi-byte characters at odd and even offsets, in 64 bytes (the length check
+        // passes) and in 65. The odd ones made the old byte-pair slicing panic.
+        for hex in [
+            format!("{}é", "a".repeat(63)),
+            format!("{}é", "a".repeat(62)),
+            format!("{}éa", "a".repeat(61)),
+            format!("a{}a", "é".repeat(31)),
+            format!("{}€a", "a".repeat(60)),
+            "\u{ff10}".repeat(21) + "a",
+        ] {
+            let text = format!("sha256:{hex} /bin/true");
+            let err = CommandSpec::parse(&text).unwrap_err();
+            assert!(err.0.contains("64 hexadecimal digits"), "{text}: {err}");
+        }
+        // A sign is not a digit, though u8::from_str_radix would take "+a".
+        let plus = format!("sha256:+a{} /bin/true", "a".repeat(62));
+        assert!(CommandSpec::parse(&plus).is_err());
     }
 
     #[test]
@@ -414,6 +444,11 @@ mod properties {
         #[test]
         fn parse_never_panics(text in "\\PC{0,64}") {
             let _ = CommandSpec::parse(&text);
+        }
+
+        #[test]
+        fn pin_parse_never_panics(hex in "[0-9a-fA-Fé€\u{ff10}z+ -]{0,70}") {
+            let _ = CommandSpec::parse(&format!("sha256:{hex} /bin/true"));
         }
     }
 }

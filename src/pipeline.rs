@@ -6,13 +6,12 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::fs::File;
 
 use crate::audit::{Audit, AuditError};
 use crate::caller::Caller;
 use crate::config::HostConfig;
 use crate::decision::{self, Ask, Cached, Denial};
-use crate::exec::{self, env, resolve, ExecPlan, Program, Session};
+use crate::exec::{self, env, resolve, ExecPlan, Pinned, Program, Session};
 use crate::grant::Grant;
 use crate::host;
 use crate::log::{Outcome, Record};
@@ -111,9 +110,9 @@ pub fn run_command(
     })?;
     let (grants, invalid) = host::verified_grants(&cache, &ctx.config);
 
-    // 5. The decision. A pinned program is opened and hashed here, and that open file
-    //    is what will run.
-    let mut pinned: Option<(String, File)> = None;
+    // 5. The decision. A pinned program is read and hashed here, once per path, and the
+    //    descriptor holding exactly the bytes hashed is what will run.
+    let mut pinned: Vec<(String, Result<Pinned, String>)> = Vec::new();
     let decided = decide(
         ctx,
         &target,
@@ -155,11 +154,21 @@ pub fn run_command(
 
     // 8. Become the target user with a clean environment, and exec: in place for root
     //    and the caller's own user, else in a new session on a new pty (see exec).
-    let program = match pinned {
-        Some((path, file)) if allowed.pinned && path == allowed.path => {
-            Program::Pinned { path, file }
+    let program = if allowed.pinned {
+        // The decision saw this path's bytes match; never fall back to exec by path.
+        match pinned.into_iter().find(|(path, _)| *path == allowed.path) {
+            Some((path, Ok(p))) => Program::Pinned {
+                path,
+                file: p.file,
+                script: p.script,
+            },
+            _ => {
+                let why = format!("{} lost its pinned copy", allowed.path);
+                return Err(refuse(ctx, &mut record, Outcome::Error(why.clone()), why));
+            }
         }
-        _ => Program::Path(allowed.path.clone()),
+    } else {
+        Program::Path(allowed.path.clone())
     };
     let plan = build_plan(ctx, program, args, target, grant)
         .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
@@ -208,7 +217,7 @@ fn decide(
     invalid: Vec<crate::grant::Rejection>,
     revoked: &HashSet<String>,
     now: i64,
-    pinned: &mut Option<(String, File)>,
+    pinned: &mut Vec<(String, Result<Pinned, String>)>,
 ) -> Result<decision::Allowed, Denial> {
     let ask = Ask {
         user: &ctx.caller.user.name,
@@ -221,12 +230,22 @@ fn decide(
         .iter()
         .map(|(grant, used)| Cached { grant, used: *used })
         .collect();
-    let mut pin_check = |want: &[u8; 32], path: &str| match exec::open_and_hash(path) {
-        Ok((file, hash)) if &hash == want => {
-            *pinned = Some((path.to_string(), file));
-            true
+    // Each path is read once however many grants pin it, so the grant that wins is
+    // checked against the very bytes that run (a file rewritten between two reads
+    // could otherwise match one grant's pin and run under another's).
+    let mut pin_check = |want: &[u8; 32], path: &str| -> Result<(), String> {
+        let index = match pinned.iter().position(|(p, _)| p == path) {
+            Some(index) => index,
+            None => {
+                pinned.push((path.to_string(), exec::open_and_hash(path)));
+                pinned.len() - 1
+            }
+        };
+        match &pinned[index].1 {
+            Ok(p) if &p.hash == want => Ok(()),
+            Ok(_) => Err(format!("{path} does not match the grant's sha256 pin")),
+            Err(why) => Err(why.clone()),
         }
-        _ => false,
     };
     decision::decide(
         &ask,

@@ -48,7 +48,7 @@ fn ask<'a>(paths: &'a [String], args: &'a [OsString]) -> Ask<'a> {
 }
 
 fn run(grants: &[(&Grant, u32)], paths: &[&str], args: &[&str]) -> Result<Allowed, Denial> {
-    run_with(grants, paths, args, &HashSet::new(), &mut |_, _| true)
+    run_with(grants, paths, args, &HashSet::new(), &mut |_, _| Ok(()))
 }
 
 fn run_with(
@@ -160,7 +160,7 @@ fn revoked_grant_denied() {
     let g = grant(&["/usr/bin/id"], |_| {});
     let revoked: HashSet<String> = [g.id().to_string()].into();
     let e = run_with(&[(&g, 0)], &["/usr/bin/id"], &[], &revoked, &mut |_, _| {
-        true
+        Ok(())
     })
     .unwrap_err();
     assert_eq!(e.log_text(), "grant has been revoked");
@@ -182,7 +182,7 @@ fn pin_mismatch_denied() {
         &["/usr/bin/id"],
         &[],
         &HashSet::new(),
-        &mut |_, _| false,
+        &mut |_, path| Err(format!("{path} does not match the grant's sha256 pin")),
     )
     .unwrap_err();
     assert!(e.log_text().contains("sha256"), "{e:?}");
@@ -191,7 +191,7 @@ fn pin_mismatch_denied() {
         &["/usr/bin/id"],
         &[],
         &HashSet::new(),
-        &mut |_, _| true,
+        &mut |_, _| Ok(()),
     )
     .unwrap();
     assert!(a.pinned);

@@ -18,7 +18,7 @@ pub mod supervisor;
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -31,8 +31,13 @@ use crate::system::{self, Gid, SavedLimits, Uid, User};
 pub enum Program {
     /// Exec by path.
     Path(String),
-    /// Exec the open file whose hash matched the grant's `sha256:` pin.
-    Pinned { path: String, file: File },
+    /// Exec the descriptor whose bytes matched the grant's `sha256:` pin (see
+    /// [`open_and_hash`]); `script` when those bytes start with `#!`.
+    Pinned {
+        path: String,
+        file: File,
+        script: bool,
+    },
 }
 
 impl Program {
@@ -43,23 +48,121 @@ impl Program {
     }
 }
 
-/// Open `path` and hash its content. The returned file is what will run.
-pub fn open_and_hash(path: &str) -> io::Result<(File, [u8; 32])> {
-    let mut file = File::open(path)?;
-    let meta = file.metadata()?;
+/// The largest pinned program jitsudo copies into memory to run it (64 MiB). The copy
+/// is RAM for as long as the command runs; a bigger program must be one only root can
+/// modify, which runs in place.
+pub const PINNED_COPY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// A pinned program, read once: the descriptor to exec and the hash of exactly the bytes
+/// that descriptor holds.
+#[derive(Debug)]
+pub struct Pinned {
+    pub file: File,
+    pub hash: [u8; 32],
+    /// The bytes start with `#!`: the kernel hands the interpreter /dev/fd/N.
+    pub script: bool,
+}
+
+/// Can nobody but root change the bytes of this open file? Its owner is root and no
+/// group or other write bit is set (with POSIX ACLs the group bits are the ACL mask, so a
+/// named user's write entry shows there too), and it is not on FUSE, whose server answers
+/// every read itself. The directories above do not matter: the bytes are read through
+/// this descriptor, and it is this descriptor that runs.
+fn only_root_can_change(meta: &std::fs::Metadata, fs: &system::Filesystem) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == 0 && meta.mode() & 0o022 == 0 && !fs.fuse
+}
+
+/// Open the pinned program at `path` and hash it, so that the bytes that will run are
+/// exactly the bytes hashed.
+///
+/// A file only root can change is hashed through its descriptor, and that descriptor
+/// runs (fexecve): nothing is copied. Any other file is read once, each chunk going to
+/// the hash and into a memfd, which is then sealed against every change and is what
+/// runs; rewriting the file in place, during the hash or while a script runs, changes
+/// nothing that executes. Errors name the file and the reason.
+pub fn open_and_hash(path: &str) -> Result<Pinned, String> {
+    let mut file = File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {path}: {e}"))?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(io::Error::other("not an executable regular file"));
+        return Err(format!("{path} is not an executable regular file"));
     }
+    let fs = system::filesystem_of(file.as_fd())
+        .map_err(|e| format!("cannot stat the filesystem of {path}: {e}"))?;
+    // The kernel would refuse to exec it in place; a copy must not sidestep that.
+    if fs.noexec {
+        return Err(format!("{path} is on a filesystem mounted noexec"));
+    }
+    let in_place = only_root_can_change(&meta, &fs);
+    if !in_place && meta.len() > PINNED_COPY_LIMIT {
+        return Err(too_large_to_copy(path, meta.len()));
+    }
+    let mut copy = if in_place {
+        None
+    } else {
+        Some(system::executable_memfd(c"jitsudo-pinned").map_err(|e| cannot_copy(path, &e))?)
+    };
+
     let mut hasher = Sha256::new();
+    let mut head = Vec::with_capacity(2);
+    let mut total: u64 = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read {path}: {e}"))?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
+        let chunk = &buf[..n];
+        total += n as u64;
+        if let Some(copy) = &mut copy {
+            // It grew while being read.
+            if total > PINNED_COPY_LIMIT {
+                return Err(too_large_to_copy(path, total));
+            }
+            copy.write_all(chunk).map_err(|e| cannot_copy(path, &e))?;
+        }
+        hasher.update(chunk);
+        let wanted = (2 - head.len()).min(n);
+        head.extend_from_slice(&chunk[..wanted]);
     }
-    Ok((file, hasher.finalize().into()))
+    let file = match copy {
+        Some(copy) => {
+            system::seal_contents(copy.as_fd()).map_err(|e| cannot_copy(path, &e))?;
+            copy
+        }
+        None => file,
+    };
+    Ok(Pinned {
+        file,
+        hash: hasher.finalize().into(),
+        script: head == b"#!",
+    })
+}
+
+fn too_large_to_copy(path: &str, size: u64) -> String {
+    format!(
+        "{path} is {size} bytes, more than the {PINNED_COPY_LIMIT} bytes jitsudo copies into \
+         sealed memory to run a pinned program that someone other than root can modify; \
+         make it owned by root and not writable by group or others, and it runs in place \
+         (fix with: chown root:root {path} && chmod go-w {path})"
+    )
+}
+
+fn cannot_copy(path: &str, e: &io::Error) -> String {
+    let hint = if e.raw_os_error() == Some(libc::EACCES) {
+        " (vm.memfd_noexec forbids executable memfds)"
+    } else {
+        ""
+    };
+    format!(
+        "cannot copy {path} into sealed memory to run it: {e}{hint}; a pinned program \
+         only root can modify (owned by root, not writable by group or others) runs in \
+         place instead"
+    )
 }
 
 /// Everything needed to start the command.
@@ -139,19 +242,13 @@ fn exec_inner(plan: ExecPlan) -> io::Result<std::convert::Infallible> {
         })
         .collect::<io::Result<Vec<_>>>()?;
 
-    if let Program::Pinned { file, .. } = &plan.program {
-        // A `#!` script is re-opened by its interpreter through /dev/fd/N, so that one
+    if let Program::Pinned {
+        file, script: true, ..
+    } = &plan.program
+    {
+        // The kernel starts a `#!` script's interpreter on /dev/fd/N, so that one
         // descriptor must survive exec; for binaries it stays close-on-exec.
-        let mut head = [0u8; 2];
-        let is_script = file.try_clone().and_then(|mut f| {
-            use std::io::{Seek, SeekFrom};
-            f.seek(SeekFrom::Start(0))?;
-            f.read(&mut head)
-        })? == 2
-            && &head == b"#!";
-        if is_script {
-            system::keep_open_across_exec(file.as_fd())?;
-        }
+        system::keep_open_across_exec(file.as_fd())?;
     }
 
     system::restore_limits(&plan.limits)?;

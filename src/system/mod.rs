@@ -398,6 +398,84 @@ pub fn keep_open_across_exec(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+// ---- pinned programs: where the bytes live, and a sealed copy of them ------------------
+
+/// What the filesystem holding an open file says about it, for the pin check.
+#[derive(Clone, Copy, Debug)]
+pub struct Filesystem {
+    /// FUSE: every read is answered by a user-space server (with fusermount, any user's),
+    /// which can report root ownership and return other bytes on the next read.
+    pub fuse: bool,
+    /// Mounted noexec: the kernel refuses to execute files from it.
+    pub noexec: bool,
+}
+
+const FUSE_SUPER_MAGIC: u64 = 0x6573_5546;
+
+/// The filesystem `fd` lives on: its type from fstatfs, its mount flags from fstatvfs
+/// (the libc crate's glibc statfs has no flags field). The field and constant types
+/// differ between glibc and musl; the casts are no-ops on some targets.
+#[allow(clippy::unnecessary_cast)]
+pub fn filesystem_of(fd: BorrowedFd<'_>) -> io::Result<Filesystem> {
+    // SAFETY: statfs is plain integer data, for which all-zero bytes are a valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is an open descriptor; st is valid for writes of a statfs.
+    cerr(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
+    // SAFETY: as above, for statvfs.
+    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is an open descriptor; vfs is valid for writes of a statvfs.
+    cerr(unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut vfs) })?;
+    let (fs_type, flags) = (st.f_type as u64, vfs.f_flag as u64);
+    Ok(Filesystem {
+        fuse: fs_type == FUSE_SUPER_MAGIC,
+        noexec: flags & (libc::ST_NOEXEC as u64) != 0,
+    })
+}
+
+/// A new anonymous memory file that can be sealed and executed (close-on-exec).
+///
+/// memfd_create through the raw system call: the static musl build's libc may not wrap
+/// it. `MFD_EXEC` asks for an executable memfd explicitly, as kernels from 6.3 on expect
+/// (where `vm.memfd_noexec = 2` refuses it with EACCES); older kernels do not know the
+/// flag and answer EINVAL, and there every memfd is executable, so ask again without it.
+pub fn executable_memfd(name: &CStr) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    let create = |flags: libc::c_uint| {
+        // SAFETY: name is NUL-terminated and outlives the call; the flags are plain bits.
+        // The kernel returns a new descriptor or -1 with errno set.
+        let fd = unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), flags) };
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(fd as RawFd)
+        }
+    };
+    let fd = match create(base | libc::MFD_EXEC) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => create(base)?,
+        other => other?,
+    };
+    // SAFETY: fd was just returned by memfd_create and is owned by nobody else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Seal a memfd so that its content can never change again, by anyone, through any
+/// descriptor or mapping: no writes, no growing, no shrinking, and no removing the seals.
+/// The seals are read back, so a kernel that accepted fewer fails here.
+pub fn seal_contents(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let want = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on a valid descriptor with integer arguments.
+    cerr(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, want) })?;
+    // SAFETY: as above.
+    let have = cerr(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })?;
+    if have & want != want {
+        return Err(io::Error::other(format!(
+            "the kernel kept seals {have:#x}, not {want:#x}"
+        )));
+    }
+    Ok(())
+}
+
 /// Seconds since the epoch from the realtime clock.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()

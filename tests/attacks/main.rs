@@ -13,6 +13,7 @@ mod audit;
 mod files;
 mod input;
 mod pam;
+mod pins;
 mod process;
 mod races;
 mod terminal;
