@@ -175,6 +175,8 @@ impl Cli {
     }
 }
 
+/// The whole command line, for xtask (which compiles this file) to render.
+#[allow(dead_code)]
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }

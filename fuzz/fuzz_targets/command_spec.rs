@@ -1,7 +1,7 @@
 //! Command specs: parsing never panics, and what parses prints back to itself.
 #![no_main]
 
-use jitsudo::matcher::CommandSpec;
+use jitsudo_core::matcher::CommandSpec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
