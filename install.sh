@@ -40,6 +40,8 @@ echo "==> installing"
 install -o root -g root -m 4755 target/release/jitsudo /usr/bin/jitsudo
 install -o root -g root -m 0755 target/release/jitsudoctl /usr/bin/jitsudoctl
 install -o root -g root -m 0755 target/release/jitsudod /usr/sbin/jitsudod
+# The network helper of --request and --sync, at the one path jitsudo runs it from.
+install -D -o root -g root -m 0755 target/release/jitsudo-net /usr/libexec/jitsudo/jitsudo-net
 install -d -o root -g root -m 0700 /var/lib/jitsudo
 install -d -o root -g root -m 0755 /etc/jitsudo
 if [ -d man ]; then

@@ -29,7 +29,6 @@ apt_packages=(
     chromium            # the approver web page is tested in a real headless browser
     chromium-driver
     openssl             # test certificates for the service's TLS tests
-    musl-tools          # the shipped jitsudo is a static musl build (packaging/build-release.sh)
     libnss-extrausers   # a real NSS module for users not in /etc/passwd (tests/e2e/accounts.rs)
 )
 missing=()

@@ -8,7 +8,7 @@
 # hypervisor: on the benchmark VM that was 0.6 ms of a 1.8 ms run. musl does neither
 # (benches/RESULTS.md). musl has no NSS, so user and group lookups read /etc/passwd and
 # /etc/group and, for accounts only NSS knows (LDAP, SSSD), run the glibc-built helper
-# /usr/libexec/jitsudo/jitsudo-nss (src/system/nss.rs). Everything else (jitsudoctl,
+# /usr/libexec/jitsudo/jitsudo-nss (core/src/system/nss.rs). Everything else (jitsudoctl,
 # the helpers, the PAM module, jitsudod) is built normally against glibc, so packages
 # are built on the release they are for.
 #
@@ -17,8 +17,9 @@
 #   packaging/build-release.sh -p jitsudo -p jitsudod   ... and the jitsudod package
 #
 # The jitsudo package also ships the PAM module (pam_jitsudo.so, a cdylib, which
-# `--bins` does not build) and the PAM helper jitsudo-auth (its own crate), so with
-# `-p jitsudo` (or no arguments) both are built too.
+# `--bins` does not build), the PAM helper jitsudo-auth, the network helper jitsudo-net
+# and jitsudoctl (each its own crate), so with `-p jitsudo` (or no arguments) they are
+# built too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=("$@")
@@ -33,17 +34,15 @@ for ((i = 0; i < ${#packages[@]}; i++)); do
 done
 cargo build --release --locked "${packages[@]}" --bins
 if $jitsudo_package; then
-    cargo build --release --locked -p pam_jitsudo -p jitsudo-auth
+    cargo build --release --locked -p pam_jitsudo -p jitsudo-auth -p jitsudo-net -p jitsudoctl
 fi
 musl=x86_64-unknown-linux-musl
 rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
-command -v musl-gcc >/dev/null || {
-    echo "build-release.sh: musl-gcc is missing (apt-get install musl-tools)" >&2
-    exit 1
-}
-# ring (TLS for --request and --sync) has C parts: compile them with musl's gcc wrapper.
-CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked -p jitsudo --bin jitsudo --target "$musl"
-install -m 0755 "target/$musl/release/jitsudo" target/release/jitsudo
+# The setuid binary is pure Rust (no TLS: that is jitsudo-net's, built for glibc above),
+# so the musl build needs no C compiler for musl, only Rust's own musl target.
+# The size-optimized profile `setuid` (Cargo.toml).
+cargo build --profile setuid --locked -p jitsudo --bin jitsudo --target "$musl"
+install -m 0755 "target/$musl/setuid/jitsudo" target/release/jitsudo
 file target/release/jitsudo | grep -q "static-pie linked" || {
     echo "build-release.sh: target/release/jitsudo is not a static PIE" >&2
     exit 1

@@ -92,7 +92,7 @@ say "tools"
 export PATH="$HOME/.cargo/bin:$PATH"
 apt_missing=()
 for tool in lintian:lintian rpm:rpm rpmlint:rpmlint python3:python3 setpriv:util-linux \
-	pamtester:pamtester nm:binutils file:file musl-gcc:musl-tools; do
+	pamtester:pamtester nm:binutils file:file; do
 	command -v "${tool%%:*}" >/dev/null || apt_missing+=("${tool#*:}")
 done
 if [ ${#apt_missing[@]} -gt 0 ]; then
@@ -155,6 +155,7 @@ check "rpm: /usr/bin/jitsudoctl is -rwxr-xr-x root root" test "$(rpm_mode /usr/b
 check "rpm: jitsudo.toml is -rw-r--r-- root root" test "$(rpm_mode /etc/jitsudo/jitsudo.toml)" = "-rw-r--r-- root root"
 check "rpm: the PAM helper is -rwxr-xr-x root root" test "$(rpm_mode /usr/libexec/jitsudo/jitsudo-auth)" = "-rwxr-xr-x root root"
 check "rpm: the NSS helper is -rwxr-xr-x root root" test "$(rpm_mode /usr/libexec/jitsudo/jitsudo-nss)" = "-rwxr-xr-x root root"
+check "rpm: the network helper is -rwxr-xr-x root root" test "$(rpm_mode /usr/libexec/jitsudo/jitsudo-net)" = "-rwxr-xr-x root root"
 check "rpm: the PAM module is -rw-r--r-- root root in /usr/lib64/security" \
 	test "$(rpm_mode /usr/lib64/security/pam_jitsudo.so)" = "-rw-r--r-- root root"
 check "rpm: /usr/sbin/jitsudod is -rwxr-xr-x root root" test "$(rpm_mode /usr/sbin/jitsudod)" = "-rwxr-xr-x root root"
@@ -201,6 +202,8 @@ check "the PAM helper is dynamically linked (it loads libpam)" sh -c "ldd /usr/l
 check "/usr/bin/jitsudo is a static PIE (musl, no NSS of its own)" sh -c "file -L /usr/bin/jitsudo | grep -q 'static-pie linked'"
 check "the NSS helper is 755 root:root, not setuid" test "$(mode_of /usr/libexec/jitsudo/jitsudo-nss)" = "755 root:root"
 check "the NSS helper answers through glibc's NSS" sh -c "/usr/libexec/jitsudo/jitsudo-nss user uid 0 | grep -qx 'root:x:0:0::/root:/bin/bash'"
+check "the network helper is 755 root:root, not setuid" test "$(mode_of /usr/libexec/jitsudo/jitsudo-net)" = "755 root:root"
+check "/usr/bin/jitsudo has no TLS or HTTP code (that is jitsudo-net's)" sh -c "! strings /usr/bin/jitsudo | grep -qiE 'rustls|webpki|ureq|ring::'"
 PAM_MODULE=/usr/lib/x86_64-linux-gnu/security/pam_jitsudo.so
 check "the PAM module is 644 root:root in the multiarch security directory" \
 	test "$(mode_of "$PAM_MODULE")" = "644 root:root"

@@ -13,7 +13,7 @@ pub const LONG_VERSION: &str = concat!(
     "grants:     PASETO v4.public (Ed25519), keys pinned in /etc/jitsudo/jitsudo.toml\n",
     "state:      /var/lib/jitsudo (grant cache, use counters, clock mark, revocations, journal)\n",
     "audit:      syslog (RFC 3164 datagrams) + hash-chained local journal\n",
-    "service:    approval-service client (--request, --sync, --enroll; HTTPS via rustls)\n",
+    "service:    approval-service client (--request, --sync, --enroll; HTTPS in the unprivileged /usr/libexec/jitsudo/jitsudo-net)\n",
     "exec model: in place (no monitor process); environment reset, secure_path only",
 );
 
@@ -175,6 +175,8 @@ impl Cli {
     }
 }
 
+/// The whole command line, for xtask (which compiles this file) to render.
+#[allow(dead_code)]
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }

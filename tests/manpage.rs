@@ -113,7 +113,14 @@ fn every_jitsudo_option_is_in_jitsudo_8() {
 
 #[test]
 fn every_jitsudoctl_option_is_in_jitsudoctl_1() {
-    let binary = env!("CARGO_BIN_EXE_jitsudoctl");
+    // jitsudoctl is its own package (ctl/): it is built next to jitsudo.
+    let ctl = Path::new(env!("CARGO_BIN_EXE_jitsudo")).with_file_name("jitsudoctl");
+    assert!(
+        ctl.exists(),
+        "{} is missing: run cargo build --workspace first",
+        ctl.display()
+    );
+    let binary = ctl.to_str().unwrap();
     let top = help(binary, &[]);
     assert_documented("jitsudoctl.1", "jitsudoctl", &top);
     let mut todo: Vec<Vec<String>> = subcommands(&top).into_iter().map(|s| vec![s]).collect();

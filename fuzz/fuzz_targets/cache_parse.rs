@@ -1,7 +1,7 @@
 //! The on-disk grant cache: corrupt bytes are an error, never a panic.
 #![no_main]
 
-use jitsudo::store::UserCache;
+use jitsudo_core::store::UserCache;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

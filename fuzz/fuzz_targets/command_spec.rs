@@ -6,7 +6,7 @@
 //! bytes by itself, and that is where a multi-byte character once made the parser panic.
 #![no_main]
 
-use jitsudo::matcher::CommandSpec;
+use jitsudo_core::matcher::CommandSpec;
 use libfuzzer_sys::fuzz_target;
 
 fn round_trip(text: &str) {

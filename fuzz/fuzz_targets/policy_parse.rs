@@ -9,12 +9,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let file = std::path::Path::new("/etc/jitsudod/policy.toml");
-    if let Err(e) = jitsudo::client::policy::parse(file, text) {
+    if let Err(e) = jitsudo_policy::policy::parse(file, text) {
         assert!(e.0.starts_with("/etc/jitsudod/policy.toml"), "{e}");
     }
     // The first line is a glob pattern, the rest the text it is matched against.
     let (pattern, subject) = text.split_once('\n').unwrap_or((text, ""));
-    let matched = jitsudo::client::policy::glob(pattern, subject);
+    let matched = jitsudo_policy::policy::glob(pattern, subject);
     if !pattern.contains(['*', '?']) {
         assert_eq!(matched, pattern == subject);
     }

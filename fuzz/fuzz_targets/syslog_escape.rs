@@ -1,7 +1,7 @@
 //! Syslog escaping and splitting: no control character survives, no piece is too long.
 #![no_main]
 
-use jitsudo::log::{escape, split_line, MAX_MESSAGE_BYTES};
+use jitsudo_core::log::{escape, split_line, MAX_MESSAGE_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

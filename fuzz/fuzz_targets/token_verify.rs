@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use jitsudo::config::TrustedKey;
-use jitsudo::grant::{self, keys::SecretKey};
+use jitsudo_core::config::TrustedKey;
+use jitsudo_core::grant::{self, keys::SecretKey};
 use libfuzzer_sys::fuzz_target;
 
 fn trusted() -> &'static Vec<TrustedKey> {

@@ -14,10 +14,10 @@ use pam::items::{RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 use zeroize::Zeroizing;
 
-use jitsudo::config::{self, LogConfig};
-use jitsudo::login::{LoginAudit, LoginRecord};
-use jitsudo::store::Store;
-use jitsudo::system::{self, User};
+use crate::login::{LoginAudit, LoginRecord};
+use jitsudo_core::config::{self, LogConfig};
+use jitsudo_core::store::Store;
+use jitsudo_core::system::{self, User};
 
 use crate::handler::{Item, PamHandler};
 use crate::module::{self, AuditLog, Directory, Env, Verdict};
@@ -100,7 +100,7 @@ fn run(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag, phase: Phase) -> Pa
         .map_or_else(|_| LogConfig::default(), |c| c.log.clone());
     let audit = Syslog(LoginAudit::connect(&log_config));
     let store = Store::system();
-    let clock = jitsudo::host::checked_now;
+    let clock = jitsudo_core::host::checked_now;
     let env = Env {
         config: loaded
             .as_ref()
@@ -133,7 +133,7 @@ impl AuditLog for Syslog {
     }
 }
 
-/// Users and groups through NSS (jitsudo::system).
+/// Users and groups through NSS (jitsudo_core::system).
 struct Nss;
 
 impl Directory for Nss {

@@ -12,8 +12,13 @@
 #![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+// What login.rs reaches as `crate::config`, `crate::store`, … : the same modules the
+// setuid jitsudo uses, from jitsudo-core.
+pub(crate) use jitsudo_core::{config, grant, host, log, store, system};
+
 #[allow(unsafe_code)]
 mod ffi;
 pub mod handler;
+pub mod login;
 pub mod module;
 pub mod options;

@@ -2,18 +2,18 @@
 //! host config, the grant store, the clock, the user directory and the audit log passed
 //! in (`Env`), so the tests drive every path without libpam, root files or a real clock.
 //!
-//! The grant checks themselves are `jitsudo::login`, the code the setuid binary's own
+//! The grant checks themselves are `crate::login`, the code the setuid binary's own
 //! checks are built from; this file only decides what each phase does with the answer.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 
-use jitsudo::config::HostConfig;
-use jitsudo::grant::Kind;
-use jitsudo::host;
-use jitsudo::login::{self, LoginError, LoginEvent, LoginRecord};
-use jitsudo::store::Store;
-use jitsudo::system::User;
+use crate::login::{self, LoginError, LoginEvent, LoginRecord};
+use jitsudo_core::config::HostConfig;
+use jitsudo_core::grant::Kind;
+use jitsudo_core::host;
+use jitsudo_core::store::Store;
+use jitsudo_core::system::User;
 
 use crate::handler::{Item, PamHandler};
 use crate::options::Options;
@@ -398,7 +398,7 @@ fn pasted_grant_admits(
     call: &Call<'_>,
     config: &HostConfig,
     user: &User,
-    grant: jitsudo::grant::Grant,
+    grant: jitsudo_core::grant::Grant,
     now: i64,
 ) -> Verdict {
     let env = call.env;

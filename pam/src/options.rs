@@ -32,7 +32,7 @@ impl fmt::Display for BadArgument {
 
 /// Group names follow the same portable rules as user names.
 fn valid_group_name(name: &str) -> bool {
-    jitsudo::grant::valid_user_name(name)
+    jitsudo_core::grant::valid_user_name(name)
 }
 
 impl TryFrom<&[String]> for Options {

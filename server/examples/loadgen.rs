@@ -18,8 +18,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use jitsudo::client::wire::{self, NewRequest, RequestStatus, Signed};
-use jitsudo::grant::keys::SecretKey;
+use jitsudo_core::grant::keys::SecretKey;
+use jitsudo_core::wire::{self, NewRequest, RequestStatus, Signed};
 
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", about = "jitsudod load driver")]
@@ -82,7 +82,7 @@ impl Client {
             &self.key,
             &self.host,
             wire::PATH_REQUESTS,
-            jitsudo::grant::now(),
+            jitsudo_core::grant::now(),
             &body,
         )?;
         let mut resp = self

@@ -34,11 +34,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jitsudo::client::policy::{self, Ask, Outcome, Policy};
-use jitsudo::client::wire::{self, *};
-use jitsudo::grant::keys::PublicKey;
-use jitsudo::grant::{self, Claims, Kind};
-use jitsudo::matcher::{ArgRule, CommandSpec};
+use jitsudo_core::grant::keys::PublicKey;
+use jitsudo_core::grant::{self, Claims, Kind};
+use jitsudo_core::matcher::{ArgRule, CommandSpec};
+use jitsudo_core::wire::{self, *};
+use jitsudo_policy::policy::{self, Ask, Outcome, Policy};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -294,7 +294,7 @@ fn validate_request(r: &NewRequest) -> ApiResult<(String, Option<IpAddr>)> {
             "the command is too long (at most 256 words and 16 KiB)",
         ));
     }
-    jitsudo::matcher::check_program_path(path).map_err(|e| bad(e.to_string()))?;
+    jitsudo_core::matcher::check_program_path(path).map_err(|e| bad(e.to_string()))?;
     let spec = CommandSpec {
         pin: None,
         path: path.clone(),

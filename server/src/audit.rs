@@ -4,7 +4,7 @@
 //! change it records (a change without its record, or a record without its change,
 //! cannot be committed).
 //!
-//! Rows are hash-chained (see `jitsudo::client::audit` for the canonical form and the
+//! Rows are hash-chained (see `jitsudo_policy::audit` for the canonical form and the
 //! check), in two steps so that writers never wait for each other on the chain:
 //!
 //! * A writing transaction only inserts its rows, as its last step, with `seq` drawn by
@@ -35,7 +35,7 @@
 //! twice; each accepted record is also chained here as a `host.record` entry.
 #![forbid(unsafe_code)]
 
-use jitsudo::client::audit::{AuditRecord, ChainBreak, ChainCheck, ChainOk, GENESIS};
+use jitsudo_policy::audit::{AuditRecord, ChainBreak, ChainCheck, ChainOk, GENESIS};
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -468,8 +468,8 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 
-use jitsudo::client::wire;
-use jitsudo::store::journal::Record as HostRecord;
+use jitsudo_core::store::journal::Record as HostRecord;
+use jitsudo_core::wire;
 
 use crate::api::{approver, bad, ApiResult, Shared};
 

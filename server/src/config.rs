@@ -25,8 +25,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use jitsudo::config::line_of;
-use jitsudo::grant::keys::SecretKey;
+use jitsudo_core::config::line_of;
+use jitsudo_core::grant::keys::SecretKey;
 use serde::Deserialize;
 use toml::Spanned;
 use zeroize::Zeroizing;

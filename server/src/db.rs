@@ -455,7 +455,7 @@ impl Db {
                 }
                 sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
                     .bind(*version)
-                    .bind(jitsudo::grant::now())
+                    .bind(jitsudo_core::grant::now())
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             groups,
             config,
         } => add_admin(&config, &name, &groups),
-        Command::CheckPolicy { file } => jitsudo::client::policy::load(&file)
+        Command::CheckPolicy { file } => jitsudo_policy::policy::load(&file)
             .map(|p| {
                 println!("{}: {} rule(s) OK", file.display(), p.rules.len());
             })
@@ -49,14 +49,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn run_serve(config: PathBuf, fake_now: Option<String>) -> Result<(), String> {
     let fake_now = match fake_now {
         None => None,
-        Some(t) => Some(jitsudo::grant::parse_time(&t).map_err(|e| format!("--fake-now: {e}"))?),
+        Some(t) => {
+            Some(jitsudo_core::grant::parse_time(&t).map_err(|e| format!("--fake-now: {e}"))?)
+        }
     };
     runtime()?.block_on(serve::serve(serve::Options { config, fake_now }))
 }
 
 fn add_admin(config: &std::path::Path, name: &str, groups: &[String]) -> Result<(), String> {
-    if !jitsudo::grant::valid_user_name(name)
-        || groups.iter().any(|g| !jitsudo::grant::valid_user_name(g))
+    if !jitsudo_core::grant::valid_user_name(name)
+        || groups
+            .iter()
+            .any(|g| !jitsudo_core::grant::valid_user_name(g))
     {
         return Err(format!("{name:?} (or a group) is not a valid name"));
     }
@@ -64,7 +68,7 @@ fn add_admin(config: &std::path::Path, name: &str, groups: &[String]) -> Result<
     runtime()?.block_on(async {
         let db = Db::connect(&cfg.database).await.map_err(|e| e.to_string())?;
         let token = api::new_api_token()?;
-        db.add_approver(name, groups, &api::token_hash(&token), true, jitsudo::grant::now())
+        db.add_approver(name, groups, &api::token_hash(&token), true, jitsudo_core::grant::now())
             .await
             .map_err(|e| e.to_string())?;
         db.close().await;

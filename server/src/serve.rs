@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use jitsudo::client::policy;
+use jitsudo_policy::policy;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::api::{self, AppState};
@@ -28,14 +28,14 @@ pub async fn serve(opts: Options) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let offset = match opts.fake_now {
         Some(t) => {
-            tracing::warn!(fake_now = %jitsudo::grant::format_time(t), "policy clock is faked (--fake-now); never use this in production");
-            t - jitsudo::grant::now()
+            tracing::warn!(fake_now = %jitsudo_core::grant::format_time(t), "policy clock is faked (--fake-now); never use this in production");
+            t - jitsudo_core::grant::now()
         }
         None => 0,
     };
     // A changed active_key is a key change: record it in the audit trail.
     let key = cfg.active_key();
-    db.audit_active_key(&key.id, &key.public.to_paserk(), jitsudo::grant::now())
+    db.audit_active_key(&key.id, &key.public.to_paserk(), jitsudo_core::grant::now())
         .await
         .map_err(|e| e.to_string())?;
     let listen = cfg.listen;
@@ -170,7 +170,7 @@ async fn housekeeping(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let before = jitsudo::grant::now() - 2 * jitsudo::client::wire::HOST_CLOCK_WINDOW;
+        let before = jitsudo_core::grant::now() - 2 * jitsudo_core::wire::HOST_CLOCK_WINDOW;
         if let Err(e) = state.db.purge_nonces(before).await {
             tracing::warn!(error = %e, "cannot purge old nonces");
         }

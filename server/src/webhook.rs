@@ -223,7 +223,7 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     mac.update(body);
     format!(
         "sha256={}",
-        jitsudo::client::audit::hex(&mac.finalize().into_bytes())
+        jitsudo_policy::audit::hex(&mac.finalize().into_bytes())
     )
 }
 
@@ -244,7 +244,7 @@ impl Event {
     pub fn new(kind: &'static str, actor: impl Into<String>) -> Event {
         Event {
             kind,
-            at: jitsudo::grant::now(),
+            at: jitsudo_core::grant::now(),
             actor: actor.into(),
             request: None,
             grant: None,
@@ -273,16 +273,16 @@ impl Event {
                 "id": r.id, "host": r.host, "user": r.user, "run_as": r.run_as,
                 "command": r.command, "reason": r.reason, "rule": r.rule,
                 "status": r.status, "message": r.message,
-                "created_at": jitsudo::grant::format_time(r.created_at),
+                "created_at": jitsudo_core::grant::format_time(r.created_at),
             })
         });
         let grant = self.grant.as_ref().map(|(id, exp)| {
-            serde_json::json!({ "id": id, "expires": jitsudo::grant::format_time(*exp) })
+            serde_json::json!({ "id": id, "expires": jitsudo_core::grant::format_time(*exp) })
         });
         serde_json::json!({
             "event": self.kind,
             "delivery": delivery,
-            "at": jitsudo::grant::format_time(self.at),
+            "at": jitsudo_core::grant::format_time(self.at),
             "actor": self.actor,
             "request": request,
             "grant": grant,
@@ -309,7 +309,7 @@ impl Event {
         if let Some((g, exp)) = &self.grant {
             t.push_str(&format!(
                 " grant {g} until {}",
-                jitsudo::grant::format_time(*exp)
+                jitsudo_core::grant::format_time(*exp)
             ));
         }
         if let Some(c) = self.comment.as_deref().filter(|c| !c.is_empty()) {
@@ -395,7 +395,7 @@ async fn dispatch(
     let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL_DELIVERIES));
     while let Some(ev) = rx.recv().await {
         for hook in hooks.iter().filter(|h| h.events.contains(&ev.kind)) {
-            let delivery = match jitsudo::client::wire::random_hex(12) {
+            let delivery = match jitsudo_core::wire::random_hex(12) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(error = %e, "no randomness for a webhook delivery id");
@@ -421,7 +421,7 @@ async fn dispatch(
 }
 
 fn agent() -> ureq::Agent {
-    let sys = Path::new(jitsudo::client::http::SYSTEM_CA_BUNDLE);
+    let sys = Path::new(jitsudo_net::http::SYSTEM_CA_BUNDLE);
     let roots = std::fs::read(sys)
         .ok()
         .map(|pem| {
@@ -456,7 +456,7 @@ async fn deliver(
     let target = redact_url(&hook.url);
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=MAX_ATTEMPTS {
-        let ts = jitsudo::grant::now();
+        let ts = jitsudo_core::grant::now();
         let sig = signature(&hook.secret, ts, &body);
         let (agent, url, body2, delivery2) = (
             agent.clone(),
@@ -513,7 +513,7 @@ mod tests {
         // would not match it, so check against a direct HMAC of the joined bytes.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"Jefe").unwrap();
         mac.update(b"what do ya want for nothing?");
-        let direct = jitsudo::client::audit::hex(&mac.finalize().into_bytes());
+        let direct = jitsudo_policy::audit::hex(&mac.finalize().into_bytes());
         assert_eq!(
             direct,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
@@ -525,7 +525,7 @@ mod tests {
             s,
             format!(
                 "sha256={}",
-                jitsudo::client::audit::hex(&mac.finalize().into_bytes())
+                jitsudo_policy::audit::hex(&mac.finalize().into_bytes())
             )
         );
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::world::{bin, run_ok, Service};
 use common::TempDir;
-use jitsudo::client::wire::{self, NewRequest, Signed};
-use jitsudo::grant::keys::SecretKey;
+use jitsudo_core::grant::keys::SecretKey;
+use jitsudo_core::wire::{self, NewRequest, Signed};
 
 const POLICY: &str =
     "[[rule]]\nname = \"auto\"\ncommands = [\"/usr/bin/id\"]\ndecision = \"auto\"\n";
@@ -73,8 +73,14 @@ fn request_body(key: &SecretKey, host: &str, user: &str) -> String {
         once: false,
         source: None,
     };
-    let env =
-        wire::sign_envelope(key, host, wire::PATH_REQUESTS, jitsudo::grant::now(), &body).unwrap();
+    let env = wire::sign_envelope(
+        key,
+        host,
+        wire::PATH_REQUESTS,
+        jitsudo_core::grant::now(),
+        &body,
+    )
+    .unwrap();
     serde_json::to_string(&Signed { envelope: env }).unwrap()
 }
 
@@ -191,7 +197,7 @@ fn errors_limits_auth_metrics_and_reload() {
             &key,
             "web-07",
             wire::PATH_REQUESTS,
-            jitsudo::grant::now(),
+            jitsudo_core::grant::now(),
             b,
         )
         .unwrap();

@@ -15,8 +15,8 @@ use common::pg::Pg;
 use common::world::{run_ok, Expect, Outcome, Service};
 use common::TempDir;
 use hmac::{Hmac, Mac};
-use jitsudo::client::wire::{self, NewRequest, Signed};
-use jitsudo::grant::keys::SecretKey;
+use jitsudo_core::grant::keys::SecretKey;
+use jitsudo_core::wire::{self, NewRequest, Signed};
 use sha2::Sha256;
 
 const POLICY: &str = r#"
@@ -62,7 +62,7 @@ pub fn ask(
         key,
         "web-01",
         wire::PATH_REQUESTS,
-        jitsudo::grant::now(),
+        jitsudo_core::grant::now(),
         &body,
     )
     .unwrap();
@@ -194,7 +194,7 @@ fn check_signature(d: &Delivery) {
         .collect();
     mac.verify_slice(&want)
         .unwrap_or_else(|_| panic!("bad signature on {d:?}"));
-    let age = jitsudo::grant::now() - ts.parse::<i64>().unwrap();
+    let age = jitsudo_core::grant::now() - ts.parse::<i64>().unwrap();
     assert!((0..60).contains(&age), "timestamp {ts} is not current");
 }
 
@@ -585,7 +585,7 @@ fn concurrent_writers(database: &str) {
     // approver.added ×2 (admin, auditor), key.activated, host.registered.
     assert_eq!(all.len(), 3 * N + 4, "no record lost or doubled");
     // One chain, no fork: each record links to the one before it.
-    let mut prev = jitsudo::client::audit::GENESIS.to_string();
+    let mut prev = jitsudo_policy::audit::GENESIS.to_string();
     for r in &all {
         assert_eq!(r["prev"], prev.as_str(), "{r}");
         prev = r["hash"].as_str().unwrap().to_string();

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use common::pg::Pg;
 use common::world::Service;
 use common::TempDir;
-use jitsudo::client::wire::{self, NewRequest, RequestStatus, RequestView, Signed};
-use jitsudo::config::TrustedKey;
-use jitsudo::grant::keys::{PublicKey, SecretKey};
+use jitsudo_core::config::TrustedKey;
+use jitsudo_core::grant::keys::{PublicKey, SecretKey};
+use jitsudo_core::wire::{self, NewRequest, RequestStatus, RequestView, Signed};
 
 const POLICY: &str = r#"
 [[rule]]
@@ -175,7 +175,7 @@ fn requester(shared: Arc<Shared>, key: Arc<SecretKey>, user: String) {
             &key,
             HOST,
             wire::PATH_REQUESTS,
-            jitsudo::grant::now(),
+            jitsudo_core::grant::now(),
             &body,
         )
         .unwrap();
@@ -417,7 +417,7 @@ fn run(database: &str) {
         &key,
         HOST,
         wire::PATH_REQUESTS,
-        jitsudo::grant::now(),
+        jitsudo_core::grant::now(),
         &NewRequest {
             user: "alice".into(),
             uid: 42000,
@@ -516,7 +516,7 @@ fn check_database(database: &str, seen: &Seen, key: &TrustedKey) {
                 r.try_get(3).unwrap(),
                 r.try_get(4).unwrap(),
             );
-            let g = jitsudo::grant::verify(
+            let g = jitsudo_core::grant::verify(
                 &token,
                 std::slice::from_ref(key),
                 Duration::from_secs(24 * 3600),

@@ -300,8 +300,8 @@ fn two_approvers_with_a_waiting_requester(
 }
 
 fn replayed_envelope_is_rejected(svc: &Service, host: &Host) {
-    use jitsudo::client::wire;
-    let key = jitsudo::grant::keys::SecretKey::from_file_text(
+    use jitsudo_core::wire;
+    let key = jitsudo_core::grant::keys::SecretKey::from_file_text(
         std::path::Path::new("host.key"),
         &host.host_key_text(),
     )
@@ -310,7 +310,7 @@ fn replayed_envelope_is_rejected(svc: &Service, host: &Host) {
         &key,
         HOST,
         wire::PATH_SYNC,
-        jitsudo::grant::now(),
+        jitsudo_core::grant::now(),
         &wire::SyncRequest {},
     )
     .unwrap();
@@ -335,7 +335,7 @@ fn replayed_envelope_is_rejected(svc: &Service, host: &Host) {
         &key,
         HOST,
         wire::PATH_SYNC,
-        jitsudo::grant::now(),
+        jitsudo_core::grant::now(),
         &wire::SyncRequest {},
     )
     .unwrap();

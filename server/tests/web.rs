@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::world::{run_ok, Service};
 use common::TempDir;
-use jitsudo::client::wire::{self, NewRequest, Signed};
-use jitsudo::grant::keys::SecretKey;
+use jitsudo_core::grant::keys::SecretKey;
+use jitsudo_core::wire::{self, NewRequest, Signed};
 use serde_json::{json, Value};
 
 const POLICY: &str = r#"
@@ -47,7 +47,7 @@ fn ask(svc: &Service, key: &SecretKey, user: &str, argv: &[&str], reason: &str) 
         key,
         "web-01",
         wire::PATH_REQUESTS,
-        jitsudo::grant::now(),
+        jitsudo_core::grant::now(),
         &body,
     )
     .unwrap();

@@ -1,6 +1,6 @@
 //! `/usr/libexec/jitsudo/jitsudo-nss`: user and group lookups through glibc's NSS for
 //! the statically linked (musl) `jitsudo`, which has no NSS of its own. Not setuid;
-//! jitsudo runs it as root with an empty environment. See `jitsudo::system::nss`.
+//! jitsudo runs it as root with an empty environment. See `jitsudo_core::system::nss`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         eprintln!("jitsudo-nss: must be built against glibc (it is the NSS bridge for musl)");
         return ExitCode::from(2);
     }
-    match jitsudo::system::nss::helper_main(&args, &mut std::io::stdout().lock()) {
+    match jitsudo_core::system::nss::helper_main(&args, &mut std::io::stdout().lock()) {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("jitsudo-nss: {e}");

@@ -9,10 +9,8 @@
 #![forbid(unsafe_code)]
 
 use std::path::Path;
-use std::time::Duration;
 
-use super::http::Service;
-use super::request::{in_child, send, ChildMsg};
+use super::request::{in_child, ChildMsg, Task};
 use super::{hostkey, wire};
 use crate::grant;
 use crate::pipeline::Context;
@@ -85,40 +83,11 @@ pub fn upload(ctx: &Context, url: &str) -> Result<(usize, u64), String> {
         .ok()
         .flatten()
         .ok_or_else(|| "no user 'nobody' to run the network helper as".to_string())?;
-    let url = url.to_string();
-    let (msgs, _end) = in_child(nobody.uid, nobody.gid, move |out| {
-        let svc = match Service::new(&url, None, Duration::from_secs(60)) {
-            Ok(s) => s,
-            Err(e) => {
-                send(out, &ChildMsg::Failed { message: e });
-                return 1;
-            }
-        };
-        for envelope in envelopes {
-            match svc.post::<_, wire::JournalAck>(
-                wire::PATH_JOURNAL,
-                &wire::Signed { envelope },
-                &[],
-            ) {
-                Ok(ack) => send(
-                    out,
-                    &ChildMsg::JournalStored {
-                        through: ack.stored_through,
-                    },
-                ),
-                Err(e) => {
-                    send(
-                        out,
-                        &ChildMsg::Failed {
-                            message: e.to_string(),
-                        },
-                    );
-                    return 1;
-                }
-            }
-        }
-        0
-    })?;
+    let task = Task::Journal {
+        service: url.to_string(),
+        envelopes,
+    };
+    let (msgs, _end) = in_child(nobody.uid, nobody.gid, &task)?;
     let mut stored = acked;
     let mut failure = None;
     for m in msgs {

@@ -4,8 +4,9 @@
 //! The privileged process decides what to say (user and uid from the kernel, the
 //! resolved program, the SSH source from utmp for the controlling terminal), signs it
 //! with the host key, and drops the key before forking. The child drops to the invoking
-//! user (for `--sync`, to `nobody`) and does all the network I/O; it hands back
-//! what the service said over a pipe. The parent verifies every grant and the
+//! user (for `--sync`, to `nobody`) and executes the network helper jitsudo-net, which
+//! does all the network I/O and hands back what the service said over a pipe
+//! (`jitsudo_core::helper`). The parent verifies every grant and the
 //! revocation list against the pinned keys before anything is cached, exactly as
 //! `--import` does, so a hostile service or network can cause no more than a refusal.
 #![forbid(unsafe_code)]
@@ -13,14 +14,14 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::IpAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use serde::{Deserialize, Serialize};
+pub(super) use jitsudo_core::helper::{ChildMsg, Task, NET_HELPER};
 
 use super::hostkey;
-use super::http::{CallError, Service};
-use super::wire::{self, NewRequest, RequestStatus, SyncRequest, SyncResponse};
+use super::wire::{self, NewRequest, SyncRequest, SyncResponse};
 use crate::cli::Cli;
 use crate::exec::resolve;
 use crate::grant::{self, human_duration, Grant};
@@ -30,22 +31,7 @@ use crate::pipeline::{self, Context, Refused};
 use crate::store::Revocations;
 use crate::system::{self, ChildEnd};
 
-/// How long `--request` waits for approvers before leaving the request pending.
-const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 const MAX_CHILD_OUTPUT: u64 = 16 << 20;
-
-/// What the network child reports to the privileged parent, one JSON object a line.
-#[derive(Serialize, Deserialize, Debug)]
-#[serde(tag = "t", rename_all = "snake_case")]
-pub(super) enum ChildMsg {
-    Created { id: String },
-    Grant { id: String, token: String },
-    Denied { id: String, message: String },
-    Pending { id: String },
-    Failed { message: String },
-    Sync(Box<SyncResponse>),
-    JournalStored { through: u64 },
-}
 
 fn service_url(ctx: &Context) -> Result<String, String> {
     ctx.config
@@ -114,31 +100,53 @@ pub fn ssh_source(tty: &str) -> Option<IpAddr> {
     None
 }
 
-/// Run `work` in a child that has become `uid`/`gid`; collect the lines it reports.
+/// Run the network helper on `task` in a child that has become `uid`/`gid`; collect the
+/// lines it reports.
 pub(super) fn in_child(
     uid: system::Uid,
     gid: system::Gid,
-    work: impl FnOnce(&mut dyn Write) -> i32,
+    task: &Task,
 ) -> Result<(Vec<ChildMsg>, ChildEnd), String> {
+    // The helper passes the checks of every file jitsudo trusts (root-owned, not
+    // writable by others, nor are its directories) before a child may run it.
+    crate::secure_file::open_trusted(Path::new(NET_HELPER))
+        .map_err(|e| format!("refusing the network helper {NET_HELPER}: {e}"))?;
+    let input = serde_json::to_vec(task).map_err(|e| format!("cannot encode the task: {e}"))?;
+    let (task_read, mut task_write) =
+        system::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
     let (read_end, mut write_end) =
         system::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-    // The closure owns the write end; in the parent it is dropped unrun when fork_child
-    // returns, so the parent sees end-of-file once the child is done.
+    // The closure owns the child's ends; in the parent they are dropped unrun when
+    // fork_child returns, so the parent sees end-of-file once the helper is done. Both
+    // pipes are close-on-exec: the helper keeps only its standard input and output.
     let pid = system::fork_child(move || {
+        let fail = |out: &mut dyn Write, message: String| {
+            send(out, &ChildMsg::Failed { message });
+            1
+        };
         if let Err(e) = system::drop_to_user(uid, gid) {
-            let msg = ChildMsg::Failed {
-                message: format!("cannot drop privileges for the network helper: {e}"),
-            };
-            let _ = writeln!(
-                write_end,
-                "{}",
-                serde_json::to_string(&msg).unwrap_or_default()
+            return fail(
+                &mut write_end,
+                format!("cannot drop privileges for the network helper: {e}"),
             );
-            return 1;
         }
-        work(&mut write_end)
+        let stdout = match write_end.try_clone() {
+            Ok(f) => f,
+            Err(e) => return fail(&mut write_end, format!("cannot start {NET_HELPER}: {e}")),
+        };
+        let e = Command::new(NET_HELPER)
+            .env_clear()
+            .current_dir("/")
+            .stdin(Stdio::from(task_read))
+            .stdout(Stdio::from(stdout))
+            .exec();
+        fail(&mut write_end, format!("cannot run {NET_HELPER}: {e}"))
     })
     .map_err(|e| format!("cannot start the network helper: {e}"))?;
+    // The helper reads all of its task before it answers; if it ended early, its
+    // answer (or its absence) says so below.
+    let _ = task_write.write_all(&input);
+    drop(task_write);
     let mut msgs = Vec::new();
     let mut reader = BufReader::new(read_end.take(MAX_CHILD_OUTPUT));
     let mut line = String::new();
@@ -153,7 +161,7 @@ pub(super) fn in_child(
     Ok((msgs, end))
 }
 
-pub(super) fn send(out: &mut dyn Write, msg: &ChildMsg) {
+fn send(out: &mut dyn Write, msg: &ChildMsg) {
     let _ = writeln!(out, "{}", serde_json::to_string(msg).unwrap_or_default());
     let _ = out.flush();
 }
@@ -222,10 +230,12 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
 
     let no_wait = cli.no_wait;
     let _interrupts = system::ignore_interrupts();
-    let (msgs, end) = in_child(user.uid, user.gid, move |out| {
-        network_request(&url, &envelope, no_wait, out)
-    })
-    .map_err(|e| ctx.refuse("request", e))?;
+    let task = Task::Request {
+        service: url,
+        envelope,
+        no_wait,
+    };
+    let (msgs, end) = in_child(user.uid, user.gid, &task).map_err(|e| ctx.refuse("request", e))?;
     drop(_interrupts);
 
     let id = msgs.iter().find_map(|m| match m {
@@ -292,122 +302,6 @@ fn describe_uses(g: &Grant) -> String {
     }
 }
 
-/// Runs as the invoking user: send the request, report, and wait for a decision.
-fn network_request(url: &str, envelope: &str, no_wait: bool, out: &mut dyn Write) -> i32 {
-    let svc = match Service::new(url, None, Duration::from_secs(30)) {
-        Ok(s) => s,
-        Err(e) => {
-            send(out, &ChildMsg::Failed { message: e });
-            return 1;
-        }
-    };
-    let signed = wire::Signed {
-        envelope: envelope.to_string(),
-    };
-    let status: RequestStatus = match svc.post(wire::PATH_REQUESTS, &signed, &[]) {
-        Ok(s) => s,
-        Err(e) => {
-            send(
-                out,
-                &ChildMsg::Failed {
-                    message: e.to_string(),
-                },
-            );
-            return 1;
-        }
-    };
-    send(
-        out,
-        &ChildMsg::Created {
-            id: status.id.clone(),
-        },
-    );
-    let poll_key = status.poll_key.clone().unwrap_or_default();
-    let mut status = status;
-    let started = Instant::now();
-    let mut announced = false;
-    let mut progress_shown = false;
-    loop {
-        match status.status.as_str() {
-            "approved" => {
-                if progress_shown {
-                    eprintln!();
-                }
-                match status.grant {
-                    Some(token) => send(
-                        out,
-                        &ChildMsg::Grant {
-                            id: status.id,
-                            token,
-                        },
-                    ),
-                    None => send(
-                        out,
-                        &ChildMsg::Failed {
-                            message: format!(
-                                "request {} approved but no grant came back",
-                                status.id
-                            ),
-                        },
-                    ),
-                }
-                return 0;
-            }
-            "denied" | "expired" => {
-                if progress_shown {
-                    eprintln!();
-                }
-                send(
-                    out,
-                    &ChildMsg::Denied {
-                        id: status.id,
-                        message: status.message,
-                    },
-                );
-                return 0;
-            }
-            _ => {}
-        }
-        if !announced {
-            eprintln!("jitsudo: request {}: {}", status.id, status.message);
-            announced = true;
-        }
-        if no_wait || started.elapsed() > MAX_WAIT {
-            send(out, &ChildMsg::Pending { id: status.id });
-            return 0;
-        }
-        let secs = started.elapsed().as_secs();
-        eprint!(
-            "\rjitsudo: waiting {}m{:02}s, approvals {}/{} (Ctrl-C leaves the request pending) ",
-            secs / 60,
-            secs % 60,
-            status.approvals,
-            status.approvals_needed
-        );
-        progress_shown = true;
-        std::thread::sleep(if secs < 10 {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_secs(2)
-        });
-        let path = format!("/v1/host/requests/{}", status.id);
-        match svc.get::<RequestStatus>(&path, &[(wire::POLL_KEY_HEADER, &poll_key)]) {
-            Ok(s) => status = s,
-            Err(CallError::Transport(_)) => continue,
-            Err(e) => {
-                eprintln!();
-                send(
-                    out,
-                    &ChildMsg::Failed {
-                        message: e.to_string(),
-                    },
-                );
-                return 1;
-            }
-        }
-    }
-}
-
 /// Verify a grant from the service as `--import` would, check it is the one asked for,
 /// and cache it for the caller.
 fn accept_grant(
@@ -454,7 +348,7 @@ fn accept_grant(
 
 /// Cache a verified grant the way `--import` and the PAM module do.
 fn cache_grant(ctx: &Context, uid: system::Uid, g: &Grant, now: i64) -> Result<bool, String> {
-    crate::login::cache_grant(&ctx.store, &ctx.config, uid, g, now).map_err(|e| e.to_string())
+    crate::host::cache_grant(&ctx.store, &ctx.config, uid, g, now).map_err(|e| e.to_string())
 }
 
 // ---- sync -------------------------------------------------------------------------------
@@ -490,31 +384,12 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
                 "no user 'nobody' to run the network helper as".into(),
             )
         })?;
-    let (msgs, _end) = in_child(nobody.uid, nobody.gid, move |out| {
-        let svc = match Service::new(&url, None, Duration::from_secs(60)) {
-            Ok(s) => s,
-            Err(e) => {
-                send(out, &ChildMsg::Failed { message: e });
-                return 1;
-            }
-        };
-        match svc.post::<_, SyncResponse>(wire::PATH_SYNC, &wire::Signed { envelope }, &[]) {
-            Ok(r) => {
-                send(out, &ChildMsg::Sync(Box::new(r)));
-                0
-            }
-            Err(e) => {
-                send(
-                    out,
-                    &ChildMsg::Failed {
-                        message: e.to_string(),
-                    },
-                );
-                1
-            }
-        }
-    })
-    .map_err(|e| ctx.refuse("sync", e))?;
+    let task = Task::Sync {
+        service: url,
+        envelope,
+    };
+    let (msgs, _end) =
+        in_child(nobody.uid, nobody.gid, &task).map_err(|e| ctx.refuse("sync", e))?;
     let response = msgs
         .into_iter()
         .find_map(|m| match m {

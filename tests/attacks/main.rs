@@ -14,6 +14,7 @@ mod files;
 mod input;
 mod pam;
 mod pins;
+mod network;
 mod process;
 mod races;
 mod terminal;

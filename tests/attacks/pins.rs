@@ -291,7 +291,7 @@ fn pinned_file_on_a_noexec_mount_is_not_copied_around_the_mount_flag() {
 
 /// Sign `claims` with the sandbox key directly, as a buggy or hostile issuer could:
 /// jitsudoctl checks the command specs before it signs.
-fn sign_unchecked(s: &Sandbox, claims: &jitsudo::grant::Claims) -> String {
+fn sign_unchecked(s: &Sandbox, claims: &jitsudo_core::grant::Claims) -> String {
     use pasetors::keys::AsymmetricSecretKey;
     use pasetors::version4::{PublicToken, V4};
     let text = fs::read_to_string(&s.key).unwrap();
@@ -306,7 +306,7 @@ fn sign_unchecked(s: &Sandbox, claims: &jitsudo::grant::Claims) -> String {
         &key,
         &payload,
         Some(br#"{"key":"k1"}"#),
-        Some(jitsudo::grant::IMPLICIT_ASSERTION),
+        Some(jitsudo_core::grant::IMPLICIT_ASSERTION),
     )
     .unwrap()
 }
@@ -314,22 +314,22 @@ fn sign_unchecked(s: &Sandbox, claims: &jitsudo::grant::Claims) -> String {
 #[test]
 fn non_ascii_pin_in_a_signed_grant_is_refused_not_a_crash() {
     let s = Sandbox::new();
-    let now = jitsudo::grant::now();
+    let now = jitsudo_core::grant::now();
     // 64 bytes with the two-byte 'é' at an odd offset: the length check passes, and
     // slicing pairs of bytes would cut the 'é' in half.
     let spec = format!("sha256:{}éa /usr/bin/id", "a".repeat(61));
-    let claims = jitsudo::grant::Claims {
-        jti: jitsudo::grant::new_grant_id().unwrap(),
+    let claims = jitsudo_core::grant::Claims {
+        jti: jitsudo_core::grant::new_grant_id().unwrap(),
         iss: "jitsudoctl:k1".into(),
         sub: "alice".into(),
         host: HOST.into(),
         run_as: "root".into(),
         commands: vec![spec],
-        nbf: jitsudo::grant::format_time(now - 60),
-        exp: jitsudo::grant::format_time(now + 3600),
-        iat: jitsudo::grant::format_time(now - 60),
+        nbf: jitsudo_core::grant::format_time(now - 60),
+        exp: jitsudo_core::grant::format_time(now + 3600),
+        iat: jitsudo_core::grant::format_time(now - 60),
         uses: None,
-        kind: jitsudo::grant::Kind::Exec,
+        kind: jitsudo_core::grant::Kind::Exec,
         reason: "test".into(),
         approved_by: vec!["test".into()],
         request: None,

@@ -66,7 +66,7 @@ impl Sandbox {
         let bin = dir.join("bin/jitsudo");
         let ctl = dir.join("bin/jitsudoctl");
         fs::copy(binary_under_test(), &bin).unwrap();
-        fs::copy(env!("CARGO_BIN_EXE_jitsudoctl"), &ctl).unwrap();
+        fs::copy(workspace_artifact("jitsudoctl", "ctl/src"), &ctl).unwrap();
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o4755)).unwrap();
         fs::set_permissions(&ctl, fs::Permissions::from_mode(0o755)).unwrap();
 
@@ -95,6 +95,8 @@ impl Sandbox {
         // The NSS bridge the statically linked (musl) jitsudo runs for accounts that are
         // not in /etc/passwd and /etc/group.
         self.install_helper(Path::new(env!("CARGO_BIN_EXE_jitsudo-nss")), "jitsudo-nss");
+        // The unprivileged network helper of --request and --sync.
+        self.install_helper(&workspace_artifact("jitsudo-net", "net/src"), "jitsudo-net");
         for (name, uid) in USERS {
             self.append(
                 "/etc/passwd",

@@ -35,6 +35,12 @@ use std::process::ExitCode;
 use clap::{Command, ValueHint};
 use clap_complete::{Generator, Shell};
 
+// The setuid jitsudo is a binary crate that exports nothing, so its command line is
+// compiled in here from the same source (it uses nothing but clap and std).
+#[path = "../../src/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
 /// One man page: its file name, and the command whose options it documents.
 struct Page {
     file: &'static str,
@@ -53,13 +59,13 @@ const PAGES: &[Page] = &[
         file: "jitsudo.8",
         section: "8",
         manual: "System Manager's Manual",
-        command: jitsudo::cli::command,
+        command: cli::command,
     },
     Page {
         file: "jitsudoctl.1",
         section: "1",
         manual: "General Commands Manual",
-        command: jitsudo::ctl::command,
+        command: jitsudoctl::ctl::command,
     },
     Page {
         file: "jitsudod.8",
@@ -78,8 +84,8 @@ const PAGES: &[Page] = &[
 /// Binaries that get shell completions.
 fn completion_commands() -> Vec<(&'static str, Command)> {
     vec![
-        ("jitsudo", with_value_hints(jitsudo::cli::command())),
-        ("jitsudoctl", with_value_hints(jitsudo::ctl::command())),
+        ("jitsudo", with_value_hints(cli::command())),
+        ("jitsudoctl", with_value_hints(jitsudoctl::ctl::command())),
         ("jitsudod", with_value_hints(jitsudod::cli::command())),
     ]
 }
@@ -545,7 +551,7 @@ mod tests {
     fn crate_version_is_read_from_the_root_manifest() {
         assert_eq!(
             crate_version(&workspace_root()).unwrap(),
-            jitsudo::cli::command()
+            cli::command()
                 .get_version()
                 .unwrap_or_default()
                 .split_whitespace()
@@ -570,9 +576,9 @@ mod tests {
     fn default_config_is_valid_and_trusts_no_key() {
         let path = workspace_root().join("packaging/jitsudo.toml");
         let text = fs::read_to_string(&path).unwrap();
-        let config = jitsudo::config::parse(&path, &text).unwrap();
+        let config = jitsudo_core::config::parse(&path, &text).unwrap();
         assert!(config.trusted_keys.is_empty());
-        assert_eq!(config.log, jitsudo::config::LogConfig::default());
+        assert_eq!(config.log, jitsudo_core::config::LogConfig::default());
     }
 
     #[test]
@@ -583,7 +589,7 @@ mod tests {
         // The admin creates the signing key after installing; a fresh one stands in.
         let config = jitsudod::config::parse(&path, &text, &|key| {
             assert_eq!(key, Path::new("/etc/jitsudo/keys/approvals.key"));
-            jitsudo::grant::keys::SecretKey::generate("approvals")
+            jitsudo_core::grant::keys::SecretKey::generate("approvals")
         })
         .unwrap();
         assert!(config.listen.ip().is_loopback());
@@ -592,7 +598,7 @@ mod tests {
         assert_eq!(config.policy, Path::new("/etc/jitsudo/policy.toml"));
 
         let path = root.join("packaging/jitsudod/policy.toml");
-        let policy = jitsudo::client::policy::load(&path).unwrap();
+        let policy = jitsudo_policy::policy::load(&path).unwrap();
         assert!(
             policy.rules.is_empty(),
             "the shipped policy must deny everything"
@@ -610,7 +616,7 @@ mod tests {
             })
             .map(|l| format!("{l}\n"))
             .collect();
-        let policy = jitsudo::client::policy::parse(&path, &examples).unwrap();
+        let policy = jitsudo_policy::policy::parse(&path, &examples).unwrap();
         assert_eq!(policy.rules.len(), 2, "{examples}");
     }
 
@@ -618,7 +624,7 @@ mod tests {
     fn config_page_lists_every_variable_never_passed_on() {
         let page = fs::read_to_string(workspace_root().join("man/src/jitsudo.toml.5")).unwrap();
         let page = page.replace("\\-", "-");
-        for name in jitsudo::config::NEVER_KEEP {
+        for name in jitsudo_core::config::NEVER_KEEP {
             assert!(
                 page.lines()
                     .any(|l| l.starts_with(".B") && l.contains(name)),

@@ -7,12 +7,12 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use jitsudo::config::HostConfig;
-use jitsudo::grant::keys::SecretKey;
-use jitsudo::grant::{self, format_time, Claims, Kind};
-use jitsudo::login::{LoginEvent, LoginRecord};
-use jitsudo::store::{Revocations, Store};
-use jitsudo::system::{Gid, Uid, User};
+use crate::login::{LoginEvent, LoginRecord};
+use jitsudo_core::config::HostConfig;
+use jitsudo_core::grant::keys::SecretKey;
+use jitsudo_core::grant::{self, format_time, Claims, Kind};
+use jitsudo_core::store::{Revocations, Store};
+use jitsudo_core::system::{Gid, Uid, User};
 use zeroize::Zeroizing;
 
 use super::*;
@@ -187,7 +187,7 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn new() -> Scratch {
         assert_eq!(
-            jitsudo::system::effective_uid(),
+            jitsudo_core::system::effective_uid(),
             0,
             "these tests use a real grant store, which must be root-owned: run them as root"
         );
@@ -233,7 +233,8 @@ impl Host {
     fn new() -> Host {
         let key = SecretKey::generate("test-key").unwrap();
         let text = format!("host = \"web-01\"\n{}", key.trusted_key_block());
-        let config = jitsudo::config::parse(Path::new("/etc/jitsudo/jitsudo.toml"), &text).unwrap();
+        let config =
+            jitsudo_core::config::parse(Path::new("/etc/jitsudo/jitsudo.toml"), &text).unwrap();
         let scratch = Scratch::new();
         Host {
             key,
@@ -299,7 +300,7 @@ impl Host {
         token
     }
 
-    fn alice_cache(&self) -> jitsudo::store::UserCache {
+    fn alice_cache(&self) -> jitsudo_core::store::UserCache {
         self.store.load_user(Uid::new(ALICE_UID).unwrap()).unwrap()
     }
 

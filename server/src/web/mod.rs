@@ -69,11 +69,11 @@ pub fn routes() -> Router<Shared> {
 
 fn sha256_hex(text: &str) -> String {
     use sha2::{Digest, Sha256};
-    jitsudo::client::audit::hex(&Sha256::digest(text.as_bytes()))
+    jitsudo_policy::audit::hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn now() -> i64 {
-    jitsudo::grant::now()
+    jitsudo_core::grant::now()
 }
 
 /// Security headers on every page.
@@ -431,9 +431,9 @@ async fn login(
             ));
         }
     };
-    let id = jitsudo::client::wire::random_hex(32)
+    let id = jitsudo_core::wire::random_hex(32)
         .map_err(|e| crate::api::err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let csrf = jitsudo::client::wire::random_hex(32)
+    let csrf = jitsudo_core::wire::random_hex(32)
         .map_err(|e| crate::api::err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     {
         let mut map = s.web.map.lock().unwrap_or_else(|p| p.into_inner());

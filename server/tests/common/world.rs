@@ -270,9 +270,14 @@ impl Host {
             log_path,
             public_key: String::new(),
         };
-        host.mount_overlays(&[("/etc", "etc"), ("/var/lib", "lib")]);
+        host.mount_overlays(&[("/etc", "etc"), ("/var/lib", "lib"), ("/usr", "usr")]);
         host.sh("rm -rf /etc/jitsudo /var/lib/jitsudo
-                 mkdir -m 0755 /etc/jitsudo");
+                 mkdir -m 0755 /etc/jitsudo
+                 mkdir -p -m 0755 /usr/libexec/jitsudo");
+        // The network helper the setuid jitsudo runs, unprivileged, for --request and --sync.
+        let helper = host.path("/usr/libexec/jitsudo/jitsudo-net");
+        fs::copy(bin("jitsudo-net"), &helper).unwrap();
+        fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
         for (name, uid) in USERS {
             host.append(
                 "/etc/passwd",

@@ -2,5 +2,5 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    jitsudo::ctl::ctl_main()
+    jitsudoctl::ctl::ctl_main()
 }

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use crate::config::HostConfig;
 use crate::grant::{self, format_time, human_duration, Grant, Rejection};
-use crate::store::{Store, UserCache};
+use crate::store::{Store, StoreError, UserCache};
+use crate::system::Uid;
 
 /// The current time, unless the clock has gone back more than `clock_skew` behind the
 /// highest time this host has seen (which would revive expired grants).
@@ -83,4 +84,22 @@ pub fn verified_grants(
         }
     }
     (good, bad)
+}
+
+/// Cache a verified token in the user's cache, keeping any use counter already recorded
+/// for it, and prune what expired. Returns false if the token was already cached.
+pub fn cache_grant(
+    store: &Store,
+    config: &HostConfig,
+    uid: Uid,
+    grant: &Grant,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let lock = store.lock_user(uid)?;
+    let mut cache = store.load_user(uid)?;
+    let mark = grant::mark_for(grant, &config.trusted_keys);
+    let added = cache.insert(grant.id(), grant.exp, &grant.token, mark);
+    cache.prune(now - config.clock_skew.as_secs() as i64);
+    store.save_user(uid, &cache, &lock)?;
+    Ok(added)
 }

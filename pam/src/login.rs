@@ -213,23 +213,8 @@ pub fn verify_for_import(
     Ok(grant)
 }
 
-/// Cache a verified token in the user's cache, keeping any use counter already recorded
-/// for it, and prune what expired. Returns false if the token was already cached.
-pub fn cache_grant(
-    store: &Store,
-    config: &HostConfig,
-    uid: Uid,
-    grant: &Grant,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let lock = store.lock_user(uid)?;
-    let mut cache = store.load_user(uid)?;
-    let mark = crate::grant::mark_for(grant, &config.trusted_keys);
-    let added = cache.insert(grant.id(), grant.exp, &grant.token, mark);
-    cache.prune(now - config.clock_skew.as_secs() as i64);
-    store.save_user(uid, &cache, &lock)?;
-    Ok(added)
-}
+// Caching is shared with the setuid binary's --request and --sync.
+pub use crate::host::cache_grant;
 
 /// Ids of the cached tokens that verify and carry `session_bound`.
 pub fn session_bound_ids(cache: &UserCache, config: &HostConfig) -> Vec<String> {

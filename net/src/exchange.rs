@@ -1,0 +1,261 @@
+//! The exchanges themselves: what the helper does for each `Task`, reporting on `out`.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use jitsudo_core::helper::{ChildMsg, Task};
+
+use crate::http::{CallError, Service};
+use crate::wire::{self, RequestStatus, SyncResponse};
+
+/// How long `--request` waits for approvers before leaving the request pending.
+const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// Run one task; the exit status for the helper.
+pub fn run(task: Task, out: &mut dyn Write) -> u8 {
+    let code = match task {
+        Task::Request {
+            service,
+            envelope,
+            no_wait,
+        } => network_request(&service, &envelope, no_wait, out),
+        Task::Sync { service, envelope } => network_sync(&service, envelope, out),
+        Task::Journal { service, envelopes } => network_journal(&service, envelopes, out),
+    };
+    u8::try_from(code).unwrap_or(1)
+}
+
+pub fn send(out: &mut dyn Write, msg: &ChildMsg) {
+    let _ = writeln!(out, "{}", serde_json::to_string(msg).unwrap_or_default());
+    let _ = out.flush();
+}
+
+/// Runs as the invoking user: send the request, report, and wait for a decision.
+fn network_request(url: &str, envelope: &str, no_wait: bool, out: &mut dyn Write) -> i32 {
+    let svc = match Service::new(url, None, Duration::from_secs(30)) {
+        Ok(s) => s,
+        Err(e) => {
+            send(out, &ChildMsg::Failed { message: e });
+            return 1;
+        }
+    };
+    let signed = wire::Signed {
+        envelope: envelope.to_string(),
+    };
+    let status: RequestStatus = match svc.post(wire::PATH_REQUESTS, &signed, &[]) {
+        Ok(s) => s,
+        Err(e) => {
+            send(
+                out,
+                &ChildMsg::Failed {
+                    message: e.to_string(),
+                },
+            );
+            return 1;
+        }
+    };
+    send(
+        out,
+        &ChildMsg::Created {
+            id: status.id.clone(),
+        },
+    );
+    let poll_key = status.poll_key.clone().unwrap_or_default();
+    let mut status = status;
+    let started = Instant::now();
+    let mut announced = false;
+    let mut progress_shown = false;
+    loop {
+        match status.status.as_str() {
+            "approved" => {
+                if progress_shown {
+                    eprintln!();
+                }
+                match status.grant {
+                    Some(token) => send(
+                        out,
+                        &ChildMsg::Grant {
+                            id: status.id,
+                            token,
+                        },
+                    ),
+                    None => send(
+                        out,
+                        &ChildMsg::Failed {
+                            message: format!(
+                                "request {} approved but no grant came back",
+                                status.id
+                            ),
+                        },
+                    ),
+                }
+                return 0;
+            }
+            "denied" | "expired" => {
+                if progress_shown {
+                    eprintln!();
+                }
+                send(
+                    out,
+                    &ChildMsg::Denied {
+                        id: status.id,
+                        message: status.message,
+                    },
+                );
+                return 0;
+            }
+            _ => {}
+        }
+        if !announced {
+            eprintln!("jitsudo: request {}: {}", status.id, status.message);
+            announced = true;
+        }
+        if no_wait || started.elapsed() > MAX_WAIT {
+            send(out, &ChildMsg::Pending { id: status.id });
+            return 0;
+        }
+        let secs = started.elapsed().as_secs();
+        eprint!(
+            "\rjitsudo: waiting {}m{:02}s, approvals {}/{} (Ctrl-C leaves the request pending) ",
+            secs / 60,
+            secs % 60,
+            status.approvals,
+            status.approvals_needed
+        );
+        progress_shown = true;
+        std::thread::sleep(if secs < 10 {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(2)
+        });
+        let path = format!("/v1/host/requests/{}", status.id);
+        match svc.get::<RequestStatus>(&path, &[(wire::POLL_KEY_HEADER, &poll_key)]) {
+            Ok(s) => status = s,
+            Err(CallError::Transport(_)) => continue,
+            Err(e) => {
+                eprintln!();
+                send(
+                    out,
+                    &ChildMsg::Failed {
+                        message: e.to_string(),
+                    },
+                );
+                return 1;
+            }
+        }
+    }
+}
+
+/// Runs as `nobody`: fetch this host's grants and the revocation list.
+fn network_sync(url: &str, envelope: String, out: &mut dyn Write) -> i32 {
+    let svc = match Service::new(url, None, Duration::from_secs(60)) {
+        Ok(s) => s,
+        Err(e) => {
+            send(out, &ChildMsg::Failed { message: e });
+            return 1;
+        }
+    };
+    match svc.post::<_, SyncResponse>(wire::PATH_SYNC, &wire::Signed { envelope }, &[]) {
+        Ok(r) => {
+            send(out, &ChildMsg::Sync(Box::new(r)));
+            0
+        }
+        Err(e) => {
+            send(
+                out,
+                &ChildMsg::Failed {
+                    message: e.to_string(),
+                },
+            );
+            1
+        }
+    }
+}
+
+/// Runs as `nobody`: upload the journal batches in order, stopping at the first error.
+fn network_journal(url: &str, envelopes: Vec<String>, out: &mut dyn Write) -> i32 {
+    let svc = match Service::new(url, None, Duration::from_secs(60)) {
+        Ok(s) => s,
+        Err(e) => {
+            send(out, &ChildMsg::Failed { message: e });
+            return 1;
+        }
+    };
+    for envelope in envelopes {
+        match svc.post::<_, wire::JournalAck>(wire::PATH_JOURNAL, &wire::Signed { envelope }, &[]) {
+            Ok(ack) => send(
+                out,
+                &ChildMsg::JournalStored {
+                    through: ack.stored_through,
+                },
+            ),
+            Err(e) => {
+                send(
+                    out,
+                    &ChildMsg::Failed {
+                        message: e.to_string(),
+                    },
+                );
+                return 1;
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(task: Task) -> (u8, Vec<ChildMsg>) {
+        let mut out = Vec::new();
+        let code = run(task, &mut out);
+        let msgs = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (code, msgs)
+    }
+
+    #[test]
+    fn refuses_plain_http_off_loopback_before_any_io() {
+        for task in [
+            Task::Request {
+                service: "http://10.0.0.1:8080".into(),
+                envelope: "x".into(),
+                no_wait: true,
+            },
+            Task::Sync {
+                service: "http://10.0.0.1".into(),
+                envelope: "x".into(),
+            },
+            Task::Journal {
+                service: "ftp://x".into(),
+                envelopes: vec!["x".into()],
+            },
+        ] {
+            let (code, msgs) = answers(task);
+            assert_eq!(code, 1);
+            assert!(
+                matches!(&msgs[..], [ChildMsg::Failed { message }] if message.contains("https://")),
+                "{msgs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unreachable_service_is_one_failure_line() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let (code, msgs) = answers(Task::Sync {
+            service: "http://127.0.0.1:1".into(),
+            envelope: "x".into(),
+        });
+        assert_eq!(code, 1);
+        assert!(
+            matches!(&msgs[..], [ChildMsg::Failed { message }] if message.contains("cannot reach")),
+            "{msgs:?}"
+        );
+    }
+}
