@@ -119,6 +119,57 @@ impl Record {
     }
 }
 
+/// What is uploaded in place of a record too large for an upload envelope (only an
+/// older, unbounded version wrote such records; this one stays under
+/// `MAX_RECORD_BYTES`): the record's place in the chain, who and what outcome, and the
+/// SHA-256 and length of its full journal line instead of the rest. The service links
+/// it into the host's chain by `seq` and `prev` like any record; its content can only be
+/// checked against the host's journal, whose line has that digest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Reduced {
+    /// Always true: tells this form from a record.
+    pub reduced: bool,
+    pub seq: u64,
+    pub prev: String,
+    pub hash: String,
+    pub time: i64,
+    pub host: String,
+    pub user: String,
+    pub uid: u32,
+    pub outcome: String,
+    pub line_sha256: String,
+    pub line_bytes: u64,
+}
+
+/// Cut text to at most `max` bytes at a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+impl Reduced {
+    pub fn of(record: &Record, line: &str) -> Reduced {
+        use crate::log::fields::MAX_NAME_BYTES;
+        Reduced {
+            reduced: true,
+            seq: record.seq,
+            prev: record.prev.clone(),
+            hash: record.hash.clone(),
+            time: record.entry.time,
+            host: clip(&record.entry.host, MAX_NAME_BYTES),
+            user: clip(&record.entry.user, MAX_NAME_BYTES),
+            uid: record.entry.uid,
+            outcome: clip(&record.entry.outcome, 16),
+            line_sha256: hex(&Sha256::digest(line.as_bytes())),
+            line_bytes: line.len() as u64,
+        }
+    }
+}
+
 /// Build the line that follows `last` (or the anchor when the journal is empty).
 pub fn next_record(last: &Anchor, entry: Entry) -> Record {
     let seq = last.seq + 1;
