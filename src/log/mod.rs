@@ -302,8 +302,7 @@ mod tests {
         );
         assert!(msgs.iter().all(|m| m.len() <= MAX_MESSAGE_BYTES));
         // Spaces give the splitter its worst case (a cut at three quarters).
-        let spaced: Vec<String> = (0..2000).map(|_| "a".repeat(1)).collect();
-        let spaced: Vec<&str> = spaced.iter().map(String::as_str).collect();
+        let spaced = vec!["a"; 2000];
         let mut r = record(Outcome::Denied("r".repeat(600)), &spaced);
         r.user = "u".repeat(300);
         assert!(r.messages().len() <= fields::MAX_MESSAGES_PER_RECORD);

@@ -10,6 +10,7 @@ mod sandbox;
 mod audit;
 mod files;
 mod input;
+mod journal;
 mod process;
 mod races;
 mod tokens;
