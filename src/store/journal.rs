@@ -282,6 +282,22 @@ struct Plan {
     truncate_to: Option<u64>,
 }
 
+/// A line's place in the chain: only `seq` and `hash` are read, so a record with fields
+/// this version does not know (a newer version's) is followed, never taken for junk.
+fn position(line: &[u8]) -> Option<Anchor> {
+    #[derive(Deserialize)]
+    struct Position {
+        seq: u64,
+        hash: String,
+    }
+    serde_json::from_slice::<Position>(line)
+        .ok()
+        .map(|p| Anchor {
+            seq: p.seq,
+            hash: p.hash,
+        })
+}
+
 /// Decide from the tail. A torn write (bytes after the last newline), and a last line
 /// that is not a record at all, are removed: they are what a write killed half-way or
 /// stopped by a file size limit leaves, and refusing to append after them would let
@@ -289,41 +305,35 @@ struct Plan {
 /// hash is wrong is followed as it is (tampering, for `journal verify` to name), never
 /// removed.
 fn plan(file: &File, len: u64, tail: Tail) -> Result<Plan, String> {
-    let mut truncate_to = (tail.complete < len).then_some(tail.complete);
+    let truncate_to = (tail.complete < len).then_some(tail.complete);
     let Some((start, line)) = tail.last else {
         return Ok(Plan {
             last: None,
             truncate_to,
         });
     };
-    if let Ok(r) = serde_json::from_slice::<Record>(&line) {
+    if let Some(last) = position(&line) {
         return Ok(Plan {
-            last: Some(Anchor {
-                seq: r.seq,
-                hash: r.hash,
-            }),
+            last: Some(last),
             truncate_to,
         });
     }
     // The last complete line is not a record: look at the one before, once.
-    truncate_to = Some(start);
     let before = tail_of(file, start).map_err(|e| e.to_string())?;
     match before.last {
         None => Ok(Plan {
             last: None,
-            truncate_to,
+            truncate_to: Some(start),
         }),
-        Some((_, line)) => match serde_json::from_slice::<Record>(&line) {
-            Ok(r) => Ok(Plan {
-                last: Some(Anchor {
-                    seq: r.seq,
-                    hash: r.hash,
-                }),
-                truncate_to,
+        Some((_, line)) => match position(&line) {
+            Some(last) => Ok(Plan {
+                last: Some(last),
+                truncate_to: Some(start),
             }),
-            Err(e) => Err(format!(
-                "the last two lines are not journal records ({e}); run jitsudoctl journal verify"
-            )),
+            None => Err(
+                "the last two lines are not journal records; run jitsudoctl journal verify and repair the file"
+                    .to_string(),
+            ),
         },
     }
 }
@@ -740,6 +750,10 @@ mod tests {
         // An altered record is not removed: verify names it.
         let altered = text(&[lines[0].replace("/usr/bin/id", "/usr/bin/ls")]);
         let p = plan_for("altered", &altered).unwrap();
+        assert_eq!((p.last.unwrap().seq, p.truncate_to), (1, None));
+        // A newer version's record (a field this one does not know) is followed too.
+        let newer = text(&[lines[0].replacen('{', "{\"future\":1,", 1)]);
+        let p = plan_for("newer", &newer).unwrap();
         assert_eq!((p.last.unwrap().seq, p.truncate_to), (1, None));
         // Two lines of junk are more than a torn write: refuse, and say what to do.
         let e = plan_for("twice", b"junk\nmore junk\n").unwrap_err();

@@ -132,7 +132,7 @@ fn assert_unchanged(s: &Sandbox, before: &str) {
         "the journal changed from {} to {} bytes; it ends {:?}",
         before.len(),
         now.len(),
-        &now[now.len().saturating_sub(200)..]
+        String::from_utf8_lossy(&now.as_bytes()[now.len().saturating_sub(200)..])
     );
 }
 
@@ -192,13 +192,47 @@ fn a_held_journal_lock_makes_other_runs_fail_with_a_message_not_hang() {
         .unwrap();
     assert_eq!(line.trim(), "locked");
 
-    let run = s
+    let mut run = s
         .jitsudo("alice")
         .arg("/usr/bin/true")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // While it waits it is inside the journal's locked section, where its caller
+    // cannot stop or kill it (its real uid is root there: /proc shows all four 0).
+    let pid = run.id();
+    // (The nsenter and setpriv it starts as are root too: wait for jitsudo itself.)
+    let status = format!("/proc/{pid}/status");
+    let in_section = |text: &str| {
+        text.lines().any(|l| l == "Name:\tjitsudo") && text.lines().any(|l| l == "Uid:\t0\t0\t0\t0")
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&status).is_ok_and(|t| in_section(&t)) {
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "jitsudo ended before it was seen in the locked section"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "jitsudo never entered the locked section"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for signal in ["-STOP", "-KILL"] {
+        let kill = Outcome::of(
+            s.as_user("alice", "/bin/sh")
+                .args(["-c", r#"kill "$0" "$1""#, signal, &pid.to_string()])
+                .output()
+                .unwrap(),
+        );
+        if kill.code == 0 {
+            // Do not leave a stopped process behind.
+            let _ = run.kill();
+            panic!("alice could send {signal} to her jitsudo in its locked section");
+        }
+        assert!(kill.stderr.contains("not permitted"), "{kill:?}");
+    }
     let out = wait_bounded(run, Duration::from_secs(120));
     out.assert_denied("cannot write the local journal");
     assert!(
