@@ -448,13 +448,10 @@ fn append_locked(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record
         Some(anchor) => anchor,
         None => read_anchor(dir)?,
     };
+    // Everything is decided and built before the file is touched.
     let mut lines = Vec::new();
-    let mut end = len;
     if let Some(at) = plan.truncate_to {
         let (sha, kept) = removed_bytes(&file, at, len).map_err(read_err)?;
-        file.set_len(at)
-            .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
-        end = at;
         let kept_note = if keep_torn(dir, &kept) {
             format!(", its first {} bytes kept in {TORN}", kept.len())
         } else {
@@ -493,6 +490,11 @@ fn append_locked(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record
         }
         bytes.extend_from_slice(&line);
         bytes.push(b'\n');
+    }
+    let end = plan.truncate_to.unwrap_or(len);
+    if end < len {
+        file.set_len(end)
+            .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
     }
     if let Err(e) = (&file).write_all(&bytes) {
         // Take back whatever part was written: the next append must find whole records.
