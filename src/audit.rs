@@ -63,18 +63,36 @@ impl Audit {
     /// Both get the same escaped and bounded fields, computed once.
     pub fn send(&self, record: &Record) -> Result<(), AuditError> {
         let fields = record.fields();
+        let mut repaired = None;
         if let Some(sink) = &self.journal {
-            sink.store
+            let appended = sink
+                .store
                 .append_journal(
                     entry(record, &fields, &sink.host, sink.uid),
                     sink.config.durable,
                 )
                 .map_err(|e| AuditError::Journal(e.to_string()))?;
+            repaired = appended.repair.map(|r| r.entry.reason);
         }
         let sender = self
             .sender
             .as_ref()
             .map_err(|e| AuditError::Syslog(e.clone()))?;
+        if let Some(what) = repaired {
+            // The journal's own record of the repair is in the chain; this tells
+            // whoever reads syslog, as an alert (something was killed mid-write).
+            // Best effort: it is not this run's line.
+            let event = Record {
+                outcome: Outcome::Event(what),
+                run_as: None,
+                grant: None,
+                command: Vec::new(),
+                ..record.clone()
+            };
+            for message in event.messages() {
+                let _ = sender.send(crate::log::Severity::Alert, &message);
+            }
+        }
         let severity = record.outcome.severity();
         for message in fields.messages(&record.outcome) {
             sender

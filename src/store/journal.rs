@@ -408,11 +408,19 @@ fn read_anchor(dir: &TrustedDir) -> Result<Anchor, String> {
 /// most `LOCK_WAIT`. A failed or short write is cut back off, so the journal never ends
 /// in a half record by our hand (a file size limit the setuid process could not raise
 /// leaves the journal as it was, and refuses only this run).
-pub fn append(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record, String> {
+pub fn append(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Appended, String> {
     system::unsignalable(|| append_locked(dir, entry, durable))
 }
 
-fn append_locked(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record, String> {
+/// What `append` wrote: the record, and the repair record before it if a torn tail was
+/// removed (for the caller to report to syslog as well).
+#[derive(Debug)]
+pub struct Appended {
+    pub record: Record,
+    pub repair: Option<Record>,
+}
+
+fn append_locked(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Appended, String> {
     let path = dir.path().join(JOURNAL);
     // One descriptor for both: appends go to the end (O_APPEND) while pread reads the
     // tail for the previous hash.
@@ -476,6 +484,7 @@ fn append_locked(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record
         };
         lines.push(record);
     }
+    let repair = lines.first().cloned();
     let record = next_record(&last, entry);
     lines.push(record.clone());
     let mut bytes = Vec::new();
@@ -505,7 +514,7 @@ fn append_locked(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Record
         file.sync_data()
             .map_err(|e| format!("cannot sync {}: {e}", path.display()))?;
     }
-    Ok(record)
+    Ok(Appended { record, repair })
 }
 
 fn dir_fd(dir: &TrustedDir) -> std::os::fd::BorrowedFd<'_> {

@@ -270,7 +270,7 @@ impl Store {
         &self,
         entry: journal::Entry,
         durable: bool,
-    ) -> Result<journal::Record, StoreError> {
+    ) -> Result<journal::Appended, StoreError> {
         let dir = match self.root_dir() {
             Ok(dir) => dir,
             Err(OpenError::Missing) => {

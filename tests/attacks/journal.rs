@@ -68,6 +68,7 @@ fn a_torn_tail_is_repaired_and_does_not_stop_the_next_run() {
     .unwrap();
     let torn = &half[..half.len() / 2];
     s.append(JOURNAL, torn);
+    s.logs();
 
     // Another user's run goes ahead, and the repair is in the chain before it.
     s.import_ok("bob", &s.mint("bob", &["--command", "/usr/bin/true"]));
@@ -92,6 +93,16 @@ fn a_torn_tail_is_repaired_and_does_not_stop_the_next_run() {
             torn.len()
         )),
         "{repair:?}"
+    );
+    // Syslog hears of it too, as an alert.
+    let logs = s.logs();
+    assert!(
+        logs.iter().any(|l| l.starts_with("<81>")
+            && l.contains(&format!(
+                ": bob : journal repaired: removed a torn tail of {} bytes",
+                torn.len()
+            ))),
+        "{logs:?}"
     );
     assert_eq!(after[n - 1].entry.outcome, "allowed");
     assert_eq!(after[n - 1].entry.user, "bob");
