@@ -4,10 +4,8 @@
 //! syslog line was delivered.
 #![forbid(unsafe_code)]
 
-use std::os::unix::ffi::OsStrExt;
-
 use crate::config::{HostConfig, JournalConfig, LogConfig};
-use crate::log::{escape, Outcome, Record, SyslogSender};
+use crate::log::{Fields, Outcome, Record, SyslogSender};
 use crate::store::journal::Entry;
 use crate::store::Store;
 use crate::system::Uid;
@@ -62,18 +60,41 @@ impl Audit {
     }
 
     /// Append to the journal, then send to syslog (split into several messages if long).
+    /// Both get the same escaped and bounded fields, computed once.
     pub fn send(&self, record: &Record) -> Result<(), AuditError> {
+        let fields = record.fields();
+        let mut repaired = None;
         if let Some(sink) = &self.journal {
-            sink.store
-                .append_journal(entry(record, &sink.host, sink.uid), sink.config.durable)
+            let appended = sink
+                .store
+                .append_journal(
+                    entry(record, &fields, &sink.host, sink.uid),
+                    sink.config.durable,
+                )
                 .map_err(|e| AuditError::Journal(e.to_string()))?;
+            repaired = appended.repair.map(|r| r.entry.reason);
         }
         let sender = self
             .sender
             .as_ref()
             .map_err(|e| AuditError::Syslog(e.clone()))?;
+        if let Some(what) = repaired {
+            // The journal's own record of the repair is in the chain; this tells
+            // whoever reads syslog, as an alert (something was killed mid-write).
+            // Best effort: it is not this run's line.
+            let event = Record {
+                outcome: Outcome::Event(what),
+                run_as: None,
+                grant: None,
+                command: Vec::new(),
+                ..record.clone()
+            };
+            for message in event.messages() {
+                let _ = sender.send(crate::log::Severity::Alert, &message);
+            }
+        }
         let severity = record.outcome.severity();
-        for message in record.messages() {
+        for message in fields.messages(&record.outcome) {
             sender
                 .send(severity, &message)
                 .map_err(|e| AuditError::Syslog(format!("{}: {e}", sender.path().display())))?;
@@ -99,30 +120,27 @@ impl Audit {
     }
 }
 
-/// The journal's view of a record: the same fields as the syslog line, plus time,
-/// host and the caller's uid.
-fn entry(record: &Record, host: &str, uid: Uid) -> Entry {
-    let (outcome, reason) = match &record.outcome {
-        Outcome::Allowed => ("allowed", String::new()),
-        Outcome::Denied(why) => ("denied", why.clone()),
-        Outcome::Error(why) => ("error", why.clone()),
-        Outcome::Event(what) => ("event", what.clone()),
+/// The journal's view of a record: the same escaped, bounded fields as the syslog line
+/// (PWD with the journal's larger bound), plus time, host and the caller's uid.
+fn entry(record: &Record, fields: &Fields, host: &str, uid: Uid) -> Entry {
+    let outcome = match &record.outcome {
+        Outcome::Allowed => "allowed",
+        Outcome::Denied(_) => "denied",
+        Outcome::Error(_) => "error",
+        Outcome::Event(_) => "event",
     };
     Entry {
         time: crate::system::now_unix(),
         host: host.to_string(),
-        user: record.user.clone(),
+        user: fields.user.clone(),
         uid: uid.get(),
         outcome: outcome.to_string(),
-        reason,
-        tty: record.tty.clone(),
-        pwd: escape(record.pwd.as_bytes()),
-        run_as: record.run_as.clone(),
-        grant: record.grant.clone(),
-        command: record
-            .command
-            .iter()
-            .map(|w| escape(w.as_bytes()))
-            .collect(),
+        reason: fields.reason.clone(),
+        tty: fields.tty.clone(),
+        pwd: fields.pwd.clone(),
+        run_as: fields.run_as.clone(),
+        grant: fields.grant.clone(),
+        command: fields.command.clone(),
+        argv: fields.argv.clone(),
     }
 }

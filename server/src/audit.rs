@@ -468,7 +468,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 
-use jitsudo_core::store::journal::Record as HostRecord;
+use jitsudo_core::store::journal::{Record as HostRecord, Reduced};
 use jitsudo_core::wire;
 
 use crate::api::{approver, bad, ApiResult, Shared};
@@ -522,18 +522,11 @@ pub async fn host_journal_handler(
         .map_err(|e| bad(format!("invalid journal upload: {e}")))?;
     let mut records = Vec::with_capacity(upload.records.len());
     for (i, line) in upload.records.iter().enumerate() {
-        let r: HostRecord = serde_json::from_str(line)
-            .map_err(|e| bad(format!("journal record {} is not a record: {e}", i + 1)))?;
-        if r.entry.host != env.host {
+        let r = Uploaded::parse(line).map_err(|e| bad(format!("journal record {}: {e}", i + 1)))?;
+        if r.host != env.host {
             return Err(bad(format!(
                 "journal record {} is for host {:?}, not {:?}",
-                r.seq, r.entry.host, env.host
-            )));
-        }
-        if !r.hash_is_valid() {
-            return Err(bad(format!(
-                "journal record {} does not match its hash",
-                r.seq
+                r.seq, r.host, env.host
             )));
         }
         records.push((r, line.clone()));
@@ -544,6 +537,75 @@ pub async fn host_journal_handler(
     Ok(Json(wire::JournalAck {
         stored_through: through,
     }))
+}
+
+/// An uploaded journal line: a full record (its hash checked against its content), or
+/// the reduced form a host sends for a record too large to upload (see
+/// `jitsudo_core::store::journal::Reduced`), which is linked by `seq` and `prev` only and
+/// stored marked as reduced, with the digest of the host's full line.
+pub struct Uploaded {
+    pub seq: u64,
+    pub prev: String,
+    pub hash: String,
+    pub host: String,
+    pub user: String,
+    pub grant: Option<String>,
+    pub detail: Value,
+}
+
+impl Uploaded {
+    pub fn parse(line: &str) -> Result<Uploaded, String> {
+        let full = match serde_json::from_str::<HostRecord>(line) {
+            Ok(r) => r,
+            Err(e) => {
+                // A reduced record has no content whose hash could be checked.
+                return match serde_json::from_str::<Reduced>(line) {
+                    Ok(r) if r.reduced => Ok(Uploaded {
+                        seq: r.seq,
+                        detail: serde_json::json!({
+                            "seq": r.seq,
+                            "hash": r.hash,
+                            "time": r.time,
+                            "outcome": r.outcome,
+                            "reduced": {"line_sha256": r.line_sha256, "line_bytes": r.line_bytes},
+                        }),
+                        prev: r.prev,
+                        hash: r.hash,
+                        host: r.host,
+                        user: r.user,
+                        grant: None,
+                    }),
+                    _ => Err(format!("not a record ({e})")),
+                };
+            }
+        };
+        if !full.hash_is_valid() {
+            return Err(format!("record {} does not match its hash", full.seq));
+        }
+        let e = &full.entry;
+        let mut detail = serde_json::json!({
+            "seq": full.seq,
+            "hash": full.hash,
+            "time": e.time,
+            "outcome": e.outcome,
+            "reason": e.reason,
+            "tty": e.tty,
+            "run_as": e.run_as,
+            "command": e.command,
+        });
+        if let Some(argv) = &e.argv {
+            detail["argv"] = serde_json::json!(argv);
+        }
+        Ok(Uploaded {
+            seq: full.seq,
+            prev: full.prev.clone(),
+            hash: full.hash.clone(),
+            host: e.host.clone(),
+            user: e.user.clone(),
+            grant: e.grant.clone(),
+            detail,
+        })
+    }
 }
 
 fn now_secs() -> i64 {
@@ -562,7 +624,7 @@ impl Db {
     pub async fn store_host_journal(
         &self,
         host: &str,
-        records: &[(HostRecord, String)],
+        records: &[(Uploaded, String)],
         now: i64,
     ) -> Result<u64, DbError> {
         let mut tx = self.write().await?;
@@ -616,21 +678,11 @@ impl Db {
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
-                let e = &r.entry;
                 let mut entry = Entry::new("host.record", host)
-                    .user(&e.user)
+                    .user(&r.user)
                     .host(host)
-                    .detail(serde_json::json!({
-                        "seq": r.seq,
-                        "hash": r.hash,
-                        "time": e.time,
-                        "outcome": e.outcome,
-                        "reason": e.reason,
-                        "tty": e.tty,
-                        "run_as": e.run_as,
-                        "command": e.command,
-                    }));
-                if let Some(g) = &e.grant {
+                    .detail(r.detail.clone());
+                if let Some(g) = &r.grant {
                     entry = entry.grant(g);
                 }
                 entries.push(entry);

@@ -116,3 +116,64 @@ fn suite(database: &str) {
     let verify = svc.get_json("/v1/audit/verify", &auditor);
     assert_eq!(verify["ok"], true, "{verify}");
 }
+
+/// A record too large for an upload envelope (an older, unbounded jitsudo wrote one for
+/// a 786 KB denied command) used to stop every later upload at itself. It is now sent
+/// reduced (its place in the chain and the digest of its line), the service links it,
+/// and everything after it arrives.
+#[test]
+fn an_oversized_record_does_not_wedge_the_upload() {
+    use jitsudo_core::store::journal::{next_record, Anchor, Record};
+    common::require_root();
+    let dir = TempDir::new("journal-big-db");
+    let svc = Service::start(
+        &format!("sqlite://{}/jitsudod.db", dir.path().display()),
+        POLICY,
+        None,
+    );
+    let host = Host::new(&svc, "");
+    let auditor = svc.add_approver("auditor", &[]);
+    host.run("alice", &["/usr/bin/whoami"]).denied("no grant");
+
+    // Append, as the old version did, a chained record whose command is 1.5 MB of
+    // quotes (each escaped again inside the upload's JSON).
+    let path = host.path("/var/lib/jitsudo/journal");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last: Record = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let mut entry = last.entry.clone();
+    entry.command = vec!["/bin/echo".into(), "\"".repeat(1_500_000)];
+    let big = next_record(
+        &Anchor {
+            seq: last.seq,
+            hash: last.hash.clone(),
+        },
+        entry,
+    );
+    let big_line = serde_json::to_string(&big).unwrap();
+    std::fs::write(&path, format!("{text}{big_line}\n")).unwrap();
+
+    // Later records follow it (its tail is found past the bounded read), and upload.
+    for _ in 0..3 {
+        host.run("alice", &["/usr/bin/whoami"]).denied("no grant");
+    }
+    let out = host.sync().ok();
+    let local = journal_seqs(&host);
+    assert_eq!(local, (1..=local.len() as u64).collect::<Vec<_>>());
+    assert_eq!(stored_seqs(&svc, &auditor), local, "{out:?}");
+
+    let records = svc.get_json(&format!("/v1/audit?host={HOST}&limit=1000"), &auditor);
+    let reduced: Vec<serde_json::Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "host.record")
+        .map(|r| serde_json::from_str(r["detail"].as_str().unwrap()).unwrap())
+        .filter(|d: &serde_json::Value| d.get("reduced").is_some())
+        .collect();
+    assert_eq!(reduced.len(), 1, "{reduced:?}");
+    assert_eq!(reduced[0]["seq"], big.seq);
+    assert_eq!(reduced[0]["hash"], big.hash.as_str());
+    assert_eq!(reduced[0]["reduced"]["line_bytes"], big_line.len());
+    let verify = svc.get_json("/v1/audit/verify", &auditor);
+    assert_eq!(verify["ok"], true, "{verify}");
+}

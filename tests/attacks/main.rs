@@ -12,6 +12,7 @@ mod terminal_driver;
 mod audit;
 mod files;
 mod input;
+mod journal;
 mod network;
 mod pam;
 mod pins;

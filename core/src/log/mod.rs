@@ -4,17 +4,23 @@
 //! ```text
 //! alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; GRANT=3f6c… ; COMMAND=/usr/bin/systemctl restart nginx
 //! alice : command not allowed: no grant ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/whoami
+//! alice : command not allowed: no grant ; TTY=pts/0 ; PWD=/tmp ; USER=root ; COMMAND=/bin/echo aaaa…\... ; ARGV=sha256:9f86… bytes=8388620 words=2
 //! ```
+//!
+//! Fields are separated by ` ; ` and no value contains `;` (escaped as `\x3b`), so no
+//! value can start a field. Every field is bounded (`fields`); a cut field ends in
+//! `\...`, and a cut command is followed by the full argv's digest.
 #![forbid(unsafe_code)]
 
 mod escape;
+pub mod fields;
 mod syslog;
 
-pub use escape::escape;
+pub use escape::{escape, escape_bounded, CUT_MARK};
+pub use fields::{ArgvDigest, Fields};
 pub use syslog::{Severity, SyslogSender};
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
 
 /// Messages longer than this are split, as sudo does, so that no syslog daemon
 /// truncates the part an auditor needs.
@@ -56,49 +62,28 @@ pub struct Record {
 }
 
 impl Record {
-    /// The full line, every field escaped. May be longer than one datagram.
-    pub fn line(&self) -> String {
-        let mut out = format!("{} : ", escape(self.user.as_bytes()));
-        match &self.outcome {
-            Outcome::Allowed => {}
-            Outcome::Denied(why) => out.push_str(&format!(
-                "command not allowed: {} ; ",
-                escape(why.as_bytes())
-            )),
-            Outcome::Error(why) => out.push_str(&format!("error: {} ; ", escape(why.as_bytes()))),
-            Outcome::Event(what) => out.push_str(&format!("{} ; ", escape(what.as_bytes()))),
-        }
-        out.push_str(&format!(
-            "TTY={} ; PWD={}",
-            escape(self.tty.as_bytes()),
-            escape(self.pwd.as_bytes())
-        ));
-        if let Some(user) = &self.run_as {
-            out.push_str(&format!(" ; USER={}", escape(user.as_bytes())));
-        }
-        if let Some(grant) = &self.grant {
-            out.push_str(&format!(" ; GRANT={}", escape(grant.as_bytes())));
-        }
-        if !self.command.is_empty() {
-            out.push_str(" ; COMMAND=");
-            for (i, word) in self.command.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(&escape(word.as_bytes()));
-            }
-        }
-        out
+    /// The fields as logged: escaped and bounded (see `fields`).
+    pub fn fields(&self) -> Fields {
+        Fields::of(self)
     }
 
-    /// The line cut into messages of at most `MAX_MESSAGE_BYTES`; every piece after the
-    /// first starts with `user : (command continued)` so each stands on its own.
+    /// The full line, every field escaped and bounded. May be longer than one datagram.
+    pub fn line(&self) -> String {
+        self.fields().line(&self.outcome)
+    }
+
+    /// The line cut into messages of at most `MAX_MESSAGE_BYTES` (see `Fields::messages`).
     pub fn messages(&self) -> Vec<String> {
-        split_line(
-            &self.line(),
-            &escape(self.user.as_bytes()),
-            MAX_MESSAGE_BYTES,
-        )
+        self.fields().messages(&self.outcome)
+    }
+}
+
+impl Fields {
+    /// The line cut into messages of at most `MAX_MESSAGE_BYTES`; every piece after the
+    /// first starts with `user : (command continued)` so each stands on its own. At most
+    /// `MAX_MESSAGES_PER_RECORD`.
+    pub fn messages(&self, outcome: &Outcome) -> Vec<String> {
+        split_line(&self.line(outcome), &self.user, MAX_MESSAGE_BYTES)
     }
 }
 
@@ -195,8 +180,12 @@ mod tests {
 
     #[test]
     fn long_lines_split_with_continuation_marker() {
-        let long = "a".repeat(3000);
-        let r = record(Outcome::Allowed, &["/bin/echo", &long, "tail"]);
+        // Words within their bound (a longer one is cut, see below).
+        let long = "a".repeat(1000);
+        let r = record(
+            Outcome::Allowed,
+            &["/bin/echo", &long, &long, &long, "tail"],
+        );
         let msgs = r.messages();
         assert!(msgs.len() >= 4, "{}", msgs.len());
         assert!(msgs.iter().all(|m| m.len() <= MAX_MESSAGE_BYTES));
@@ -215,6 +204,108 @@ mod tests {
             .collect::<Vec<_>>()
             .join("");
         assert_eq!(rejoined.replace(' ', ""), r.line().replace(' ', ""));
+    }
+
+    /// The line's ` ; `-separated fields as (key, value), after the prefix.
+    fn keys(line: &str) -> Vec<String> {
+        line.split(" ; ")
+            .skip(1)
+            .filter_map(|f| f.split_once('=').map(|(k, _)| k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn no_free_text_field_can_start_a_field() {
+        let forged = "x ; USER=root ; GRANT=0123456789abcdef0123456789abcdef ; COMMAND=/usr/bin/systemctl restart nginx";
+        let mut r = record(Outcome::Denied(forged.into()), &["/usr/bin/id", forged]);
+        r.pwd = forged.into();
+        r.tty = forged.into();
+        r.user = forged.into();
+        let line = r.line();
+        assert_eq!(keys(&line), ["TTY", "PWD", "USER", "COMMAND"], "{line}");
+        assert!(
+            line.contains("PWD=x \\x3b USER=root \\x3b GRANT="),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_long_pwd_cannot_push_the_command_out_of_the_first_message() {
+        let mut r = record(Outcome::Allowed, &["/usr/bin/id"]);
+        r.pwd = format!("/{}", "d".repeat(4096)).into();
+        let msgs = r.messages();
+        assert!(msgs[0].contains(" ; COMMAND=/usr/bin/id"), "{msgs:?}");
+        assert!(
+            msgs[0].contains(&format!("PWD=/{}\\... ;", "d".repeat(251))),
+            "{msgs:?}"
+        );
+        // The journal keeps more of it.
+        assert_eq!(r.fields().pwd.len(), fields::MAX_JOURNAL_PWD_BYTES);
+    }
+
+    #[test]
+    fn a_huge_argv_is_bounded_and_named_by_its_digest() {
+        let big = "a".repeat(8 << 20);
+        let r = record(
+            Outcome::Denied("no grant".into()),
+            &["/bin/echo", &big, "tail"],
+        );
+        let f = r.fields();
+        assert_eq!(f.command.len(), 3);
+        assert_eq!(f.command[1].len(), fields::MAX_WORD_BYTES);
+        assert!(f.command[1].ends_with(CUT_MARK));
+        assert_eq!(f.command[2], "tail");
+        let argv = f.argv.clone().unwrap();
+        assert_eq!((argv.bytes, argv.words), (10 + (8 << 20) + 1 + 5, 3));
+        let expect = ArgvDigest::of(&[&b"/bin/echo"[..], big.as_bytes(), b"tail"]);
+        assert_eq!(argv, expect);
+        let line = r.line();
+        assert!(line.len() <= fields::MAX_LINE_BYTES);
+        assert!(
+            line.ends_with(&format!(
+                " ; ARGV=sha256:{} bytes={} words=3",
+                argv.sha256, argv.bytes
+            )),
+            "{line}"
+        );
+        // Many short words: the total is bounded too, and the dropped words counted.
+        let words: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let f = record(Outcome::Allowed, &words).fields();
+        assert!(f.command.join(" ").len() <= fields::MAX_COMMAND_BYTES);
+        assert_eq!(f.argv.unwrap().words, 100_000);
+        // A command within the bounds has no digest.
+        assert!(record(Outcome::Allowed, &["/bin/true"])
+            .fields()
+            .argv
+            .is_none());
+    }
+
+    #[test]
+    fn the_longest_record_fits_its_message_count() {
+        let long = |n: usize| "\u{1b}".repeat(n);
+        let words: Vec<String> = (0..64).map(|_| long(4000)).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let mut r = record(Outcome::Denied(long(10_000)), &words);
+        r.user = long(1000);
+        r.tty = long(1000);
+        r.pwd = long(10_000).into();
+        r.run_as = Some(long(1000));
+        r.grant = Some(long(1000));
+        let line = r.line();
+        assert!(line.len() <= fields::MAX_LINE_BYTES, "{}", line.len());
+        let msgs = r.messages();
+        assert!(
+            msgs.len() <= fields::MAX_MESSAGES_PER_RECORD,
+            "{}",
+            msgs.len()
+        );
+        assert!(msgs.iter().all(|m| m.len() <= MAX_MESSAGE_BYTES));
+        // Spaces give the splitter its worst case (a cut at three quarters).
+        let spaced = vec!["a"; 2000];
+        let mut r = record(Outcome::Denied("r".repeat(600)), &spaced);
+        r.user = "u".repeat(300);
+        assert!(r.messages().len() <= fields::MAX_MESSAGES_PER_RECORD);
     }
 
     #[test]

@@ -175,9 +175,19 @@ impl Store {
                 path.display()
             )));
         }
-        system::lock_exclusive(&file)
-            .map_err(|e| StoreError(format!("cannot lock {}: {e}", path.display())))?;
-        Ok(UserLock { _file: file })
+        // Only this user's own runs (and root acting on this user's cache, a login
+        // through pam_jitsudo say) take this lock; still, a stopped holder must not
+        // freeze them forever.
+        match system::lock_exclusive_within(&file, journal::LOCK_WAIT) {
+            Ok(true) => Ok(UserLock { _file: file }),
+            Ok(false) => Err(StoreError(format!(
+                "cannot lock {}: another process has held it for over {} s; find it with `fuser -v {}`, end it, and try again",
+                path.display(),
+                journal::LOCK_WAIT.as_secs(),
+                path.display()
+            ))),
+            Err(e) => Err(StoreError(format!("cannot lock {}: {e}", path.display()))),
+        }
     }
 
     /// Replace the user's cache atomically. Requires the lock.
@@ -260,7 +270,7 @@ impl Store {
         &self,
         entry: journal::Entry,
         durable: bool,
-    ) -> Result<journal::Record, StoreError> {
+    ) -> Result<journal::Appended, StoreError> {
         let dir = match self.root_dir() {
             Ok(dir) => dir,
             Err(OpenError::Missing) => {

@@ -214,6 +214,63 @@ pub fn lock_exclusive(file: &impl AsRawFd) -> io::Result<()> {
     }
 }
 
+/// Lock a file exclusively, waiting at most `wait` for another holder to let go.
+/// Returns false when the wait ran out. Polls with LOCK_NB (flock has no timeout, and a
+/// timer signal would interrupt more than the wait), with short sleeps that grow to
+/// 50 ms so that a lock freed soon is taken soon.
+pub fn lock_exclusive_within(file: &impl AsRawFd, wait: std::time::Duration) -> io::Result<bool> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory involved.
+        match cerr(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {}
+            Err(e) => return Err(e),
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Run `f` so that the calling user cannot stop or kill this process: every blockable
+/// signal is blocked (Ctrl-C, Ctrl-Z and SIGTERM wait until the end), and the real uid
+/// is root for the duration, so kill(2) from the caller's uid is refused (the kernel
+/// lets a sender signal a process only if the sender's real or effective uid is the
+/// target's real or saved uid; a setuid process keeps the caller's real uid and is
+/// otherwise theirs to SIGSTOP). For short sections that hold a host-wide lock.
+///
+/// The real uid is put back before returning, and nothing in `f` may depend on it. In a
+/// process that is not setuid root (tests, root's own runs) only the signal mask changes.
+pub fn unsignalable<T>(f: impl FnOnce() -> T) -> T {
+    let (mut real, mut effective, mut saved) = (0, 0, 0);
+    // SAFETY: the three pointers are valid for writes.
+    let ids = cerr(unsafe { libc::getresuid(&mut real, &mut effective, &mut saved) });
+    with_signals_blocked(|| {
+        // SAFETY: plain integer arguments; -1 leaves the effective and saved uids as
+        // they are. Allowed because the effective uid is root.
+        let switched = ids.is_ok()
+            && real != 0
+            && effective == 0
+            && unsafe { libc::setresuid(0, u32::MAX, u32::MAX) } == 0;
+        let result = f();
+        if switched {
+            // SAFETY: as above; the effective uid is still root, so this cannot be
+            // refused. If it were, we would go on with a real uid nobody reasoned
+            // about: stop at once instead.
+            if unsafe { libc::setresuid(real, u32::MAX, u32::MAX) } != 0 {
+                std::process::abort();
+            }
+        }
+        result
+    })
+}
+
 pub fn set_umask(mask: u32) -> u32 {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
