@@ -161,8 +161,9 @@ fn expired_grant_refused() {
         "alice",
         &["--command", "/usr/bin/id", "--start", "-2h", "--for", "1h"],
     );
-    s.import("alice", &token)
-        .assert_denied("grant expired 1h ago");
+    // "1h ago" or, on a loaded machine where a second passes between mint and import,
+    // "1h 1s ago": the message is exact, so the test checks only its start.
+    s.import("alice", &token).assert_denied("grant expired 1h");
     plant(&s, 42001, &token);
     s.run("alice", &["/usr/bin/id"])
         .assert_denied("grant expired 1h");
