@@ -31,16 +31,20 @@ for ((i = 0; i < ${#packages[@]}; i++)); do
     -pjitsudo | --package=jitsudo) jitsudo_package=true ;;
     esac
 done
+# What the musl build needs, checked before the glibc build's minutes of LTO (install.sh
+# installs all of it).
+musl=x86_64-unknown-linux-musl
+for tool in musl-gcc:musl-tools file:file; do
+    command -v "${tool%%:*}" >/dev/null || {
+        echo "build-release.sh: ${tool%%:*} is missing (apt-get install ${tool#*:})" >&2
+        exit 1
+    }
+done
+rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
 cargo build --release --locked "${packages[@]}" --bins
 if $jitsudo_package; then
     cargo build --release --locked -p pam_jitsudo -p jitsudo-auth
 fi
-musl=x86_64-unknown-linux-musl
-rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
-command -v musl-gcc >/dev/null || {
-    echo "build-release.sh: musl-gcc is missing (apt-get install musl-tools)" >&2
-    exit 1
-}
 # ring (TLS for --request and --sync) has C parts: compile them with musl's gcc wrapper.
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked -p jitsudo --bin jitsudo --target "$musl"
 install -m 0755 "target/$musl/release/jitsudo" target/release/jitsudo
