@@ -88,7 +88,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 musl=x86_64-unknown-linux-musl
-if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+if [ ! -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ]; then
     if ! command -v rustup >/dev/null; then
         echo "install.sh: the Rust target $musl is needed and rustup is not installed;" >&2
         echo "install the target's standard library for this toolchain first" >&2

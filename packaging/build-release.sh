@@ -40,7 +40,7 @@ for tool in musl-gcc:musl-tools file:file; do
         exit 1
     }
 done
-rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
+[ -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ] || rustup target add "$musl"
 cargo build --release --locked "${packages[@]}" --bins
 if $jitsudo_package; then
     cargo build --release --locked -p pam_jitsudo -p jitsudo-auth
