@@ -103,6 +103,10 @@ for dir in /etc /usr /var /root /home /tmp /opt /srv; do
 	[ -d "$dir" ] && [ ! -L "$dir" ] || continue
 	name=${dir#/}
 	mkdir "$upper/$name" "$upper/.work/$name"
+	# The overlay's top directory takes the upper one's mode and owner: /tmp stays 1777
+	# and /root 0700.
+	chmod --reference="$dir" "$upper/$name"
+	chown --reference="$dir" "$upper/$name"
 	mount -t overlay "jitsudo-throwaway-$name" \
 		-o "lowerdir=$dir,upperdir=$upper/$name,workdir=$upper/.work/$name" "$dir"
 done
