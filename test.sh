@@ -31,6 +31,9 @@ apt_packages=(
     openssl             # test certificates for the service's TLS tests
     musl-tools          # the shipped jitsudo is a static musl build (packaging/build-release.sh)
     libnss-extrausers   # a real NSS module for users not in /etc/passwd (tests/e2e/accounts.rs)
+    file                # build-release.sh checks the static PIE
+    rsyslog             # the syslog daemon install.sh --demo starts in its throwaway root
+    iproute2            # loopback in the throwaway roots' network namespace
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -85,9 +88,12 @@ fi
 step "fuzz targets: build and a short run of each"
 fuzz/run.sh "${FUZZ_SECONDS:-15}"
 
-if [ -x packaging/test-deb.sh ]; then
-    step "packages: build, lint, install, upgrade, purge"
-    packaging/test-deb.sh
-fi
+# Both install in a throwaway root (packaging/throwaway-root.sh) and check that the host's
+# dpkg database and jitsudo files are as they were; both use the release build above.
+step "packages: build, lint; install, upgrade, purge in a throwaway root"
+packaging/test-deb.sh
+
+step "./install.sh --demo in a throwaway root, as on a fresh machine"
+packaging/test-install.sh
 
 step "all tests passed"
