@@ -258,7 +258,8 @@ if [ ! -s "$admin_token" ]; then
     (umask 077; jitsudod add-admin admin --config /etc/jitsudo/jitsudod.toml 2>/dev/null >"$admin_token")
 fi
 export JITSUDO_SERVICE="$url"
-export JITSUDO_TOKEN="$(cat "$admin_token")"
+JITSUDO_TOKEN="$(cat "$admin_token")"
+export JITSUDO_TOKEN
 
 if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "jitsudod already running (pid $(cat "$pidfile"))"
