@@ -75,7 +75,9 @@ if [ -z "$attacks_passed" ] || [ "$attacks_passed" -lt 30 ]; then
 fi
 
 step "the end-to-end and attack suites again, against the shipped build (static musl, release)"
-packaging/build-release.sh -p jitsudo
+# With jitsudod too: the same build (same features) as test-deb.sh's and install.sh's,
+# which then find it current instead of building again.
+packaging/build-release.sh -p jitsudo -p jitsudod
 JITSUDO_TEST_BIN="$PWD/target/release/jitsudo" cargo test --locked --test e2e --test attacks 2>&1 | tee "$log"
 # One "test result:" line per suite; both must have run, and as many tests must pass.
 musl_results="$(grep -c '^test result:' "$log" || true)"
