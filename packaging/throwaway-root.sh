@@ -20,7 +20,9 @@
 # is not under one of the overlaid ones) are the host's and stay writable.
 #
 # Inside, JITSUDO_THROWAWAY_UPPER names the directory that holds the upper layers
-# (<dir>/etc, <dir>/usr, ...): a test can look there for what was changed.
+# (<dir>/etc, <dir>/usr, ...): a test can look there for what was changed. An overlay is
+# no upper layer for another: a command that mounts overlays of its own (the end-to-end
+# suites do, from /tmp) needs a tmpfs for their upper directories.
 #
 # Before and after, the script records the host's state of everything jitsudo touches
 # (dpkg's database, jitsudo's files and directories, the user and group databases,
