@@ -80,6 +80,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# On the host, up to the "install" section: tools, build, lint. The rest runs in the
+# throwaway root, started at the end of this block.
 if [ "$phase" = build ]; then
 # ---- tools ------------------------------------------------------------------------------
 say "tools"
