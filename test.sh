@@ -30,6 +30,9 @@ apt_packages=(
     chromium-driver
     openssl             # test certificates for the service's TLS tests
     libnss-extrausers   # a real NSS module for users not in /etc/passwd (tests/e2e/accounts.rs)
+    file                # build-release.sh checks the static PIE
+    rsyslog             # the syslog daemon install.sh --demo starts in its throwaway root
+    iproute2            # loopback in the throwaway roots' network namespace
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -71,7 +74,9 @@ if [ -z "$attacks_passed" ] || [ "$attacks_passed" -lt 30 ]; then
 fi
 
 step "the end-to-end and attack suites again, against the shipped build (static musl, release)"
-packaging/build-release.sh -p jitsudo
+# With jitsudod too: the same build (same features) as test-deb.sh's and install.sh's,
+# which then find it current instead of building again.
+packaging/build-release.sh -p jitsudo -p jitsudod
 JITSUDO_TEST_BIN="$PWD/target/release/jitsudo" cargo test --locked --test e2e --test attacks 2>&1 | tee "$log"
 # One "test result:" line per suite; both must have run, and as many tests must pass.
 musl_results="$(grep -c '^test result:' "$log" || true)"
@@ -84,9 +89,12 @@ fi
 step "fuzz targets: build and a short run of each"
 fuzz/run.sh "${FUZZ_SECONDS:-15}"
 
-if [ -x packaging/test-deb.sh ]; then
-    step "packages: build, lint, install, upgrade, purge"
-    packaging/test-deb.sh
-fi
+# Both install in a throwaway root (packaging/throwaway-root.sh) and check that the host's
+# dpkg database and jitsudo files are as they were; both use the release build above.
+step "packages: build, lint; install, upgrade, purge in a throwaway root"
+packaging/test-deb.sh
+
+step "./install.sh --demo in a throwaway root, as on a fresh machine"
+packaging/test-install.sh
 
 step "all tests passed"

@@ -32,12 +32,20 @@ for ((i = 0; i < ${#packages[@]}; i++)); do
     -pjitsudo | --package=jitsudo) jitsudo_package=true ;;
     esac
 done
+# What the build needs beyond Rust, checked before the glibc build's minutes of LTO (install.sh
+# installs all of it).
+musl=x86_64-unknown-linux-musl
+for tool in file:file; do
+    command -v "${tool%%:*}" >/dev/null || {
+        echo "build-release.sh: ${tool%%:*} is missing (apt-get install ${tool#*:})" >&2
+        exit 1
+    }
+done
+[ -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ] || rustup target add "$musl"
 cargo build --release --locked "${packages[@]}" --bins
 if $jitsudo_package; then
     cargo build --release --locked -p pam_jitsudo -p jitsudo-auth -p jitsudo-net -p jitsudoctl
 fi
-musl=x86_64-unknown-linux-musl
-rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
 # The setuid binary is pure Rust (no TLS: that is jitsudo-net's, built for glibc above),
 # so the musl build needs no C compiler for musl, only Rust's own musl target.
 # The size-optimized profile `setuid` (Cargo.toml).

@@ -1,17 +1,20 @@
 #!/bin/bash
 # Packaging test: build the .deb and .rpm of both packages (jitsudo, with the PAM
-# module, and the approval service jitsudod), lint them, and exercise the .debs on this
-# machine the way an admin would: install with apt, check owners, modes and conffiles,
-# run a minted grant through the installed setuid /usr/bin/jitsudo as an unprivileged
-# user, load the installed pam_jitsudo.so with pamtester, start the installed jitsudod
-# as its system user and ask it for /healthz, reinstall and upgrade keeping a modified
-# config, remove (state kept) and purge (state gone).
+# module, and the approval service jitsudod), lint them, and exercise the .debs the way
+# an admin would: install with apt, check owners, modes and conffiles, run a minted
+# grant through the installed setuid /usr/bin/jitsudo as an unprivileged user, load the
+# installed pam_jitsudo.so with pamtester, start the installed jitsudod as its system
+# user and ask it for /healthz, reinstall and upgrade keeping a modified config, remove
+# (state kept) and purge (state gone).
 #
 # Run as root from anywhere in the tree:  bash packaging/test-deb.sh
-# It installs what it needs (cargo-deb, cargo-generate-rpm, lintian, rpm, rpmlint,
-# pamtester), and leaves the machine as it found it: the packages are purged, the
-# service stopped and the test users removed even when a step fails. It refuses to run
-# if jitsudo or jitsudod is installed already.
+# It installs what it needs on the host (cargo-deb, cargo-generate-rpm, lintian, rpm,
+# rpmlint, pamtester) and builds and lints there; everything from the installation on
+# runs in a throwaway root (packaging/throwaway-root.sh: overlays over /etc, /usr, /var,
+# ..., private PID and network namespaces), so the host's dpkg database, /etc/jitsudo and
+# /usr/bin/jitsudo are never touched, and a source installation (./install.sh) or an
+# installed package on the host does not get in the way: in the throwaway root they are
+# removed first. throwaway-root.sh checks that the host is as it was afterwards.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,7 +31,7 @@ check() { # check DESCRIPTION COMMAND...: run COMMAND, fail with DESCRIPTION if 
 	printf 'ok: %s\n' "$what"
 }
 
-[ "$(id -u)" = 0 ] || fail "run as root: it installs and purges the package"
+[ "$(id -u)" = 0 ] || fail "run as root: it installs and purges the package (in a throwaway root)"
 
 PACKAGES=(jitsudo jitsudod)
 installed() { [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "${1:-jitsudo}" 2>/dev/null || true)" = "ii " ]; }
@@ -39,43 +42,33 @@ known() { # known [PACKAGE]: is it (or, without one, either package) known to dp
 	done
 	return 1
 }
-for pkg in "${PACKAGES[@]}"; do
-	if known "$pkg"; then
-		fail "a $pkg package is already known to dpkg; this test installs and purges it (remove it first: apt-get purge $pkg)"
-	fi
-done
-for path in /etc/jitsudo /var/lib/jitsudo /usr/bin/jitsudo /var/lib/jitsudod /usr/sbin/jitsudod; do
-	[ ! -e "$path" ] || fail "$path exists but no package owns it; not touching it"
-done
-# The package keeps its system user on purge, as Debian does; a user left by an earlier
-# installation is used and kept, one this test makes is removed at the end.
-SERVICE_USER=jitsudod
-service_user_existed=false
-! getent passwd "$SERVICE_USER" >/dev/null || service_user_existed=true
+
+if [ "${1:-}" = --in-throwaway-root ]; then
+	phase=install
+	[ -n "${JITSUDO_THROWAWAY_UPPER:-}" ] || fail "--in-throwaway-root: not run by packaging/throwaway-root.sh"
+	[ -d "${WORK:-}" ] || fail "--in-throwaway-root: WORK is not set to the build's directory"
+else
+	phase=build
+	WORK=$(mktemp -d /tmp/jitsudo-pkgtest.XXXXXX)
+	export WORK
+fi
 
 # ---- clean-up, whatever happens ---------------------------------------------------------
-WORK=$(mktemp -d /tmp/jitsudo-pkgtest.XXXXXX)
 TEST_USER=jitsudo-pt$$
 SINK_PID=
 SERVICE_PID=
 cleanup() {
 	local status=$?
 	set +e
-	[ -z "$SINK_PID" ] || kill "$SINK_PID" 2>/dev/null
-	if [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null; then
-		wait "$SERVICE_PID" 2>/dev/null
-	fi
-	if known; then
-		DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${PACKAGES[@]}" >"$WORK/cleanup.log" 2>&1 ||
-			dpkg --purge "${PACKAGES[@]}" >>"$WORK/cleanup.log" 2>&1
-	fi
-	for user in "$TEST_USER" "$SERVICE_USER"; do
-		[ "$user" != "$SERVICE_USER" ] || ! $service_user_existed || continue
-		if id "$user" >/dev/null 2>&1; then
-			userdel "$user"
-			getent group "$user" >/dev/null && groupdel "$user"
+	if [ "$phase" = install ]; then
+		# The throwaway root's files and packages go with it; the processes are killed
+		# with its PID namespace, but stopping them here keeps the order clear.
+		[ -z "$SINK_PID" ] || kill "$SINK_PID" 2>/dev/null
+		if [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null; then
+			wait "$SERVICE_PID" 2>/dev/null
 		fi
-	done
+		exit "$status"
+	fi
 	rm -rf "$WORK"
 	if [ "$status" = 0 ]; then
 		printf '\npackaging test passed\n'
@@ -87,12 +80,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# On the host, up to the "install" section: tools, build, lint. The rest runs in the
+# throwaway root, started at the end of this block.
+if [ "$phase" = build ]; then
 # ---- tools ------------------------------------------------------------------------------
 say "tools"
 export PATH="$HOME/.cargo/bin:$PATH"
 apt_missing=()
 for tool in lintian:lintian rpm:rpm rpmlint:rpmlint python3:python3 setpriv:util-linux \
-	pamtester:pamtester nm:binutils file:file; do
+	pamtester:pamtester nm:binutils file:file ip:iproute2 unshare:util-linux; do
 	command -v "${tool%%:*}" >/dev/null || apt_missing+=("${tool#*:}")
 done
 if [ ${#apt_missing[@]} -gt 0 ]; then
@@ -182,6 +178,22 @@ check "rpm and deb share at least the binaries, PAM module, config, units, pages
 	test "$(wc -l <"$WORK/both.txt")" -ge 28
 same_modes() { awk '$2 != $3 { print "mode differs:", $0; bad = 1 } END { exit bad }' "$WORK/both.txt"; }
 check "every file in both packages has the same mode" same_modes
+
+	say "install, in a throwaway root"
+	export DEB DEB_D VERSION
+	packaging/throwaway-root.sh --without-jitsudo bash "$PWD/packaging/test-deb.sh" --in-throwaway-root
+	exit 0
+fi
+
+# ---- a clean system: what install.sh or a package put on the host is not here -----------
+# (throwaway-root.sh --without-jitsudo removed it from the throwaway root)
+PAM_MODULE=/usr/lib/x86_64-linux-gnu/security/pam_jitsudo.so
+for path in /etc/jitsudo /var/lib/jitsudo /usr/bin/jitsudo /var/lib/jitsudod /usr/sbin/jitsudod "$PAM_MODULE"; do
+	check "$path is absent before the installation" test ! -e "$path"
+done
+# The jitsudod package's system user (kept on purge, as Debian keeps system users; one
+# left on the host by an earlier installation is used).
+SERVICE_USER=jitsudod
 
 # ---- install ----------------------------------------------------------------------------
 say "install"
