@@ -123,6 +123,7 @@ check "/usr/bin/jitsudoctl is 755 root:root" test "$(mode_of /usr/bin/jitsudoctl
 check "/usr/sbin/jitsudod is 755 root:root" test "$(mode_of /usr/sbin/jitsudod)" = "755 root:root"
 check "the PAM helper is 755 root:root" test "$(mode_of /usr/libexec/jitsudo/jitsudo-auth)" = "755 root:root"
 check "the NSS helper is 755 root:root" test "$(mode_of /usr/libexec/jitsudo/jitsudo-nss)" = "755 root:root"
+check "the network helper is 755 root:root" test "$(mode_of /usr/libexec/jitsudo/jitsudo-net)" = "755 root:root"
 check "the NSS helper answers through glibc's NSS" \
 	sh -c "/usr/libexec/jitsudo/jitsudo-nss user uid 0 | grep -qx 'root:x:0:0::/root:/bin/bash'"
 check "the PAM module is 644 root:root" test "$(mode_of "$PAM_MODULE")" = "644 root:root"
