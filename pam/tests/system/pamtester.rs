@@ -273,7 +273,10 @@ fn auth_refuses_malformed_tokens_with_a_clear_message_and_no_crash() {
         let lines = messages(&sb.log.wait_for("login grant refused", WAIT));
         // The log escapes ';', its field separator, as \x3b.
         let logged = why.replace(';', "\\x3b");
-        assert!(lines.iter().any(|l| l.contains(&logged)), "{why}: {lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.contains(&logged)),
+            "{why}: {lines:#?}"
+        );
     }
     let _ = expired_id;
     // Nothing refused was cached.
