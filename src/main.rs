@@ -15,6 +15,7 @@ mod audit;
 mod caller;
 mod cli;
 mod client;
+mod context;
 mod decision;
 mod exec;
 mod main_jitsudo;

@@ -9,9 +9,10 @@ use crate::audit::Audit;
 use crate::caller::Caller;
 use crate::cli::{Cli, Mode};
 use crate::config::{self, LogConfig};
+use crate::context::Context;
 use crate::log::{Outcome, Record};
 use crate::manage;
-use crate::pipeline::{self, Context};
+use crate::pipeline;
 use crate::store::Store;
 use crate::system;
 

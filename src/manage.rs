@@ -5,10 +5,10 @@
 use std::ffi::OsStr;
 use std::io;
 
+use crate::context::{Context, Refused};
 use crate::grant::{self, human_duration, Grant, Kind};
 use crate::host;
 use crate::log::Outcome;
-use crate::pipeline::{Context, Refused};
 use crate::secure_file::read_limited;
 use crate::system;
 

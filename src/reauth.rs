@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::{Context, Refused};
+use crate::context::{Context, Refused};
 use crate::secure_file::{self, OpenError};
 use crate::system::{self, ChildEnd, Uid};
 

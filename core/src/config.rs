@@ -11,6 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::grant::keys::PublicKey;
+// Defined with the keys (grant verification takes them), named here too because the
+// config is where they are pinned.
+pub use crate::grant::keys::TrustedKey;
 use crate::secure_file;
 
 /// Fixed location; never taken from the environment or a flag.
@@ -116,12 +119,6 @@ impl Default for LogConfig {
             require: true,
         }
     }
-}
-
-#[derive(Clone, Debug)]
-pub struct TrustedKey {
-    pub id: String,
-    pub key: PublicKey,
 }
 
 /// Syslog facilities an admin may choose (RFC 5424 numbering).

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::hostkey;
+use crate::context::{Context, Refused};
 use crate::log::Outcome;
-use crate::pipeline::{Context, Refused};
 
 pub fn enroll(ctx: &Context) -> Result<(), Refused> {
     let fail = |message: String| ctx.refuse("enroll", message);

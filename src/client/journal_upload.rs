@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-use super::request::{in_child, ChildMsg, Task};
+use super::net_helper::{in_child, ChildMsg, Task};
 use super::{hostkey, wire};
+use crate::context::Context;
 use crate::grant;
-use crate::pipeline::Context;
 use crate::store::journal::{self, Record, Reduced};
 use crate::system;
 

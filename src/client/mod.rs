@@ -12,4 +12,5 @@ pub use jitsudo_core::wire;
 pub mod enroll;
 pub mod hostkey;
 pub mod journal_upload;
+mod net_helper;
 pub mod request;

@@ -20,6 +20,14 @@ use pasetors::paserk::FormatAsPaserk;
 use pasetors::version4::V4;
 use zeroize::Zeroizing;
 
+/// A public key pinned in the host config (`[[trusted_key]]`): grants and revocation
+/// lists are accepted only when signed by one of these, named by its id.
+#[derive(Clone, Debug)]
+pub struct TrustedKey {
+    pub id: String,
+    pub key: PublicKey,
+}
+
 /// A trusted Ed25519 public key.
 #[derive(Clone)]
 pub struct PublicKey(pub(crate) AsymmetricPublicKey<V4>);

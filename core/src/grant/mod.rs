@@ -18,7 +18,7 @@ use pasetors::Public;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::TrustedKey;
+use crate::grant::keys::TrustedKey;
 use crate::matcher::CommandSpec;
 use keys::SecretKey;
 

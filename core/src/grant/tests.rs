@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::TrustedKey;
+use crate::grant::keys::TrustedKey;
 
 const HOUR: i64 = 3600;
 
