@@ -5,6 +5,33 @@
 use crate::sandbox::Sandbox;
 use crate::terminal_driver::{on_pty, Step};
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// The world of the TIOCSTI attacks: alice may run any python3 command as bob, a
+/// world-writable drop directory for the proof, and the attacker's `script` as `name`.
+/// None where the kernel refuses TIOCSTI to everyone but CAP_SYS_ADMIN
+/// (dev.tty.legacy_tiocsti = 0): there is no injection to show.
+fn bob_with_python(name: &str, script: &str) -> Option<(Sandbox, PathBuf, PathBuf)> {
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "0") {
+        eprintln!("dev.tty.legacy_tiocsti is 0 on this kernel; the attack cannot be shown");
+        return None;
+    }
+    let s = Sandbox::new();
+    let drop_dir = s.dir.join("drop");
+    std::fs::create_dir(&drop_dir).unwrap();
+    std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = s.dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &["--command", "/usr/bin/python3 *", "--run-as", "bob"],
+        ),
+    );
+    Some((s, drop_dir, path))
+}
 
 /// Push each character of argv[1] and a newline into the input of the terminal on fd 0,
 /// as if typed there (TIOCSTI, allowed on one's controlling terminal).
@@ -20,25 +47,9 @@ print("injected", flush=True)
 /// (Debian 12's kernel allows TIOCSTI); on a pty of his own it goes nowhere.
 #[test]
 fn tiocsti_by_the_target_user_does_not_reach_the_callers_shell() {
-    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "0") {
-        // The kernel refuses TIOCSTI to everyone but CAP_SYS_ADMIN: no injection to show.
-        eprintln!("dev.tty.legacy_tiocsti is 0 on this kernel; the attack cannot be shown");
+    let Some((s, drop_dir, inject)) = bob_with_python("inject.py", INJECT) else {
         return;
-    }
-    let s = Sandbox::new();
-    let drop_dir = s.dir.join("drop");
-    std::fs::create_dir(&drop_dir).unwrap();
-    std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let inject = s.dir.join("inject.py");
-    std::fs::write(&inject, INJECT).unwrap();
-    std::fs::set_permissions(&inject, std::fs::Permissions::from_mode(0o644)).unwrap();
-    s.import_ok(
-        "alice",
-        &s.mint(
-            "alice",
-            &["--command", "/usr/bin/python3 *", "--run-as", "bob"],
-        ),
-    );
+    };
     let proof = drop_dir.join("proof");
     let script = format!(
         "\"$J\" -u bob /usr/bin/python3 {} 'id > {}'; echo jitsudo-ended; exec /usr/bin/sh",
@@ -96,24 +107,9 @@ print("left a process behind", flush=True)
 /// then, never the caller's terminal.
 #[test]
 fn a_process_left_behind_by_the_target_user_cannot_type_into_the_callers_shell() {
-    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "0") {
-        eprintln!("dev.tty.legacy_tiocsti is 0 on this kernel; the attack cannot be shown");
+    let Some((s, drop_dir, linger)) = bob_with_python("linger.py", LINGER) else {
         return;
-    }
-    let s = Sandbox::new();
-    let drop_dir = s.dir.join("drop");
-    std::fs::create_dir(&drop_dir).unwrap();
-    std::fs::set_permissions(&drop_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let linger = s.dir.join("linger.py");
-    std::fs::write(&linger, LINGER).unwrap();
-    std::fs::set_permissions(&linger, std::fs::Permissions::from_mode(0o644)).unwrap();
-    s.import_ok(
-        "alice",
-        &s.mint(
-            "alice",
-            &["--command", "/usr/bin/python3 *", "--run-as", "bob"],
-        ),
-    );
+    };
     let d = drop_dir.display();
     let script = format!(
         "\"$J\" -u bob /usr/bin/python3 {} {d}; echo jitsudo-ended; touch {d}/go; \
