@@ -547,15 +547,8 @@ impl Relay {
     }
 
     fn write_tty(&mut self) {
-        match self.tty.write(&self.to_tty) {
-            Ok(n) => {
-                self.to_tty.drain(..n);
-            }
-            Err(e) if retry_later(&e) => {}
-            Err(_) => {
-                self.tty_out_open = false;
-                self.to_tty.clear();
-            }
+        if !write_some(&mut self.tty, &mut self.to_tty) {
+            self.tty_out_open = false;
         }
     }
 
@@ -574,15 +567,8 @@ impl Relay {
     }
 
     fn write_master(&mut self) {
-        match self.master.write(&self.to_pty) {
-            Ok(n) => {
-                self.to_pty.drain(..n);
-            }
-            Err(e) if retry_later(&e) => {}
-            Err(_) => {
-                self.pty_open = false;
-                self.to_pty.clear();
-            }
+        if !write_some(&mut self.master, &mut self.to_pty) {
+            self.pty_open = false;
         }
     }
 
@@ -614,6 +600,22 @@ impl Relay {
                 // WouldBlock: nothing more was written; EIO: the slave is closed.
                 Err(_) => return,
             }
+        }
+    }
+}
+
+/// Write what `buf` holds to a non-blocking `out`, dropping what was written. False when
+/// `out` is gone (its buffer is then cleared: nothing more can reach it).
+fn write_some(out: &mut File, buf: &mut Vec<u8>) -> bool {
+    match out.write(buf) {
+        Ok(n) => {
+            buf.drain(..n);
+            true
+        }
+        Err(e) if retry_later(&e) => true,
+        Err(_) => {
+            buf.clear();
+            false
         }
     }
 }
