@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::system;
+use crate::system::fs::openat;
 
 /// Why a file was not trusted; the text names the file and the fix.
 #[derive(Debug)]
@@ -135,13 +135,12 @@ impl TrustedDir {
     /// A subdirectory, checked like its parents.
     pub fn subdir(&self, name: &str) -> Result<TrustedDir, OpenError> {
         let path = self.path.join(name);
-        let dir = system::openat(self.dir.as_fd(), name, DIR_FLAGS, 0).map_err(|e| {
-            match e.raw_os_error() {
+        let dir =
+            openat(self.dir.as_fd(), name, DIR_FLAGS, 0).map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) | Some(libc::ENOTDIR) => not_a_real_dir(&path),
                 Some(libc::ENOENT) => OpenError::Missing,
                 _ => OpenError::Io(format!("cannot open {}: {e}", path.display())),
-            }
-        })?;
+            })?;
         TrustedDir::checked(dir, path)
     }
 
@@ -149,16 +148,15 @@ impl TrustedDir {
     /// group/world-writable, no symlink, FIFO or device, and has exactly one link.
     pub fn open_file(&self, name: &str) -> Result<File, OpenError> {
         let path = self.path.join(name);
-        let file = system::openat(self.dir.as_fd(), name, FILE_FLAGS, 0).map_err(|e| {
-            match e.raw_os_error() {
+        let file =
+            openat(self.dir.as_fd(), name, FILE_FLAGS, 0).map_err(|e| match e.raw_os_error() {
                 Some(libc::ENOENT) => OpenError::Missing,
                 Some(libc::ELOOP) => OpenError::Untrusted(UntrustedFile(format!(
                     "{} is a symlink; it must be a regular file owned by root",
                     path.display()
                 ))),
                 _ => OpenError::Io(format!("cannot open {}: {e}", path.display())),
-            }
-        })?;
+            })?;
         let meta = file
             .metadata()
             .map_err(|e| OpenError::Io(format!("cannot stat {}: {e}", path.display())))?;

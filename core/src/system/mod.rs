@@ -9,9 +9,14 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 pub mod accounts;
+mod errno;
+pub mod fs;
 pub mod nss;
 pub mod process;
 pub mod terminal;
+
+use errno::cerr;
+pub use fs::openat;
 
 /// A user id that is never the "no id" value `(uid_t)-1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,15 +49,6 @@ impl Gid {
 impl std::fmt::Display for Uid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// Turn C's "-1 and errno" convention into an `io::Result`.
-fn cerr(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
     }
 }
 
@@ -174,33 +170,6 @@ pub fn close_fds_from(first: RawFd) {
         // SAFETY: as above; EBADF for unused numbers is expected and ignored.
         unsafe { libc::close(fd) };
     }
-}
-
-/// Open `name` relative to an open directory (never following a final symlink when
-/// `flags` has O_NOFOLLOW). Lets a checked directory be walked once and used many times.
-pub fn openat(
-    dir: BorrowedFd<'_>,
-    name: &str,
-    flags: libc::c_int,
-    mode: u32,
-) -> io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    let cname = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    if name.contains('/') {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    }
-    // SAFETY: dir is a valid descriptor; cname is NUL-terminated; mode is only read with
-    // O_CREAT.
-    let fd = cerr(unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            cname.as_ptr(),
-            flags | libc::O_CLOEXEC,
-            mode as libc::c_uint,
-        )
-    })?;
-    // SAFETY: fd was just returned by openat and is owned by nobody else.
-    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 /// Lock a file exclusively (blocking), released when the file is closed.
