@@ -71,7 +71,8 @@ pub const NEVER_KEEP: &[&str] = &[
 #[derive(Clone, Debug)]
 pub struct HostConfig {
     pub host: String,
-    pub service: Option<String>,
+    /// The approval service's URLs, tried in order (failover); empty when none is set.
+    pub services: Vec<String>,
     pub secure_path: Vec<PathBuf>,
     /// Built-in allow-list plus the config's `env_keep`.
     pub env_keep: Vec<String>,
@@ -175,7 +176,7 @@ impl std::fmt::Display for ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     host: toml::Spanned<String>,
-    service: Option<String>,
+    service: Option<toml::Spanned<RawServices>>,
     secure_path: Option<toml::Spanned<String>>,
     #[serde(default)]
     env_keep: Vec<toml::Spanned<String>>,
@@ -191,6 +192,20 @@ struct RawConfig {
     #[serde(default)]
     trusted_key: Vec<RawTrustedKey>,
 }
+
+/// `service = "https://a"` or, for failover between replicas, `service = ["https://a", "https://b"]`.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "service: a URL, or a list of URLs tried in order (service = [\"https://a\", \"https://b\"])"
+)]
+enum RawServices {
+    One(String),
+    Several(Vec<String>),
+}
+
+/// More URLs than this is a mistake, not a fleet: each one unreachable costs a timeout.
+const MAX_SERVICES: usize = 8;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -417,9 +432,14 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         });
     }
 
+    let services = match &raw.service {
+        None => Vec::new(),
+        Some(v) => services(&at, v)?,
+    };
+
     Ok(HostConfig {
         host,
-        service: raw.service,
+        services,
         secure_path,
         env_keep,
         max_grant_lifetime,
@@ -434,6 +454,41 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         },
         trusted_keys,
     })
+}
+
+fn services(
+    at: &Located<'_>,
+    value: &toml::Spanned<RawServices>,
+) -> Result<Vec<String>, ConfigError> {
+    let list = match value.get_ref() {
+        RawServices::One(url) => vec![url.clone()],
+        RawServices::Several(urls) => urls.clone(),
+    };
+    if list.is_empty() {
+        return at.err(
+            value.span(),
+            "service: the list is empty; leave the key out if there is no approval service",
+        );
+    }
+    if list.len() > MAX_SERVICES {
+        return at.err(
+            value.span(),
+            format!("service: {} URLs, at most {MAX_SERVICES}", list.len()),
+        );
+    }
+    let mut seen = HashSet::new();
+    for url in &list {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return at.err(
+                value.span(),
+                format!("service: {url:?} is not an https:// (or loopback http://) URL"),
+            );
+        }
+        if !seen.insert(url.trim_end_matches('/')) {
+            return at.err(value.span(), format!("service: {url:?} appears twice"));
+        }
+    }
+    Ok(list)
 }
 
 fn split_path_list(text: &str) -> Vec<PathBuf> {
@@ -507,6 +562,33 @@ mod tests {
         let e = parse_str("host = \"a\"\n\n[log]\nrequire = true\nverbose = 1\n").unwrap_err();
         assert!(e.0.starts_with("/etc/jitsudo/jitsudo.toml:5:"), "{e}");
         assert!(e.0.contains("verbose"), "{e}");
+    }
+
+    #[test]
+    fn service_is_one_url_or_a_failover_list() {
+        let one = parse_str("host = \"a\"\nservice = \"https://a.example\"\n").unwrap();
+        assert_eq!(one.services, ["https://a.example"]);
+        let two =
+            parse_str("host = \"a\"\nservice = [\"https://a.example\", \"https://b.example\"]\n")
+                .unwrap();
+        assert_eq!(two.services, ["https://a.example", "https://b.example"]);
+        assert!(parse_str("host = \"a\"\n").unwrap().services.is_empty());
+    }
+
+    #[test]
+    fn bad_service_lists_name_the_line() {
+        for (bad, why) in [
+            ("service = []", "empty"),
+            ("service = [\"https://a\", \"https://a/\"]", "twice"),
+            ("service = \"approvals.example\"", "not an https://"),
+            ("service = 3", "service"),
+        ] {
+            let e = parse_str(&format!("host = \"a\"\n{bad}\n")).unwrap_err();
+            assert!(e.0.contains(":2:") && e.0.contains(why), "{bad}: {e}");
+        }
+        let many: Vec<String> = (0..9).map(|i| format!("\"https://r{i}\"")).collect();
+        let e = parse_str(&format!("host = \"a\"\nservice = [{}]\n", many.join(", "))).unwrap_err();
+        assert!(e.0.contains("at most 8"), "{e}");
     }
 
     #[test]

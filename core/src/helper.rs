@@ -22,24 +22,28 @@ pub const NET_HELPER: &str = "/usr/libexec/jitsudo/jitsudo-net";
 /// The most the helper reads on its standard input (a task with journal batches).
 pub const MAX_TASK_BYTES: u64 = 256 << 20;
 
-/// What the helper is asked to do: one exchange with the service at `service`
-/// (checked again by the helper: https://, or http:// to loopback only).
+/// What the helper is asked to do: one exchange with the approval service, at the first
+/// of `services` that answers (each checked again by the helper: https://, or http:// to
+/// loopback only).
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(tag = "task", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Task {
     /// `--request`: post the signed request, then poll until a decision (unless
     /// `no_wait`), reporting `Created` and then `Grant`, `Denied`, `Pending` or `Failed`.
     Request {
-        service: String,
+        services: Vec<String>,
         envelope: String,
         no_wait: bool,
     },
     /// `--sync`: post the signed sync request; reports `Sync` or `Failed`.
-    Sync { service: String, envelope: String },
+    Sync {
+        services: Vec<String>,
+        envelope: String,
+    },
     /// `--sync`, journal upload: post each signed batch in order; reports
     /// `JournalStored` per batch, and `Failed` (then stops) at the first error.
     Journal {
-        service: String,
+        services: Vec<String>,
         envelopes: Vec<String>,
     },
 }
@@ -64,21 +68,21 @@ mod tests {
     #[test]
     fn task_round_trips_and_refuses_unknown_fields() {
         let task = Task::Request {
-            service: "https://approvals.example".into(),
+            services: vec!["https://approvals.example".into()],
             envelope: "v4.public.x".into(),
             no_wait: true,
         };
         let text = serde_json::to_string(&task).unwrap();
         assert_eq!(
             text,
-            r#"{"task":"request","service":"https://approvals.example","envelope":"v4.public.x","no_wait":true}"#
+            r#"{"task":"request","services":["https://approvals.example"],"envelope":"v4.public.x","no_wait":true}"#
         );
         assert!(matches!(
             serde_json::from_str::<Task>(&text).unwrap(),
             Task::Request { no_wait: true, .. }
         ));
         assert!(serde_json::from_str::<Task>(
-            r#"{"task":"sync","service":"x","envelope":"y","extra":1}"#
+            r#"{"task":"sync","services":["x"],"envelope":"y","extra":1}"#
         )
         .is_err());
     }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use jitsudo_core::helper::{ChildMsg, Task};
 
-use crate::http::{CallError, Service};
+use crate::failover::Failover;
+use crate::http::CallError;
 use crate::wire::{self, RequestStatus, SyncResponse};
 
 /// How long `--request` waits for approvers before leaving the request pending.
@@ -16,12 +17,15 @@ const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 pub fn run(task: Task, out: &mut dyn Write) -> u8 {
     let code = match task {
         Task::Request {
-            service,
+            services,
             envelope,
             no_wait,
-        } => network_request(&service, &envelope, no_wait, out),
-        Task::Sync { service, envelope } => network_sync(&service, envelope, out),
-        Task::Journal { service, envelopes } => network_journal(&service, envelopes, out),
+        } => network_request(&services, &envelope, no_wait, out),
+        Task::Sync { services, envelope } => network_sync(&services, envelope, out),
+        Task::Journal {
+            services,
+            envelopes,
+        } => network_journal(&services, envelopes, out),
     };
     u8::try_from(code).unwrap_or(1)
 }
@@ -32,8 +36,8 @@ pub fn send(out: &mut dyn Write, msg: &ChildMsg) {
 }
 
 /// Runs as the invoking user: send the request, report, and wait for a decision.
-fn network_request(url: &str, envelope: &str, no_wait: bool, out: &mut dyn Write) -> i32 {
-    let svc = match Service::new(url, None, Duration::from_secs(30)) {
+fn network_request(urls: &[String], envelope: &str, no_wait: bool, out: &mut dyn Write) -> i32 {
+    let svc = match Failover::new(urls, None, Duration::from_secs(30)) {
         Ok(s) => s,
         Err(e) => {
             send(out, &ChildMsg::Failed { message: e });
@@ -43,7 +47,7 @@ fn network_request(url: &str, envelope: &str, no_wait: bool, out: &mut dyn Write
     let signed = wire::Signed {
         envelope: envelope.to_string(),
     };
-    let status: RequestStatus = match svc.post(wire::PATH_REQUESTS, &signed, &[]) {
+    let status: RequestStatus = match svc.call(|s| s.post(wire::PATH_REQUESTS, &signed, &[])) {
         Ok(s) => s,
         Err(e) => {
             send(
@@ -130,7 +134,7 @@ fn network_request(url: &str, envelope: &str, no_wait: bool, out: &mut dyn Write
             Duration::from_secs(2)
         });
         let path = format!("/v1/host/requests/{}", status.id);
-        match svc.get::<RequestStatus>(&path, &[(wire::POLL_KEY_HEADER, &poll_key)]) {
+        match svc.call(|s| s.get::<RequestStatus>(&path, &[(wire::POLL_KEY_HEADER, &poll_key)])) {
             Ok(s) => status = s,
             Err(CallError::Transport(_)) => continue,
             Err(e) => {
@@ -148,15 +152,16 @@ fn network_request(url: &str, envelope: &str, no_wait: bool, out: &mut dyn Write
 }
 
 /// Runs as `nobody`: fetch this host's grants and the revocation list.
-fn network_sync(url: &str, envelope: String, out: &mut dyn Write) -> i32 {
-    let svc = match Service::new(url, None, Duration::from_secs(60)) {
+fn network_sync(urls: &[String], envelope: String, out: &mut dyn Write) -> i32 {
+    let svc = match Failover::new(urls, None, Duration::from_secs(60)) {
         Ok(s) => s,
         Err(e) => {
             send(out, &ChildMsg::Failed { message: e });
             return 1;
         }
     };
-    match svc.post::<_, SyncResponse>(wire::PATH_SYNC, &wire::Signed { envelope }, &[]) {
+    let signed = wire::Signed { envelope };
+    match svc.call(|s| s.post::<_, SyncResponse>(wire::PATH_SYNC, &signed, &[])) {
         Ok(r) => {
             send(out, &ChildMsg::Sync(Box::new(r)));
             0
@@ -174,8 +179,8 @@ fn network_sync(url: &str, envelope: String, out: &mut dyn Write) -> i32 {
 }
 
 /// Runs as `nobody`: upload the journal batches in order, stopping at the first error.
-fn network_journal(url: &str, envelopes: Vec<String>, out: &mut dyn Write) -> i32 {
-    let svc = match Service::new(url, None, Duration::from_secs(60)) {
+fn network_journal(urls: &[String], envelopes: Vec<String>, out: &mut dyn Write) -> i32 {
+    let svc = match Failover::new(urls, None, Duration::from_secs(60)) {
         Ok(s) => s,
         Err(e) => {
             send(out, &ChildMsg::Failed { message: e });
@@ -183,7 +188,8 @@ fn network_journal(url: &str, envelopes: Vec<String>, out: &mut dyn Write) -> i3
         }
     };
     for envelope in envelopes {
-        match svc.post::<_, wire::JournalAck>(wire::PATH_JOURNAL, &wire::Signed { envelope }, &[]) {
+        let signed = wire::Signed { envelope };
+        match svc.call(|s| s.post::<_, wire::JournalAck>(wire::PATH_JOURNAL, &signed, &[])) {
             Ok(ack) => send(
                 out,
                 &ChildMsg::JournalStored {
@@ -223,16 +229,16 @@ mod tests {
     fn refuses_plain_http_off_loopback_before_any_io() {
         for task in [
             Task::Request {
-                service: "http://10.0.0.1:8080".into(),
+                services: vec!["http://10.0.0.1:8080".into()],
                 envelope: "x".into(),
                 no_wait: true,
             },
             Task::Sync {
-                service: "http://10.0.0.1".into(),
+                services: vec!["http://10.0.0.1".into()],
                 envelope: "x".into(),
             },
             Task::Journal {
-                service: "ftp://x".into(),
+                services: vec!["ftp://x".into()],
                 envelopes: vec!["x".into()],
             },
         ] {
@@ -249,7 +255,7 @@ mod tests {
     fn unreachable_service_is_one_failure_line() {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
         let (code, msgs) = answers(Task::Sync {
-            service: "http://127.0.0.1:1".into(),
+            services: vec!["http://127.0.0.1:1".into()],
             envelope: "x".into(),
         });
         assert_eq!(code, 1);

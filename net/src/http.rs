@@ -75,6 +75,9 @@ pub fn check_url(url: &str) -> Result<String, String> {
     ))
 }
 
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Service {
     /// `ca_file`: PEM roots to trust; `None` uses the system bundle if present, else the
     /// built-in web PKI roots.
@@ -104,6 +107,9 @@ impl Service {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
+            // A replica that is down should cost seconds, not the whole call's budget,
+            // before the next one is tried (failover.rs).
+            .timeout_connect(Some(CONNECT_TIMEOUT))
             .user_agent(concat!("jitsudo/", env!("CARGO_PKG_VERSION")))
             .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .build();

@@ -9,4 +9,5 @@
 pub(crate) use jitsudo_core::wire;
 
 pub mod exchange;
+pub mod failover;
 pub mod http;

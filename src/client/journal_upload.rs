@@ -85,7 +85,7 @@ pub fn envelopes(
 }
 
 /// Upload what the service does not have yet. Returns (records sent, stored through).
-pub fn upload(ctx: &Context, url: &str) -> Result<(usize, u64), String> {
+pub fn upload(ctx: &Context, urls: &[String]) -> Result<(usize, u64), String> {
     let acked = ctx.store.journal_acked().map_err(|e| e.to_string())?;
     let (text, _anchor) = match ctx.store.read_journal() {
         Ok(j) => j,
@@ -122,7 +122,7 @@ pub fn upload(ctx: &Context, url: &str) -> Result<(usize, u64), String> {
         .flatten()
         .ok_or_else(|| "no user 'nobody' to run the network helper as".to_string())?;
     let task = Task::Journal {
-        service: url.to_string(),
+        services: urls.to_vec(),
         envelopes,
     };
     let (msgs, _end) = in_child(nobody.uid, nobody.gid, &task)?;

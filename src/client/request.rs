@@ -30,11 +30,12 @@ use crate::pipeline;
 use crate::store::Revocations;
 use crate::system::{self, ChildEnd};
 
-fn service_url(ctx: &Context) -> Result<String, String> {
-    ctx.config
-        .service
-        .clone()
-        .ok_or_else(|| "no approval service is configured: set service = \"https://…\" in /etc/jitsudo/jitsudo.toml".to_string())
+/// The service's URLs, in the order the helper tries them.
+fn service_urls(ctx: &Context) -> Result<Vec<String>, String> {
+    if ctx.config.services.is_empty() {
+        return Err("no approval service is configured: set service = \"https://…\" in /etc/jitsudo/jitsudo.toml".to_string());
+    }
+    Ok(ctx.config.services.clone())
 }
 
 /// Group names of the caller, from the kernel's group list and /etc/group.
@@ -98,7 +99,7 @@ pub fn ssh_source(tty: &str) -> Option<IpAddr> {
 }
 
 pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
-    let url = service_url(ctx).map_err(|e| ctx.refuse("request", e))?;
+    let urls = service_urls(ctx).map_err(|e| ctx.refuse("request", e))?;
     let target =
         pipeline::target_user(cli.user.as_deref()).map_err(|e| ctx.refuse("request", e))?;
     let (program, args) = cli
@@ -162,7 +163,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     let no_wait = cli.no_wait;
     let _interrupts = system::ignore_interrupts();
     let task = Task::Request {
-        service: url,
+        services: urls,
         envelope,
         no_wait,
     };
@@ -292,8 +293,7 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
                 .into(),
         ));
     }
-    let url = service_url(ctx).map_err(|e| ctx.refuse("sync", e))?;
-    let service = url.clone();
+    let urls = service_urls(ctx).map_err(|e| ctx.refuse("sync", e))?;
     let envelope = {
         let key =
             hostkey::load(Path::new(hostkey::HOST_KEY_PATH)).map_err(|e| ctx.refuse("sync", e))?;
@@ -316,7 +316,7 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
             )
         })?;
     let task = Task::Sync {
-        service: url,
+        services: urls.clone(),
         envelope,
     };
     let (msgs, _end) =
@@ -331,7 +331,7 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
         .unwrap_or_else(|| Err("the network helper ended without an answer".into()))
         .map_err(|e| ctx.refuse("sync", e))?;
     apply_sync(ctx, response)?;
-    match super::journal_upload::upload(ctx, &service) {
+    match super::journal_upload::upload(ctx, &urls) {
         Ok((0, _)) => {}
         Ok((n, through)) => println!(
             "uploaded {n} journal record(s); the service has them through record {through}"

@@ -102,7 +102,10 @@ pub(crate) fn service(args: &ServiceArgs) -> Result<Service, String> {
             })?;
             config::parse(path, &text)
                 .map_err(|e| e.to_string())?
-                .service
+                .services
+                .into_iter()
+                // An admin command goes to one replica; the first is the preferred one.
+                .next()
                 .ok_or_else(|| "no service URL: pass --service URL, set JITSUDO_SERVICE, or set service = in jitsudo.toml".to_string())?
         }
     };
