@@ -33,6 +33,7 @@ apt_packages=(
     file                # build-release.sh checks the static PIE
     rsyslog             # the syslog daemon install.sh --demo starts in its throwaway root
     iproute2            # loopback in the throwaway roots' network namespace
+    sudo                # sudoreplay: jitsudo's session recordings must replay in it
 )
 missing=()
 for p in "${apt_packages[@]}"; do

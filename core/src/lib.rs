@@ -12,6 +12,7 @@ pub mod config;
 pub mod grant;
 pub mod helper;
 pub mod host;
+pub mod iolog;
 pub mod log;
 pub mod matcher;
 pub mod secure_file;

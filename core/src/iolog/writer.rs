@@ -1,0 +1,265 @@
+//! Writing a recording as the run goes: each event's bytes to its stream's file, then
+//! its line in `timing`, and every second (or 256 KiB) a chain line sealing what came
+//! before. Every write goes straight to the kernel, so nothing is held back in memory
+//! that a SIGKILL could lose.
+//!
+//! An error is sticky: once a write has failed, every later call fails too, and the
+//! supervisor stops the command (`[record] on_error = "stop"`). A recording is never
+//! silently incomplete.
+#![forbid(unsafe_code)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::chain::{self, Hash, Link, CHAIN_FILE, FILES};
+use super::{allocate, open_base, RecordingId, SessionInfo, Stream, EVENT_WINSIZE};
+
+/// Seal a chunk at least this often while output flows...
+const SEAL_EVERY: Duration = Duration::from_secs(1);
+/// ...or after this many unsealed bytes.
+const SEAL_BYTES: u64 = 256 << 10;
+
+/// What the journal keeps of a finished recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seal {
+    pub id: RecordingId,
+    pub chunks: u64,
+    /// The last chain hash, hex.
+    pub hash: String,
+    pub bytes: u64,
+}
+
+pub struct Recorder {
+    id: RecordingId,
+    dir: PathBuf,
+    /// `FILES` order: timing, stdin, stdout, stderr, ttyin, ttyout.
+    files: [File; 6],
+    chain: File,
+    record_input: bool,
+    previous: Hash,
+    number: u64,
+    lengths: [u64; 6],
+    sealed: [u64; 6],
+    digests: [Sha256; 6],
+    last_event: Instant,
+    last_seal: Instant,
+    failed: Option<String>,
+}
+
+fn index_of(stream: Stream) -> usize {
+    // FILES[0] is timing; the streams follow in sudo's event order.
+    stream as usize + 1
+}
+
+fn create_file(dir: &Path, name: &str) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir.join(name))
+        .map_err(|e| io::Error::new(e.kind(), format!("{}/{name}: {e}", dir.display())))
+}
+
+impl Recorder {
+    /// Allocate the next id under `base` and create the recording's files.
+    pub fn create(base: &Path, info: &SessionInfo, record_input: bool) -> io::Result<Recorder> {
+        let base = open_base(base)?;
+        let (id, dir) = allocate(&base)?;
+        write_info(&dir, info)?;
+        let mut files = Vec::with_capacity(6);
+        for name in FILES {
+            files.push(create_file(&dir, name)?);
+        }
+        let files: [File; 6] = files
+            .try_into()
+            .map_err(|_| io::Error::other("six files"))?;
+        let mut chain_file = create_file(&dir, CHAIN_FILE)?;
+        let header = chain::header_line(id.as_str(), &info.grant);
+        chain_file.write_all(header.as_bytes())?;
+        let now = Instant::now();
+        Ok(Recorder {
+            id,
+            dir,
+            files,
+            chain: chain_file,
+            record_input,
+            previous: chain::header_hash(&header),
+            number: 0,
+            lengths: [0; 6],
+            sealed: [0; 6],
+            digests: Default::default(),
+            last_event: now,
+            last_seal: now,
+            failed: None,
+        })
+    }
+
+    pub fn id(&self) -> &RecordingId {
+        &self.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Record bytes that passed on `stream`. Input is skipped when the host config says
+    /// not to record it.
+    pub fn record(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
+        if data.is_empty() || stream.is_input() && !self.record_input {
+            return self.check();
+        }
+        self.guarded(|r| {
+            let delay = r.delay();
+            r.append(index_of(stream), data)?;
+            let line = format!("{} {} {}\n", stream as u32, delay, data.len());
+            r.append(0, line.as_bytes())?;
+            r.maybe_seal()
+        })
+    }
+
+    /// Record a window-size change (sudo's event 5), which `sudoreplay` replays.
+    pub fn window_size(&mut self, lines: u16, columns: u16) -> io::Result<()> {
+        self.guarded(|r| {
+            let delay = r.delay();
+            let line = format!("{EVENT_WINSIZE} {delay} {lines} {columns}\n");
+            r.append(0, line.as_bytes())?;
+            r.maybe_seal()
+        })
+    }
+
+    /// Seal what is unsealed, sync everything to disk and mark the recording finished
+    /// (the timing file loses its write bit, as sudo does).
+    pub fn finish(mut self) -> io::Result<Seal> {
+        self.guarded(|r| {
+            r.seal()?;
+            for f in r.files.iter().chain(std::iter::once(&r.chain)) {
+                f.sync_all()?;
+            }
+            fs::set_permissions(r.dir.join("timing"), fs::Permissions::from_mode(0o400))?;
+            File::open(&r.dir)?.sync_all()
+        })?;
+        Ok(Seal {
+            id: self.id.clone(),
+            chunks: self.number,
+            hash: chain::hex(&self.previous),
+            bytes: self.lengths.iter().sum(),
+        })
+    }
+
+    fn check(&self) -> io::Result<()> {
+        match &self.failed {
+            Some(e) => Err(io::Error::other(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn guarded(&mut self, f: impl FnOnce(&mut Recorder) -> io::Result<()>) -> io::Result<()> {
+        self.check()?;
+        f(self).map_err(|e| {
+            let message = format!("recording {} in {}: {e}", self.id, self.dir.display());
+            self.failed = Some(message.clone());
+            io::Error::other(message)
+        })
+    }
+
+    /// sudo's delay: seconds and nanoseconds since the previous event.
+    fn delay(&mut self) -> String {
+        let now = Instant::now();
+        let d = now.duration_since(self.last_event);
+        self.last_event = now;
+        format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+    }
+
+    fn append(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+        self.files[index].write_all(bytes)?;
+        self.digests[index].update(bytes);
+        self.lengths[index] += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn maybe_seal(&mut self) -> io::Result<()> {
+        let unsealed: u64 = self
+            .lengths
+            .iter()
+            .zip(&self.sealed)
+            .map(|(l, s)| l - s)
+            .sum();
+        if unsealed >= SEAL_BYTES || self.last_seal.elapsed() >= SEAL_EVERY {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    /// Write the chain line for everything since the last one (nothing if nothing new).
+    fn seal(&mut self) -> io::Result<()> {
+        self.last_seal = Instant::now();
+        if self.lengths == self.sealed {
+            return Ok(());
+        }
+        let number = self.number + 1;
+        let digests: [Hash; 6] =
+            std::array::from_fn(|i| std::mem::take(&mut self.digests[i]).finalize().into());
+        let link = Link {
+            number,
+            lengths: self.lengths,
+            hash: chain::link_hash(&self.previous, number, &self.lengths, &digests),
+        };
+        self.chain.write_all(link.line().as_bytes())?;
+        self.previous = link.hash;
+        self.number = number;
+        self.sealed = self.lengths;
+        Ok(())
+    }
+}
+
+/// `log.json` (what sudo 1.9 reads) and the legacy `log` (what older tools read).
+fn write_info(dir: &Path, info: &SessionInfo) -> io::Result<()> {
+    let json = serde_json::json!({
+        "timestamp": { "seconds": info.started.0, "nanoseconds": info.started.1 },
+        "columns": info.columns,
+        "lines": info.lines,
+        "command": info.command,
+        "runargv": info.argv,
+        "runuid": info.run_uid,
+        "rungid": info.run_gid,
+        "runuser": info.run_user,
+        "rungroup": info.run_group,
+        "runcwd": info.cwd,
+        "submitcwd": info.cwd,
+        "submithost": info.host,
+        "submituser": info.user,
+        "ttyname": info.tty,
+    });
+    let mut text = serde_json::to_string_pretty(&json).map_err(io::Error::other)?;
+    text.push('\n');
+    create_file(dir, "log.json")?.write_all(text.as_bytes())?;
+
+    // One line per field: a newline inside a value would start a new field, so it is
+    // written as a space (the JSON file keeps the exact value).
+    let flat = |s: &str| s.replace(['\n', '\r'], " ");
+    let args: Vec<String> = info.argv.iter().skip(1).map(|a| flat(a)).collect();
+    let mut command = flat(&info.command);
+    if !args.is_empty() {
+        command.push(' ');
+        command.push_str(&args.join(" "));
+    }
+    let legacy = format!(
+        "{}:{}:{}:{}:{}:{}:{}\n{}\n{}\n",
+        info.started.0,
+        flat(&info.user).replace(':', "_"),
+        flat(&info.run_user).replace(':', "_"),
+        flat(&info.run_group).replace(':', "_"),
+        flat(&info.tty).replace(':', "_"),
+        info.lines,
+        info.columns,
+        flat(&info.cwd),
+        command
+    );
+    create_file(dir, "log")?.write_all(legacy.as_bytes())
+}
