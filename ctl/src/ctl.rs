@@ -107,6 +107,8 @@ pub enum CtlCommand {
     },
     /// Search the approval service's audit trail, or verify its hash chain (`audit verify`)
     Audit(crate::client::audit::AuditArgs),
+    /// Play a session recording back in the terminal (after checking its hash chain)
+    Replay(crate::recording::ReplayArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,6 +201,7 @@ pub fn ctl_main() -> ExitCode {
             service,
         } => admin::revoke(&grant, &reason, &service),
         CtlCommand::Audit(args) => crate::client::audit::audit_command(&args),
+        CtlCommand::Replay(args) => crate::recording::replay(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,3 +8,4 @@ pub(crate) use jitsudo_core::{config, grant, matcher, secure_file, store, system
 
 pub mod client;
 pub mod ctl;
+pub mod recording;

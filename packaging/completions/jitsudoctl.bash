@@ -43,6 +43,9 @@ _jitsudoctl() {
             jitsudoctl,policy)
                 cmd="jitsudoctl__subcmd__policy"
                 ;;
+            jitsudoctl,replay)
+                cmd="jitsudoctl__subcmd__replay"
+                ;;
             jitsudoctl,requests)
                 cmd="jitsudoctl__subcmd__requests"
                 ;;
@@ -74,7 +77,7 @@ _jitsudoctl() {
 
     case "${cmd}" in
         jitsudoctl)
-            opts="-h -V --help --version keygen mint verify journal policy host approver requests approve deny revoke audit"
+            opts="-h -V --help --version keygen mint verify journal policy host approver requests approve deny revoke audit replay"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -581,6 +584,35 @@ _jitsudoctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jitsudoctl__subcmd__replay)
+            opts="-h --dir --speed --max-wait --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                --speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
