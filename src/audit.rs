@@ -142,5 +142,6 @@ fn entry(record: &Record, fields: &Fields, host: &str, uid: Uid) -> Entry {
         grant: fields.grant.clone(),
         command: fields.command.clone(),
         argv: fields.argv.clone(),
+        recording: None,
     }
 }

@@ -113,11 +113,15 @@ pub enum CtlCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum JournalCommand {
-    /// Check the whole chain; names the first record altered, removed or reordered
+    /// Check the whole chain, then every session recording it names; names the first record
+    /// altered, removed or reordered, and each recording altered, cut short or missing
     Verify {
         /// State directory holding `journal` and `journal.anchor`
         #[arg(long, value_name = "DIR", default_value = config::STATE_DIR)]
         dir: PathBuf,
+        /// Directory holding the session recordings
+        #[arg(long, value_name = "DIR", default_value = jitsudo_core::iolog::IO_LOG_DIR)]
+        recordings: PathBuf,
     },
 }
 
@@ -171,7 +175,9 @@ pub fn ctl_main() -> ExitCode {
         CtlCommand::Keygen { id, out } => keygen(&id, &out),
         CtlCommand::Mint(args) => mint(&args),
         CtlCommand::Verify { config, token } => verify(&config, &token),
-        CtlCommand::Journal(JournalCommand::Verify { dir }) => journal_verify(&dir),
+        CtlCommand::Journal(JournalCommand::Verify { dir, recordings }) => {
+            journal_verify(&dir, &recordings)
+        }
         CtlCommand::Policy(admin::PolicyCommand::Check { file }) => admin::policy_check(&file),
         CtlCommand::Host(admin::HostCommand::Add {
             name,
@@ -385,23 +391,54 @@ fn mint(args: &MintArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn journal_verify(dir: &Path) -> Result<(), String> {
+fn journal_verify(dir: &Path, recordings: &Path) -> Result<(), String> {
     let store = crate::store::Store::new(dir);
     let (text, anchor) = store.read_journal().map_err(|e| e.to_string())?;
-    match crate::store::journal::verify(&text, &anchor) {
-        Ok(n) => {
-            println!(
-                "journal intact: {n} record(s) after record {} in {}",
-                anchor.seq,
-                dir.join(crate::store::journal::JOURNAL).display()
-            );
-            Ok(())
-        }
-        Err(at) => Err(format!(
-            "journal broken at {}: {at}",
-            dir.join(crate::store::journal::JOURNAL).display()
+    let journal = dir.join(crate::store::journal::JOURNAL);
+    let n = crate::store::journal::verify(&text, &anchor)
+        .map_err(|at| format!("journal broken at {}: {at}", journal.display()))?;
+    println!(
+        "journal intact: {n} record(s) after record {} in {}",
+        anchor.seq,
+        journal.display()
+    );
+    let mut problems = 0;
+    for (id, seal) in recordings_named(&text) {
+        let status = match jitsudo_core::iolog::RecordingId::parse(&id) {
+            Some(rid) => jitsudo_core::iolog::status::check(recordings, &rid, seal.as_ref()),
+            None => jitsudo_core::iolog::status::Status::Altered(format!(
+                "the journal names {id:?}, which is not a recording id"
+            )),
+        };
+        println!("recording {id}: {status}");
+        problems += usize::from(status.is_problem());
+    }
+    match problems {
+        0 => Ok(()),
+        n => Err(format!(
+            "{n} recording(s) in {} do not match the journal",
+            recordings.display()
         )),
     }
+}
+
+/// Each recording the journal names, in order, with its seal if the run has ended.
+fn recordings_named(text: &[u8]) -> Vec<(String, Option<crate::store::journal::RecordingSeal>)> {
+    let mut out: Vec<(String, Option<crate::store::journal::RecordingSeal>)> = Vec::new();
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        // The chain was verified above, so every line parses.
+        let Ok(record) = serde_json::from_slice::<crate::store::journal::Record>(line) else {
+            continue;
+        };
+        let Some(rec) = record.entry.recording else {
+            continue;
+        };
+        match out.iter_mut().find(|(id, _)| *id == rec.id) {
+            Some(slot) => slot.1 = rec.seal.or(slot.1.take()),
+            None => out.push((rec.id, rec.seal)),
+        }
+    }
+    out
 }
 
 fn verify(config_path: &Path, token: &str) -> Result<(), String> {

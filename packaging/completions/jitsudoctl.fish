@@ -58,8 +58,9 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -s h -l help
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand verify" -l config -d 'Host config whose [[trusted_key]] entries to trust' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand journal; and not __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand journal; and not __fish_seen_subcommand_from verify" -f -a "verify" -d 'Check the whole chain; names the first record altered, removed or reordered'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand journal; and not __fish_seen_subcommand_from verify" -f -a "verify" -d 'Check the whole chain, then every session recording it names; names the first record altered, removed or reordered, and each recording altered, cut short or missing'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand journal; and __fish_seen_subcommand_from verify" -l dir -d 'State directory holding `journal` and `journal.anchor`' -r -f -a "(__fish_complete_directories)"
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand journal; and __fish_seen_subcommand_from verify" -l recordings -d 'Directory holding the session recordings' -r -f -a "(__fish_complete_directories)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand journal; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand policy; and not __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand policy; and not __fish_seen_subcommand_from check" -f -a "check" -d 'Parse a policy file and report the first error with its file and line'

@@ -176,6 +176,7 @@ mod tests {
             grant: None,
             command,
             argv: None,
+            recording: None,
         };
         let anchor = journal::Anchor {
             seq: 6,

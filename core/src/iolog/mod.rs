@@ -21,6 +21,7 @@
 
 pub mod chain;
 pub mod reader;
+pub mod status;
 pub mod writer;
 
 use std::fs;

@@ -80,6 +80,9 @@ impl Recorder {
             .try_into()
             .map_err(|_| io::Error::other("six files"))?;
         let mut chain_file = create_file(&dir, CHAIN_FILE)?;
+        // Held while this recorder lives: a recording whose chain nobody holds locked
+        // and that was never sealed was cut (status.rs).
+        crate::system::lock_exclusive(&chain_file)?;
         let header = chain::header_line(id.as_str(), &info.grant);
         chain_file.write_all(header.as_bytes())?;
         let now = Instant::now();

@@ -58,6 +58,28 @@ pub struct Entry {
     /// records from before the bound hash as they always did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<ArgvDigest>,
+    /// The run's session recording: its id when the run starts, and its seal (the
+    /// chain's last hash) in the record written when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingRef>,
+}
+
+/// A recording as the journal names it (`jitsudoctl journal verify` checks it against
+/// the files under /var/log/jitsudo-io).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingRef {
+    pub id: String,
+    /// Present once the run has ended: the chunks sealed and the last chain hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<RecordingSeal>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingSeal {
+    pub chunks: u64,
+    pub sha256: String,
 }
 
 /// The body that is hashed: the entry with its position in the chain.
@@ -475,6 +497,7 @@ fn append_locked(dir: &TrustedDir, entry: Entry, durable: bool) -> Result<Append
             grant: None,
             command: Vec::new(),
             argv: None,
+            recording: None,
             ..entry.clone()
         };
         let record = next_record(&last, repair);
@@ -605,6 +628,7 @@ mod tests {
             grant: Some("g1".into()),
             command: vec!["/usr/bin/id".into()],
             argv: None,
+            recording: None,
         }
     }
 
@@ -795,6 +819,7 @@ mod tests {
             grant: f.grant,
             command: f.command,
             argv: f.argv,
+            recording: None,
             ..entry(0)
         };
         let line = serde_json::to_vec(&next_record(&Anchor::genesis(), e)).unwrap();
@@ -808,6 +833,7 @@ mod tests {
         let e = Entry {
             command: f.command,
             argv: f.argv,
+            recording: None,
             ..entry(0)
         };
         let line = serde_json::to_vec(&next_record(&Anchor::genesis(), e)).unwrap();
@@ -832,6 +858,7 @@ mod tests {
         assert_eq!(r.entry.argv, None);
         let with = Entry {
             argv: Some(ArgvDigest::of(&[b"/bin/true"])),
+            recording: None,
             ..r.entry.clone()
         };
         assert_ne!(chain_hash(GENESIS, 1, &with), r.hash);
