@@ -76,7 +76,7 @@ pub fn artifact(name: &str) -> PathBuf {
                 path.display()
             )
         });
-    if let Some(newer) = newer_source(package, built) {
+    if let Some(newer) = newer_source(&workspace_root(), package, built) {
         panic!(
             "{} is older than {}: run cargo build --workspace first",
             path.display(),
@@ -104,10 +104,9 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A source of `package` (a directory relative to the workspace root) or of one of
-/// its workspace dependencies modified after `built`, if any.
-fn newer_source(package: &str, built: SystemTime) -> Option<PathBuf> {
-    let root = workspace_root();
+/// A source of `package` (a directory relative to `root`) or of one of its workspace
+/// dependencies modified after `built`, if any.
+fn newer_source(root: &Path, package: &str, built: SystemTime) -> Option<PathBuf> {
     let mut todo = vec![root.join(package)];
     let mut seen: Vec<PathBuf> = Vec::new();
     while let Some(dir) = todo.pop() {
@@ -214,6 +213,57 @@ jitsudo-testbed = { path = "../testbed" }
             path_dependencies(manifest),
             ["../core", "../policy", "../sys", "../gen"]
         );
+    }
+
+    /// A package `app` (src/main.rs) depending on `lib` (src/deep/x.rs), with a README
+    /// in src/ and a dev-dependency `dev`; all sources written at `then`.
+    fn workspace(tag: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("testbed-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for (path, text) in [
+            ("app/Cargo.toml", "[dependencies]\nlib = { path = \"../lib\" }\n[dev-dependencies]\ndev = { path = \"../dev\" }\n"),
+            ("app/src/main.rs", ""),
+            ("app/src/README.md", ""),
+            ("lib/Cargo.toml", ""),
+            ("lib/src/deep/x.rs", ""),
+            ("dev/Cargo.toml", ""),
+            ("dev/src/lib.rs", ""),
+        ] {
+            let path = root.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+        }
+        root
+    }
+
+    fn touch(path: &Path, time: SystemTime) {
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
+    #[test]
+    fn stale_when_a_dependency_source_is_newer_not_a_dev_dependency_or_other_file() {
+        let root = workspace("stale");
+        let built = SystemTime::now() + std::time::Duration::from_secs(3600);
+        let later = built + std::time::Duration::from_secs(1);
+        assert_eq!(newer_source(&root, "app", built), None);
+        touch(&root.join("dev/src/lib.rs"), later);
+        touch(&root.join("app/src/README.md"), later);
+        assert_eq!(newer_source(&root, "app", built), None);
+        touch(&root.join("lib/src/deep/x.rs"), later);
+        let newer = newer_source(&root, "app", built).unwrap();
+        assert!(newer.ends_with("lib/src/deep/x.rs"), "{}", newer.display());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "not a workspace artifact")]
+    fn an_unknown_artifact_is_refused() {
+        artifact("sudo");
     }
 
     #[test]

@@ -170,6 +170,7 @@ impl<'a> WorldBuilder<'a> {
     /// registered (`jitsudoctl host add`). Needs [`Self::setuid_jitsudo`] and the
     /// jitsudo-net helper.
     pub fn service(mut self, service: &'a Service) -> Self {
+        self.trusted.push_str(&service.trusted_block());
         self.service = Some(service);
         self
     }
