@@ -26,7 +26,7 @@ const ARTIFACTS: &[(&str, &str)] = &[
     ("libpam_jitsudo.so", "pam"),
 ];
 
-/// The built `name` (a file name in target/<profile>/ such as `jitsudoctl` or
+/// The built `name` (a file name in `target/<profile>/` such as `jitsudoctl` or
 /// `libpam_jitsudo.so`; `pam_jitsudo.so` is accepted for the module), checked.
 ///
 /// The one staleness rule: the artifact must exist and be no older than every Rust
@@ -86,7 +86,7 @@ pub fn artifact(name: &str) -> PathBuf {
     path
 }
 
-/// target/<profile>/ (or target/<triple>/<profile>/): where cargo put this test
+/// `target/<profile>/` (or `target/<triple>/<profile>/`): where cargo put this test
 /// binary, in deps/.
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

@@ -158,7 +158,7 @@ impl<'a> WorldBuilder<'a> {
         self
     }
 
-    /// /etc/pam.d/<name>; `MODULE` in `stack` stands for the installed pam_jitsudo.so.
+    /// `/etc/pam.d/<name>`; `MODULE` in `stack` stands for the installed pam_jitsudo.so.
     pub fn pam_service(mut self, name: &str, stack: &str) -> Self {
         self.pam_services
             .push((name.to_string(), stack.to_string()));
@@ -437,12 +437,12 @@ impl World {
     }
 
     /// /etc/jitsudo/jitsudo.toml: `host = `, the service if there is one, `top`, the
-    /// [log] table naming the world's socket, then the trusted keys.
+    /// `[log]` table naming the world's socket, then the trusted keys.
     pub fn write_config(&self, top: &str) {
         self.write_config_with_log(top, &self.log_table());
     }
 
-    /// [`Self::write_config`] with `log` as the body of the [log] table.
+    /// [`Self::write_config`] with `log` as the body of the `[log]` table.
     pub fn write_config_with_log(&self, top: &str, log: &str) {
         let top = match &self.service_url {
             Some(url) => format!("service = \"{url}\"\n{top}"),
@@ -457,7 +457,7 @@ impl World {
         self.write_file("/etc/jitsudo/jitsudo.toml", &text, 0o644);
     }
 
-    /// /etc/pam.d/<service>; `MODULE` in `stack` stands for the installed module.
+    /// `/etc/pam.d/<service>`; `MODULE` in `stack` stands for the installed module.
     #[track_caller]
     pub fn pam_service(&self, service: &str, stack: &str) {
         let text = if stack.contains("MODULE") {
