@@ -1,12 +1,51 @@
-//! The sandbox machinery jitsudo's system tests share: the end-to-end suite of the
-//! setuid binary (tests/e2e), the PAM module's (pam/tests/system) and the service's
-//! (server/tests).
+//! The test harness of jitsudo's system suites: the end-to-end and attack suites of the
+//! setuid binary (tests/e2e, tests/attacks), the PAM module's (pam/tests/system) and
+//! the service's (server/tests). Each suite's `Sandbox`, `Host` or `Service` is a thin
+//! facade over what is here.
 //!
-//! Each test gets a private mount namespace held open by a `sleep` process. Steps run
-//! inside it with `nsenter`; files are written through `/proc/<pid>/root`, which
-//! resolves paths in that namespace. What is mounted there (overlays over /etc and the
-//! like) never reaches the host, and goes away with the holder. What a suite builds
-//! inside (users, configuration, the binaries under test) stays in that suite.
+//! - [`World`], made by [`World::builder`]: one host for one test. A private mount
+//!   namespace held open by a `sleep` process, where /etc and /var/lib (and /usr, /run
+//!   when asked) are overlays or a tmpfs, so what the test writes there never reaches
+//!   the host; test users and groups; root-owned copies of the binaries under test
+//!   (the setuid jitsudo, jitsudoctl, pam_jitsudo.so) and helpers in
+//!   /usr/libexec/jitsudo; a signing key and the trusted keys; /etc/jitsudo/jitsudo.toml
+//!   naming a syslog socket the test reads ([`LogReader`]); PAM services; and,
+//!   optionally, enrollment with a running [`Service`].
+//! - [`Service`], made by [`Service::builder`]: the real jitsudod on loopback.
+//! - [`artifact`]: the one lookup of a built binary, with the one staleness rule (it
+//!   must be no older than the Rust sources of its package and of the workspace
+//!   packages it depends on; `JITSUDO_TEST_BIN` names the jitsudo to test instead).
+//!
+//! Steps run inside with `nsenter` ([`Namespace::ns_command`], [`Namespace::as_user`]);
+//! files are written through `/proc/<pid>/root`, which resolves paths in that
+//! namespace. Dropping the world ends the namespace, and with it its mounts, and
+//! removes its directory under /tmp.
+//!
+//! ```no_run
+//! use jitsudo_testbed::{Home, World};
+//!
+//! let world = World::builder("jitsudo-example")
+//!     .users(&[("alice", 42001)])
+//!     .home(Home::Nominal)
+//!     .setuid_jitsudo()
+//!     .helper("jitsudo-nss")
+//!     .helper("jitsudo-auth")
+//!     .signing_key("k1")
+//!     .config("authenticate = true\n")
+//!     .pam_service("jitsudo", "auth required pam_permit.so\naccount required pam_permit.so\n")
+//!     .build();
+//! let grant = world.mint("alice", &["--command", "/usr/bin/id -u"]);
+//! world.import_ok("alice", &grant.token);
+//! let out = world.run("alice", &["/usr/bin/id", "-u"]);
+//! assert_eq!((out.code, out.stdout.as_str()), (0, "0\n"));
+//! assert!(world.log.take().iter().any(|l| l.contains("COMMAND=/usr/bin/id -u")));
+//! ```
+//!
+//! With a service (`Service::builder(database, policy).start(dir)`), `.service(&svc)`
+//! puts its URL and key in the configuration and enrolls the host once it is built.
+//!
+//! Everything here needs root (the suites fail, not skip, without it) and the binaries
+//! of `cargo build --workspace`: `cargo test` builds only the tested package's own.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
@@ -20,6 +59,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+mod artifact;
+mod service;
+mod world;
+
+pub use artifact::{artifact, profile_dir, workspace_root, JITSUDO_TEST_BIN};
+pub use service::{Service, ServiceBuilder};
+pub use world::{Home, Minted, World, WorldBuilder, DEFAULT_HOST, LIBEXEC};
 
 /// Fail (not skip) unless running as root; `why` is the failure message, naming what
 /// the suite needs root for.
@@ -43,6 +90,22 @@ pub fn run_ok(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Run `cmd` with `stdin` on its standard input, to completion.
+pub fn run_with_input(cmd: &mut Command, stdin: &str) -> Outcome {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    // The program may exit without reading; a broken pipe is not the test's failure
+    // (what the program did is in the outcome).
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    Outcome::of(child.wait_with_output().unwrap())
 }
 
 /// A finished process, with text output.
