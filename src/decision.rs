@@ -1,13 +1,16 @@
 //! The judgement: given the caller's verified grants and what they asked to run, allow
 //! one grant or explain the refusal. Pure apart from the pin check the caller supplies.
+//!
+//! Selection itself (kind, binding, window, revocation, uses, ranking) is
+//! `admission::select`, shared with the PAM module; this is what an exec grant adds:
+//! the command, the run-as user and the pin.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
 use std::ffi::OsString;
 use std::time::Duration;
 
+use crate::admission::{self, Names, Request, RevocationList, Terms, Unchosen};
 use crate::grant::{Grant, Kind, Rejection};
-use crate::matcher::CommandSpec;
 
 /// What was asked.
 pub struct Ask<'a> {
@@ -18,12 +21,6 @@ pub struct Ask<'a> {
     pub paths: &'a [String],
     /// argv without argv[0].
     pub args: &'a [OsString],
-}
-
-/// A cached grant after signature verification, with its use counter.
-pub struct Cached<'a> {
-    pub grant: &'a Grant,
-    pub used: u32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -50,86 +47,89 @@ pub enum Denial {
 /// the bytes hashed for exec.
 pub type PinCheck<'a> = dyn FnMut(&[u8; 32], &str) -> Result<(), String> + 'a;
 
-fn spec_matches(spec: &CommandSpec, path: &str, args: &[OsString]) -> bool {
-    spec.allows(path, args)
+/// An exec grant names a command when one of its specs allows one of the candidate
+/// paths with these arguments, as the run-as user asked.
+struct Exec<'a, 'p> {
+    ask: &'a Ask<'a>,
+    pin_check: &'a mut PinCheck<'p>,
 }
 
-/// Pick the grant to use. Unlimited grants are preferred over counted ones (no need to
-/// burn a one-time grant when a window covers the command), then the soonest to expire.
+impl Request for Exec<'_, '_> {
+    /// The candidate paths the grant allows, best first, with their specs' pins.
+    type Found = Vec<(String, Option<[u8; 32]>)>;
+    type Chosen = (String, bool);
+
+    fn names(&mut self, g: &Grant) -> Names<Self::Found> {
+        let found: Self::Found = self
+            .ask
+            .paths
+            .iter()
+            .filter_map(|path| {
+                g.commands
+                    .iter()
+                    .find(|s| s.allows(path, self.ask.args))
+                    .map(|spec| (path.clone(), spec.pin))
+            })
+            .collect();
+        if found.is_empty() {
+            Names::No
+        } else if g.claims.run_as != self.ask.run_as {
+            Names::OtherRunAs(g.claims.run_as.clone())
+        } else {
+            Names::Yes(found)
+        }
+    }
+
+    /// The first candidate path that is unpinned or whose bytes match the pin.
+    fn confirm(&mut self, _g: &Grant, found: Self::Found) -> Result<(String, bool), String> {
+        let mut first_mismatch = None;
+        for (path, pin) in found {
+            let Some(pin) = pin else {
+                return Ok((path, false));
+            };
+            match (self.pin_check)(&pin, &path) {
+                Ok(()) => return Ok((path, true)),
+                Err(why) => {
+                    first_mismatch.get_or_insert(why);
+                }
+            }
+        }
+        Err(first_mismatch.unwrap_or_else(|| "no candidate path".to_string()))
+    }
+}
+
+/// Pick the exec grant to use (see `admission::select` for the order of preference).
 pub fn decide(
     ask: &Ask<'_>,
-    grants: &[Cached<'_>],
+    grants: &[(Grant, u32)],
     invalid: Vec<Rejection>,
-    revoked: &HashSet<String>,
+    revoked: &RevocationList,
     now: i64,
     skew: Duration,
     pin_check: &mut PinCheck<'_>,
 ) -> Result<Allowed, Denial> {
-    let mut best: Option<(Allowed, (bool, i64))> = None;
-    let mut unusable: Option<Denial> = None;
-    let mut other_run_as: Option<Denial> = None;
-
-    for (index, cached) in grants.iter().enumerate() {
-        let g = cached.grant;
-        for path in ask.paths {
-            let Some(spec) = g.commands.iter().find(|s| spec_matches(s, path, ask.args)) else {
-                continue;
-            };
-            if g.claims.run_as != ask.run_as {
-                other_run_as.get_or_insert(Denial::OtherRunAs {
-                    grant: g.id().to_string(),
-                    run_as: g.claims.run_as.clone(),
-                });
-                continue;
-            }
-            let problem = if let Err(e) = g.check_binding(ask.host, ask.user) {
-                Some(e.to_string())
-            } else if g.claims.kind != Kind::Exec {
-                Some(format!(
-                    "grant is a {} grant, not an exec grant",
-                    g.claims.kind
-                ))
-            } else if revoked.contains(g.id()) {
-                Some("grant has been revoked".to_string())
-            } else if let Err(e) = g.check_window(now, skew) {
-                Some(e.to_string())
-            } else if g.claims.uses.is_some_and(|n| cached.used >= n) {
-                Some(match g.claims.uses.unwrap_or(0) {
-                    1 => "one-time grant has already been used".to_string(),
-                    n => format!("all {n} uses of the grant are used up"),
-                })
-            } else if let Some(pin) = &spec.pin {
-                pin_check(pin, path).err()
-            } else {
-                None
-            };
-            if let Some(why) = problem {
-                unusable.get_or_insert(Denial::Unusable {
-                    grant: g.id().to_string(),
-                    why,
-                });
-                continue;
-            }
-            let rank = (g.claims.uses.is_some(), g.exp);
-            if best.as_ref().is_none_or(|(_, r)| rank < *r) {
-                best = Some((
-                    Allowed {
-                        grant: index,
-                        path: path.clone(),
-                        pinned: spec.pin.is_some(),
-                    },
-                    rank,
-                ));
-            }
-            break;
+    let terms = Terms {
+        host: ask.host,
+        user: ask.user,
+        kind: Some(Kind::Exec),
+        revoked,
+        now,
+        skew,
+    };
+    let mut request = Exec { ask, pin_check };
+    match admission::select(grants, &terms, &mut request) {
+        Ok(chosen) => {
+            let (path, pinned) = chosen.chosen;
+            Ok(Allowed {
+                grant: chosen.index,
+                path,
+                pinned,
+            })
         }
+        Err(Unchosen::NoGrant) => Err(Denial::NoGrant { invalid }),
+        Err(Unchosen::OtherRunAs { grant, run_as }) => Err(Denial::OtherRunAs { grant, run_as }),
+        Err(Unchosen::Unusable { grant, why }) => Err(Denial::Unusable { grant, why }),
     }
-    if let Some((allowed, _)) = best {
-        return Ok(allowed);
-    }
-    Err(unusable
-        .or(other_run_as)
-        .unwrap_or(Denial::NoGrant { invalid }))
 }
 
 impl Denial {

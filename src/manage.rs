@@ -5,6 +5,7 @@
 use std::ffi::OsStr;
 use std::io;
 
+use crate::admission::{self, RevocationList, Terms, Window};
 use crate::context::{Context, Refused};
 use crate::grant::{self, human_duration, Grant, Kind};
 use crate::host;
@@ -36,39 +37,21 @@ fn read_token(ctx: &Context, source: &OsStr) -> Result<String, String> {
     Ok(text.trim().to_string())
 }
 
+/// Admit the token (`admission::admit`: signature, this host, this user, not expired,
+/// not revoked) and cache it. A revocation list that cannot be read refuses the import:
+/// it cannot say the grant is not revoked.
 pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
     let token = read_token(ctx, source).map_err(|e| ctx.refuse("import", e))?;
     let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("import", e))?;
-    let grant = grant::verify(
-        &token,
-        &ctx.config.trusted_keys,
-        ctx.config.max_grant_lifetime,
-    )
-    .and_then(|g| {
-        g.check_binding(&ctx.config.host, &ctx.caller.user.name)
-            .map(|_| g)
-    })
-    .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
-    .map_err(|e| ctx.refuse("import refused", e.to_string()))?;
-    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now).unwrap_or_default();
-    if revoked.contains(grant.id()) {
-        return Err(ctx.refuse(
-            "import refused",
-            format!("grant {} has been revoked", grant.id()),
-        ));
-    }
+    let revoked = RevocationList::load(&ctx.store).map_err(|e| ctx.refuse("import refused", e))?;
+    let user = &ctx.caller.user;
+    let terms = Terms::new(&ctx.config, &user.name, None, &revoked, now);
+    let grant = admission::admit(&ctx.config, &token, &terms)
+        .map_err(|e| ctx.refuse("import refused", e.to_string()))?;
 
-    let uid = ctx.caller.user.uid;
-    let store_err = |e: crate::store::StoreError| ctx.refuse("import", e.to_string());
-    let lock = ctx.store.lock_user(uid).map_err(store_err)?;
-    let mut cache = ctx.store.load_user(uid).map_err(store_err)?;
-    let mark = grant::mark_for(&grant, &ctx.config.trusted_keys);
-    let added = cache.insert(grant.id(), grant.exp, &grant.token, mark);
-    cache.prune(now - ctx.config.clock_skew.as_secs() as i64);
-    ctx.store.save_user(uid, &cache, &lock).map_err(store_err)?;
-    drop(lock);
-
-    let event = if added {
+    let cached = host::cache_grant(&ctx.store, &ctx.config, user.uid, &grant, now)
+        .map_err(|e| ctx.refuse("import", e.to_string()))?;
+    let event = if cached.added {
         "imported grant"
     } else {
         "grant already cached"
@@ -78,7 +61,7 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
         Some(grant.id().into()),
         vec![],
     ));
-    crate::say!("{event} {}", describe(&grant, cache.used(grant.id()), now));
+    crate::say!("{event} {}", describe(&grant, cached.used, now));
     Ok(())
 }
 
@@ -114,7 +97,7 @@ fn describe(g: &Grant, used: u32, now: i64) -> String {
 pub fn list(ctx: &Context) -> Result<(), Refused> {
     let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("list", e))?;
     let revoked =
-        host::revoked_ids(&ctx.store, &ctx.config, now).map_err(|e| ctx.refuse("list", e))?;
+        RevocationList::for_use(&ctx.store, &ctx.config, now).map_err(|e| ctx.refuse("list", e))?;
     let cache = ctx
         .store
         .load_user(ctx.caller.user.uid)
@@ -122,14 +105,10 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
     let (grants, invalid) = host::verified_grants(&cache, &ctx.config);
     let mut rows = Vec::new();
     let mut unusable = invalid.len();
+    // Every kind, and grants that start later: the list shows what is cached for use.
+    let terms = Terms::new(&ctx.config, &ctx.caller.user.name, None, &revoked, now);
     for (g, used) in &grants {
-        let usable = g
-            .check_binding(&ctx.config.host, &ctx.caller.user.name)
-            .is_ok()
-            && g.check_not_expired(now, ctx.config.clock_skew).is_ok()
-            && !revoked.contains(g.id())
-            && g.claims.uses.is_none_or(|n| *used < n);
-        if usable {
+        if admission::check_use(g, *used, &terms, Window::NotExpired).is_ok() {
             rows.push((g, *used));
         } else {
             unusable += 1;

@@ -3,13 +3,13 @@
 //! its result to the next or refuses, and every refusal is logged before we exit.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
 use std::convert::Infallible;
 use std::ffi::OsString;
 
+use crate::admission::{self, RevocationList, SpendError};
 use crate::audit::AuditError;
 use crate::context::{Context, Refused};
-use crate::decision::{self, Ask, Cached, Denial};
+use crate::decision::{self, Ask, Denial};
 use crate::exec::{self, env, resolve, ExecPlan, Pinned, Program, Session};
 use crate::grant::Grant;
 use crate::host;
@@ -46,7 +46,7 @@ pub fn run_command(
     // 3. Host-wide preconditions: a sane clock and, if required, a fresh revocation list.
     let now = host::checked_now(&ctx.store, &ctx.config)
         .map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
-    let revoked = host::revoked_ids(&ctx.store, &ctx.config, now)
+    let revoked = RevocationList::for_use(&ctx.store, &ctx.config, now)
         .map_err(|e| deny(ctx, &mut record, e.clone(), e, None))?;
 
     // 4. The caller's own cached grants, each signature checked again now.
@@ -165,7 +165,7 @@ fn decide(
     args: &[OsString],
     grants: &[(Grant, u32)],
     invalid: Vec<crate::grant::Rejection>,
-    revoked: &HashSet<String>,
+    revoked: &RevocationList,
     now: i64,
     pinned: &mut Vec<(String, Result<Pinned, String>)>,
 ) -> Result<decision::Allowed, Denial> {
@@ -176,10 +176,6 @@ fn decide(
         paths,
         args,
     };
-    let cached: Vec<Cached> = grants
-        .iter()
-        .map(|(grant, used)| Cached { grant, used: *used })
-        .collect();
     // Each path is read once however many grants pin it, so the grant that wins is
     // checked against the very bytes that run (a file rewritten between two reads
     // could otherwise match one grant's pin and run under another's).
@@ -199,7 +195,7 @@ fn decide(
     };
     decision::decide(
         &ask,
-        &cached,
+        grants,
         invalid,
         revoked,
         now,
@@ -208,51 +204,43 @@ fn decide(
     )
 }
 
-/// For counted grants: lock, re-read the counter (another invocation may have spent the
-/// last use meanwhile), log, then durably count the use. The lock is held until exec.
+/// Spend the use (`admission::spend_use`): for counted grants, lock, re-read the
+/// counter (another invocation may have spent the last use meanwhile), log, then durably
+/// count the use. The lock is held until exec.
 fn count_use_and_log(
     ctx: &Context,
     record: &mut Record,
     grant: &Grant,
 ) -> Result<Option<crate::store::UserLock>, Refused> {
-    let Some(limit) = grant.claims.uses else {
-        log_allowed(ctx, record)?;
-        return Ok(None);
-    };
-    let uid = ctx.caller.user.uid;
-    let lock = ctx
-        .store
-        .lock_user(uid)
-        .map_err(|e| refuse(ctx, record, Outcome::Error(e.to_string()), e.to_string()))?;
-    let mut cache = ctx
-        .store
-        .load_user(uid)
-        .map_err(|e| refuse(ctx, record, Outcome::Error(e.to_string()), e.to_string()))?;
-    if cache.used(grant.id()) >= limit {
-        let why = if limit == 1 {
-            "one-time grant has already been used".to_string()
-        } else {
-            format!("all {limit} uses of the grant are used up")
-        };
-        return Err(deny(
+    let spent = admission::spend_use(&ctx.store, ctx.caller.user.uid, grant, || {
+        log_allowed(ctx, record)
+    });
+    match spent {
+        Ok(spent) => Ok(spent.lock),
+        Err(SpendError::NotLogged(refused)) => Err(refused),
+        Err(SpendError::UsedUp(why)) => {
+            let why = why.reason();
+            Err(deny(
+                ctx,
+                record,
+                why.clone(),
+                format!("{why} (grant {})", grant.id()),
+                Some(grant.id().to_string()),
+            ))
+        }
+        Err(SpendError::Store(e)) => Err(refuse(
             ctx,
             record,
-            why.clone(),
-            format!("{why} (grant {})", grant.id()),
-            Some(grant.id().to_string()),
-        ));
-    }
-    log_allowed(ctx, record)?;
-    cache.count_use(grant.id(), grant.exp);
-    ctx.store.save_user(uid, &cache, &lock).map_err(|e| {
-        refuse(
+            Outcome::Error(e.to_string()),
+            e.to_string(),
+        )),
+        Err(SpendError::NotRecorded(e)) => Err(refuse(
             ctx,
             record,
             Outcome::Error(e.to_string()),
             format!("cannot record the use: {e}"),
-        )
-    })?;
-    Ok(Some(lock))
+        )),
+    }
 }
 
 fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {

@@ -1,9 +1,7 @@
-//! Checks every grant-using path on this host shares (the setuid binary's run, list and
-//! import modes, and the PAM module): the clock, the revocation list, and verifying
-//! the cached tokens of one user.
+//! What every grant-using path on this host shares (the setuid binary's run, list and
+//! import modes, and the PAM module) besides admission (`crate::admission`): the clock,
+//! verifying the cached tokens of one user, and caching a token that was admitted.
 #![forbid(unsafe_code)]
-
-use std::collections::HashSet;
 
 use crate::config::HostConfig;
 use crate::grant::{self, format_time, human_duration, Grant, Rejection};
@@ -32,39 +30,6 @@ pub fn checked_now(store: &Store, config: &HostConfig) -> Result<i64, String> {
     Ok(now)
 }
 
-/// Revoked grant ids; with `revocation_max_age` set, refuse when the list is missing or
-/// older than that.
-pub fn revoked_ids(
-    store: &Store,
-    config: &HostConfig,
-    now: i64,
-) -> Result<HashSet<String>, String> {
-    let list = store.revocations().map_err(|e| e.to_string())?;
-    if let Some(max_age) = config.revocation_max_age {
-        match &list {
-            None => {
-                return Err(
-                    "no revocation list on this host yet and revocation_max_age is set; \
-                            run jitsudo --sync (as root) or ask an admin"
-                        .into(),
-                )
-            }
-            Some(l) if now - l.issued_at > max_age.as_secs() as i64 => {
-                return Err(format!(
-                    "the revocation list is {} old, older than revocation_max_age ({}); \
-                     run jitsudo --sync (as root) or ask an admin",
-                    human_duration((now - l.issued_at).max(0) as u64),
-                    human_duration(max_age.as_secs())
-                ))
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(list
-        .map(|l| l.ids.into_iter().collect())
-        .unwrap_or_default())
-}
-
 /// Verify every cached token of a user. Returns the good ones with their use counters,
 /// and why the others were rejected.
 pub fn verified_grants(
@@ -86,20 +51,32 @@ pub fn verified_grants(
     (good, bad)
 }
 
-/// Cache a verified token in the user's cache, keeping any use counter already recorded
-/// for it, and prune what expired. Returns false if the token was already cached.
+/// A token just cached, and the uses counted for it so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cached {
+    /// False if the token was already cached.
+    pub added: bool,
+    /// A re-import keeps the counter: dropping and importing again resets nothing.
+    pub used: u32,
+}
+
+/// Cache an admitted token (`admission::admit`) in the user's cache, keeping any use
+/// counter already recorded for it, and prune what expired.
 pub fn cache_grant(
     store: &Store,
     config: &HostConfig,
     uid: Uid,
     grant: &Grant,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Cached, StoreError> {
     let lock = store.lock_user(uid)?;
     let mut cache = store.load_user(uid)?;
     let mark = grant::mark_for(grant, &config.trusted_keys);
     let added = cache.insert(grant.id(), grant.exp, &grant.token, mark);
     cache.prune(now - config.clock_skew.as_secs() as i64);
     store.save_user(uid, &cache, &lock)?;
-    Ok(added)
+    Ok(Cached {
+        added,
+        used: cache.used(grant.id()),
+    })
 }

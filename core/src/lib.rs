@@ -8,6 +8,7 @@
 //! `system`; every other module forbids it.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod admission;
 pub mod config;
 pub mod grant;
 pub mod helper;

@@ -14,7 +14,7 @@
 
 // What login.rs reaches as `crate::config`, `crate::store`, … : the same modules the
 // setuid jitsudo uses, from jitsudo-core.
-pub(crate) use jitsudo_core::{config, grant, host, log, store, system};
+pub(crate) use jitsudo_core::{admission, config, grant, host, log, store, system};
 
 #[allow(unsafe_code)]
 mod ffi;

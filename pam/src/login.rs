@@ -1,17 +1,18 @@
-//! Login grants: the checks that admit a login (pam_jitsudo's account, auth and session
-//! phases), made with the same verification the setuid binary uses — `host::verified_grants`
-//! for signature and key, then binding, revocation, time window and use counter — and
-//! the syslog record a login leaves.
+//! Login grants: what admits a login (pam_jitsudo's account, auth and session phases),
+//! and the syslog record a login leaves. The checks are the setuid binary's own, from
+//! jitsudo-core: `host::verified_grants` for signature and key, `admission::select` with
+//! the kind `login` for binding, window, revocation and use counter, and
+//! `admission::spend_use` to count a use.
 //!
 //! The clock is a parameter everywhere (`now`), so callers decide where time comes from
 //! (`host::checked_now` on a real host, a fixed value in tests).
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
 use std::fmt;
 
+use crate::admission::{self, RevocationList, SpendError, Terms, Unchosen};
 use crate::config::{HostConfig, LogConfig};
-use crate::grant::{self, Grant, Kind};
+use crate::grant::{Grant, Kind};
 use crate::host;
 use crate::log::{escape, split_line, Severity, SyslogSender, MAX_MESSAGE_BYTES};
 use crate::store::{Store, StoreError, UserCache};
@@ -75,63 +76,25 @@ impl From<StoreError> for LoginError {
     }
 }
 
-fn uses_spent(limit: u32) -> String {
-    if limit == 1 {
-        "one-time grant has already been used".to_string()
-    } else {
-        format!("all {limit} uses of the grant are used up")
-    }
-}
-
-/// Pick the login grant to use among verified grants (with their use counters), as
-/// `decision::decide` picks an exec grant: unlimited grants before counted ones, then
-/// the soonest to expire. Exec grants are not considered at all.
+/// Pick the login grant to use among verified grants (with their use counters):
+/// `admission::select` with the kind `login`, as the setuid binary picks an exec grant.
+/// Unlimited grants before counted ones, then the soonest to expire; grants of other
+/// kinds are not considered at all.
 pub fn select_login_grant(
     grants: &[(Grant, u32)],
     config: &HostConfig,
     user: &str,
-    revoked: &HashSet<String>,
+    revoked: &RevocationList,
     now: i64,
 ) -> Result<usize, LoginDenial> {
-    let mut best: Option<(usize, (bool, i64))> = None;
-    let mut unusable: Option<LoginDenial> = None;
-    for (index, (g, used)) in grants.iter().enumerate() {
-        if g.claims.kind != Kind::Login {
-            continue;
-        }
-        let problem = if let Err(e) = g.check_binding(&config.host, user) {
-            Some(e.to_string())
-        } else if revoked.contains(g.id()) {
-            Some("grant has been revoked".to_string())
-        } else if let Err(e) = g.check_window(now, config.clock_skew) {
-            Some(e.to_string())
-        } else {
-            g.claims.uses.filter(|limit| used >= limit).map(uses_spent)
-        };
-        if let Some(why) = problem {
-            // A grant for someone else says nothing useful to this user.
-            if g.claims.sub == user {
-                unusable.get_or_insert(LoginDenial::Unusable {
-                    grant: g.id().to_string(),
-                    why,
-                });
-            }
-            continue;
-        }
-        let rank = (g.claims.uses.is_some(), g.exp);
-        let better = match &best {
-            None => true,
-            Some((_, r)) => rank < *r,
-        };
-        if better {
-            best = Some((index, rank));
-        }
-    }
-    match best {
-        Some((index, _)) => Ok(index),
-        None => Err(unusable.unwrap_or_else(|| LoginDenial::NoGrant {
+    let terms = Terms::new(config, user, Some(Kind::Login), revoked, now);
+    match admission::select(grants, &terms, &mut admission::Login) {
+        Ok(chosen) => Ok(chosen.index),
+        Err(Unchosen::Unusable { grant, why }) => Err(LoginDenial::Unusable { grant, why }),
+        // A login names no run-as user; a grant of no use says nothing.
+        Err(Unchosen::OtherRunAs { .. } | Unchosen::NoGrant) => Err(LoginDenial::NoGrant {
             host: config.host.clone(),
-        })),
+        }),
     }
 }
 
@@ -149,7 +112,7 @@ pub fn usable_login_grant(
     user: &User,
     now: i64,
 ) -> Result<LoginGrant, LoginError> {
-    let revoked = host::revoked_ids(store, config, now)
+    let revoked = RevocationList::for_use(store, config, now)
         .map_err(|e| LoginError::Denied(LoginDenial::Host(e)))?;
     let cache = store.load_user(user.uid)?;
     let (mut grants, _invalid) = host::verified_grants(&cache, config);
@@ -159,10 +122,11 @@ pub fn usable_login_grant(
     Ok(LoginGrant { grant, used })
 }
 
-/// Admit a login: find a usable login grant and, for a counted grant, count one use
-/// under the user's lock (re-reading the counter, as the setuid binary does). `log`
-/// is called before the use is counted; if it fails the login is refused and the use
-/// is not spent, so an unlogged login never costs a use.
+/// Admit a login: find a usable login grant and spend a use of it
+/// (`admission::spend_use`: for a counted grant, under the user's lock, re-reading the
+/// counter, as the setuid binary does). `log` is called before the use is counted; if
+/// it fails the login is refused and the use is not spent, so an unlogged login never
+/// costs a use.
 pub fn admit(
     store: &Store,
     config: &HostConfig,
@@ -171,46 +135,18 @@ pub fn admit(
     log: impl FnOnce(&Grant) -> Result<(), String>,
 ) -> Result<LoginGrant, LoginError> {
     let found = usable_login_grant(store, config, user, now)?;
-    let Some(limit) = found.grant.claims.uses else {
-        log(&found.grant).map_err(LoginError::NotLogged)?;
-        return Ok(found);
-    };
-    let lock = store.lock_user(user.uid)?;
-    let mut cache = store.load_user(user.uid)?;
-    let used = cache.used(found.grant.id());
-    if used >= limit {
-        return Err(LoginError::Denied(LoginDenial::Unusable {
+    match admission::spend_use(store, user.uid, &found.grant, || log(&found.grant)) {
+        Ok(spent) => Ok(LoginGrant {
+            used: spent.used.unwrap_or(found.used),
+            grant: found.grant,
+        }),
+        Err(SpendError::UsedUp(why)) => Err(LoginError::Denied(LoginDenial::Unusable {
             grant: found.grant.id().to_string(),
-            why: uses_spent(limit),
-        }));
+            why: why.reason(),
+        })),
+        Err(SpendError::NotLogged(e)) => Err(LoginError::NotLogged(e)),
+        Err(SpendError::Store(e) | SpendError::NotRecorded(e)) => Err(e.into()),
     }
-    log(&found.grant).map_err(LoginError::NotLogged)?;
-    cache.count_use(found.grant.id(), found.grant.exp);
-    store.save_user(user.uid, &cache, &lock)?;
-    Ok(LoginGrant {
-        grant: found.grant,
-        used: used + 1,
-    })
-}
-
-/// The checks `jitsudo --import` makes before caching a token: format, key and
-/// signature, lifetime, this host, this user, not expired, not revoked. A grant that
-/// is not valid yet is accepted (it is cached for later), as import accepts it.
-pub fn verify_for_import(
-    config: &HostConfig,
-    user: &str,
-    token: &str,
-    now: i64,
-    revoked: &HashSet<String>,
-) -> Result<Grant, String> {
-    let grant = grant::verify(token, &config.trusted_keys, config.max_grant_lifetime)
-        .and_then(|g| g.check_binding(&config.host, user).map(|_| g))
-        .and_then(|g| g.check_not_expired(now, config.clock_skew).map(|_| g))
-        .map_err(|e| e.to_string())?;
-    if revoked.contains(grant.id()) {
-        return Err(format!("grant {} has been revoked", grant.id()));
-    }
-    Ok(grant)
 }
 
 // Caching is shared with the setuid binary's --request and --sync.
@@ -381,6 +317,7 @@ impl LoginAudit {
 mod tests {
     use super::*;
     use crate::config::TrustedKey;
+    use crate::grant;
     use crate::grant::keys::SecretKey;
     use crate::grant::{format_time, sign, Claims};
     use std::path::Path;
@@ -433,7 +370,10 @@ mod tests {
     }
 
     fn select(grants: &[(Grant, u32)], revoked: &[&str], now: i64) -> Result<usize, LoginDenial> {
-        let revoked = revoked.iter().map(|s| s.to_string()).collect();
+        let revoked = RevocationList::from_verified(&crate::store::Revocations {
+            issued_at: NOW,
+            ids: revoked.iter().map(|s| s.to_string()).collect(),
+        });
         select_login_grant(grants, &config(), "alice", &revoked, now)
     }
 
@@ -467,11 +407,10 @@ mod tests {
         let e = select(&[(other_host, 0)], &[], NOW).unwrap_err();
         assert!(e.to_string().contains("db-01"), "{e}");
 
+        // Only root could put it in alice's cache; the denial says what it is.
         let other_user = grant(Kind::Login, |c| c.sub = "bob".into());
-        assert!(matches!(
-            select(&[(other_user, 0)], &[], NOW),
-            Err(LoginDenial::NoGrant { .. })
-        ));
+        let e = select(&[(other_user, 0)], &[], NOW).unwrap_err();
+        assert!(e.to_string().contains("for user \"bob\""), "{e}");
 
         let once = grant(Kind::Login, |c| c.uses = Some(1));
         assert_eq!(select(&[(once.clone(), 0)], &[], NOW), Ok(0));
@@ -488,31 +427,6 @@ mod tests {
         let counted = grant(Kind::Login, |c| c.uses = Some(3));
         let unlimited = grant(Kind::Login, |c| c.exp = format_time(NOW + 7200));
         assert_eq!(select(&[(counted, 0), (unlimited, 0)], &[], NOW), Ok(1));
-    }
-
-    #[test]
-    fn import_checks_binding_and_revocation() {
-        let key = SecretKey::generate("k").unwrap();
-        let mut cfg = config();
-        cfg.trusted_keys.push(TrustedKey {
-            id: "k".into(),
-            key: key.public.clone(),
-        });
-        let g = grant(Kind::Login, |_| {});
-        // Signed by a key this config does not trust.
-        let e = verify_for_import(&cfg, "alice", &g.token, NOW, &HashSet::new()).unwrap_err();
-        assert!(e.contains("signature") || e.contains("key"), "{e}");
-        let mut c = g.claims.clone();
-        c.jti = "abc".into();
-        let token = sign(&c, &key).unwrap();
-        assert!(verify_for_import(&cfg, "alice", &token, NOW, &HashSet::new()).is_ok());
-        let e = verify_for_import(&cfg, "bob", &token, NOW, &HashSet::new()).unwrap_err();
-        assert!(e.contains("for user"), "{e}");
-        let e =
-            verify_for_import(&cfg, "alice", &token, NOW, &["abc".to_string()].into()).unwrap_err();
-        assert!(e.contains("revoked"), "{e}");
-        let e = verify_for_import(&cfg, "alice", "garbage", NOW, &HashSet::new()).unwrap_err();
-        assert!(e.starts_with("malformed grant"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::login::{self, LoginError, LoginEvent, LoginRecord};
+use jitsudo_core::admission::{self, Refusal, RevocationList, Terms};
 use jitsudo_core::config::HostConfig;
 use jitsudo_core::grant::Kind;
 use jitsudo_core::host;
@@ -364,22 +365,27 @@ fn authenticate_checked(
         Ok(now) => now,
         Err(e) => return call.deny(h, &e, None),
     };
-    // As import does: a revocation list that is too old does not stop caching a grant;
-    // the check below (as every use) refuses it then.
-    let revoked = host::revoked_ids(env.store, config, now).unwrap_or_default();
-    let verified = login::verify_for_import(config, name, &token, now, &revoked);
-    drop(token);
-    let grant = match verified {
-        Ok(g) => g,
-        Err(why) => return refuse_token(h, call, &why, None, known),
+    // Admitted as `jitsudo --import` admits a token, with the kind `login`. A list that
+    // cannot be read refuses (it cannot say the grant is not revoked); one that is only
+    // too old does not stop caching, and the check below (as every use) refuses then.
+    let revoked = match RevocationList::load(env.store) {
+        Ok(revoked) => revoked,
+        Err(e) => return call.deny(h, &e, None),
     };
-    if grant.claims.kind != Kind::Login {
-        let why = format!(
-            "this is an {} grant; logging in needs a login grant (jitsudoctl mint --kind login)",
-            grant.claims.kind
-        );
-        return refuse_token(h, call, &why, Some(grant.id()), known);
-    }
+    let terms = Terms::new(config, name, Some(Kind::Login), &revoked, now);
+    let admitted = admission::admit(config, &token, &terms);
+    drop(token);
+    let grant = match admitted {
+        Ok(g) => g,
+        Err(Refusal::WrongKind { grant, kind, .. }) => {
+            let why = format!(
+                "this is {} grant; logging in needs a login grant (jitsudoctl mint --kind login)",
+                admission::with_article(kind)
+            );
+            return refuse_token(h, call, &why, Some(&grant), known);
+        }
+        Err(why) => return refuse_token(h, call, &why.to_string(), None, known),
+    };
     let Some(user) = user else {
         // The reason says it already; `known` would only repeat it in the log.
         return refuse_token(h, call, "unknown user", None, true);
@@ -388,7 +394,7 @@ fn authenticate_checked(
         Ok(_) => call.log(LoginEvent::Imported, Some(grant.id())),
         Err(e) => return call.error(e.to_string()),
     }
-    pasted_grant_admits(h, call, config, &user, grant, now)
+    pasted_grant_admits(h, call, config, &user, grant, &revoked, now)
 }
 
 /// Does the grant just pasted admit the user now? Only that grant counts: another one in
@@ -399,19 +405,19 @@ fn pasted_grant_admits(
     config: &HostConfig,
     user: &User,
     grant: jitsudo_core::grant::Grant,
+    revoked: &RevocationList,
     now: i64,
 ) -> Verdict {
     let env = call.env;
     let id = grant.id().to_string();
-    let revoked = match host::revoked_ids(env.store, config, now) {
-        Ok(r) => r,
-        Err(why) => return call.deny(h, &why, Some(&id)),
-    };
+    if let Err(why) = revoked.check_fresh(config, now) {
+        return call.deny(h, &why, Some(&id));
+    }
     let used = match env.store.load_user(user.uid) {
         Ok(cache) => cache.used(&id),
         Err(e) => return call.error(e.to_string()),
     };
-    match login::select_login_grant(&[(grant, used)], config, &user.name, &revoked, now) {
+    match login::select_login_grant(&[(grant, used)], config, &user.name, revoked, now) {
         Ok(_) => {
             call.debug(format!("grant {id} pasted and verified"));
             Verdict::Success
@@ -495,7 +501,10 @@ fn admission(h: &impl PamHandler, call: &Call<'_>, config: &HostConfig, user: &U
         return Admission::Unknown;
     };
     let (grants, _) = host::verified_grants(&cache, config);
-    let revoked = host::revoked_ids(env.store, config, now).unwrap_or_default();
+    // Checked as a use would be: no list to trust, no grant to name.
+    let Ok(revoked) = RevocationList::for_use(env.store, config, now) else {
+        return Admission::Unknown;
+    };
     // Uses are not counted again: the account phase already spent one.
     let unspent: Vec<_> = grants.into_iter().map(|(g, _)| (g, 0)).collect();
     match login::select_login_grant(&unspent, config, &user.name, &revoked, now) {

@@ -6,9 +6,10 @@
 //! with the host key, and drops the key before forking. The child drops to the invoking
 //! user (for `--sync`, to `nobody`) and executes the network helper jitsudo-net, which
 //! does all the network I/O and hands back what the service said over a pipe
-//! (`jitsudo_core::helper`). The parent verifies every grant and the
-//! revocation list against the pinned keys before anything is cached, exactly as
-//! `--import` does, so a hostile service or network can cause no more than a refusal.
+//! (`jitsudo_core::helper`). The parent verifies the revocation list against the pinned
+//! keys, and admits every grant through the same `admission::admit` as `--import`
+//! (signature, host, user, kind, window, revocation) before anything is cached, so a
+//! hostile service or network can cause no more than a refusal.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -20,10 +21,11 @@ use super::net_helper::{in_child, ChildMsg, Task};
 
 use super::hostkey;
 use super::wire::{self, NewRequest, SyncRequest, SyncResponse};
+use crate::admission::{self, Refusal, RevocationList, Terms};
 use crate::cli::Cli;
 use crate::context::{Context, Refused};
 use crate::exec::resolve;
-use crate::grant::{self, human_duration, Grant};
+use crate::grant::{self, human_duration, Grant, Kind};
 use crate::host;
 use crate::log::Outcome;
 use crate::pipeline;
@@ -177,7 +179,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     for m in msgs {
         match m {
             ChildMsg::Grant { id, token } => {
-                let g = accept_grant(ctx, &token, &argv, &id)?;
+                let g = accept_grant(ctx, &token, Kind::Exec, &argv, &id)?;
                 if cli.run {
                     return pipeline::run_command(ctx, cli.user.as_deref(), &cli.command)
                         .map(|never| match never {});
@@ -234,26 +236,32 @@ fn describe_uses(g: &Grant) -> String {
     }
 }
 
-/// Verify a grant from the service as `--import` would, check it is the one asked for,
-/// and cache it for the caller.
+/// Admit a grant from the service as `--import` does (`admission::admit`, with the kind
+/// asked for and the host's revocation list), check it is the one asked for, and cache
+/// it for the caller.
 fn accept_grant(
     ctx: &Context,
     token: &str,
+    kind: Kind,
     argv: &[String],
     request: &str,
 ) -> Result<Grant, Refused> {
     let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("request", e))?;
-    let g = grant::verify(
-        token,
-        &ctx.config.trusted_keys,
-        ctx.config.max_grant_lifetime,
-    )
-    .and_then(|g| {
-        g.check_binding(&ctx.config.host, &ctx.caller.user.name)
-            .map(|_| g)
-    })
-    .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g))
-    .map_err(|e| ctx.refuse("request", format!("the service's grant was refused: {e}")))?;
+    let revoked = RevocationList::load(&ctx.store).map_err(|e| {
+        ctx.refuse(
+            "request",
+            format!("the service's grant cannot be checked: {e}"),
+        )
+    })?;
+    let terms = Terms::new(
+        &ctx.config,
+        &ctx.caller.user.name,
+        Some(kind),
+        &revoked,
+        now,
+    );
+    let g = admission::admit(&ctx.config, token, &terms)
+        .map_err(|e| ctx.refuse("request", format!("the service's grant was refused: {e}")))?;
     if !g.commands.iter().any(|c| c.allows(&argv[0], &argv[1..])) {
         return Err(ctx.refuse(
             "request",
@@ -269,18 +277,14 @@ fn accept_grant(
             format!("the service's grant {} belongs to another request", g.id()),
         ));
     }
-    cache_grant(ctx, ctx.caller.user.uid, &g, now).map_err(|e| ctx.refuse("request", e))?;
+    host::cache_grant(&ctx.store, &ctx.config, ctx.caller.user.uid, &g, now)
+        .map_err(|e| ctx.refuse("request", e.to_string()))?;
     ctx.audit.send_best_effort(&ctx.record(
         Outcome::Event(format!("cached grant from request {request}")),
         Some(g.id().into()),
         vec![],
     ));
     Ok(g)
-}
-
-/// Cache a verified grant the way `--import` and the PAM module do.
-fn cache_grant(ctx: &Context, uid: system::Uid, g: &Grant, now: i64) -> Result<bool, String> {
-    crate::host::cache_grant(&ctx.store, &ctx.config, uid, g, now).map_err(|e| e.to_string())
 }
 
 // ---- sync -------------------------------------------------------------------------------
@@ -354,7 +358,15 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
             ),
         ));
     }
-    let previous = ctx.store.revocations().ok().flatten();
+    // A list on disk that cannot be read is what --sync repairs: the verified list
+    // replaces it, and nothing else here reads it. Said, so that it is not silent.
+    let previous = match ctx.store.revocations() {
+        Ok(previous) => previous,
+        Err(e) => {
+            eprintln!("jitsudo: replacing the revocation list on disk: {e}");
+            None
+        }
+    };
     if let Some(prev) = &previous {
         if prev.issued_at > list.issued_at {
             return Err(ctx.refuse("sync",
@@ -363,28 +375,24 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
         }
     }
     // The service's list is complete for every grant that has not expired.
-    let ids = list.ids.clone();
+    let stored = Revocations {
+        issued_at: list.issued_at,
+        ids: list.ids.clone(),
+    };
     ctx.store
-        .save_revocations(&Revocations {
-            issued_at: list.issued_at,
-            ids: ids.clone(),
-        })
+        .save_revocations(&stored)
         .map_err(|e| ctx.refuse("sync", e.to_string()))?;
+    let revoked = RevocationList::from_verified(&stored);
 
     let mut cached = 0;
     let mut skipped = Vec::new();
     for sg in &response.grants {
-        let checked = grant::verify(
-            &sg.token,
-            &ctx.config.trusted_keys,
-            ctx.config.max_grant_lifetime,
-        )
-        .and_then(|g| g.check_binding(&ctx.config.host, &sg.user).map(|_| g))
-        .and_then(|g| g.check_not_expired(now, ctx.config.clock_skew).map(|_| g));
-        let g = match checked {
-            Ok(g) if !ids.contains(&g.claims.jti) => g,
-            Ok(g) => {
-                skipped.push(format!("{}: revoked", g.id()));
+        // Every kind: the service sends this host's exec and login grants alike.
+        let terms = Terms::new(&ctx.config, &sg.user, None, &revoked, now);
+        let g = match admission::admit(&ctx.config, &sg.token, &terms) {
+            Ok(g) => g,
+            Err(Refusal::Revoked { grant }) => {
+                skipped.push(format!("{grant}: revoked"));
                 continue;
             }
             Err(e) => {
@@ -396,8 +404,8 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
             skipped.push(format!("{}: no user {} on this host", g.id(), g.claims.sub));
             continue;
         };
-        match cache_grant(ctx, user.uid, &g, now) {
-            Ok(true) => {
+        match host::cache_grant(&ctx.store, &ctx.config, user.uid, &g, now) {
+            Ok(c) if c.added => {
                 cached += 1;
                 ctx.audit.send_best_effort(&ctx.record(
                     Outcome::Event(format!("synced grant for {}", g.claims.sub)),
@@ -405,14 +413,14 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
                     vec![],
                 ));
             }
-            Ok(false) => {}
+            Ok(_) => {}
             Err(e) => skipped.push(format!("{}: {e}", g.id())),
         }
     }
     ctx.audit.send_best_effort(&ctx.record(
         Outcome::Event(format!(
             "sync: {cached} new grant(s), {} revoked id(s)",
-            ids.len()
+            stored.ids.len()
         )),
         None,
         vec![],
@@ -420,7 +428,7 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
     println!(
         "synced: {cached} new grant(s) of {} for this host; revocation list of {} id(s) issued {}",
         response.grants.len(),
-        ids.len(),
+        stored.ids.len(),
         grant::format_time(list.issued_at)
     );
     for s in skipped {

@@ -2,6 +2,7 @@ use super::*;
 use crate::config::TrustedKey;
 use crate::grant::keys::SecretKey;
 use crate::grant::{format_time, sign, verify, Claims};
+use crate::store::Revocations;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -48,24 +49,28 @@ fn ask<'a>(paths: &'a [String], args: &'a [OsString]) -> Ask<'a> {
 }
 
 fn run(grants: &[(&Grant, u32)], paths: &[&str], args: &[&str]) -> Result<Allowed, Denial> {
-    run_with(grants, paths, args, &HashSet::new(), &mut |_, _| Ok(()))
+    run_with(grants, paths, args, &revoked(&[]), &mut |_, _| Ok(()))
+}
+
+fn revoked(ids: &[&str]) -> RevocationList {
+    RevocationList::from_verified(&Revocations {
+        issued_at: NOW,
+        ids: ids.iter().map(|s| s.to_string()).collect(),
+    })
 }
 
 fn run_with(
     grants: &[(&Grant, u32)],
     paths: &[&str],
     args: &[&str],
-    revoked: &HashSet<String>,
+    revoked: &RevocationList,
     pin: &mut PinCheck<'_>,
 ) -> Result<Allowed, Denial> {
     let paths: Vec<String> = paths.iter().map(|s| s.to_string()).collect();
     let args: Vec<OsString> = args.iter().map(OsString::from).collect();
-    let cached: Vec<Cached> = grants
+    let cached: Vec<(Grant, u32)> = grants
         .iter()
-        .map(|(g, used)| Cached {
-            grant: g,
-            used: *used,
-        })
+        .map(|(g, used)| ((*g).clone(), *used))
         .collect();
     decide(
         &ask(&paths, &args),
@@ -158,10 +163,13 @@ fn unlimited_grant_preferred_over_one_time() {
 #[test]
 fn revoked_grant_denied() {
     let g = grant(&["/usr/bin/id"], |_| {});
-    let revoked: HashSet<String> = [g.id().to_string()].into();
-    let e = run_with(&[(&g, 0)], &["/usr/bin/id"], &[], &revoked, &mut |_, _| {
-        Ok(())
-    })
+    let e = run_with(
+        &[(&g, 0)],
+        &["/usr/bin/id"],
+        &[],
+        &revoked(&[g.id()]),
+        &mut |_, _| Ok(()),
+    )
     .unwrap_err();
     assert_eq!(e.log_text(), "grant has been revoked");
 }
@@ -181,7 +189,7 @@ fn pin_mismatch_denied() {
         &[(&g, 0)],
         &["/usr/bin/id"],
         &[],
-        &HashSet::new(),
+        &revoked(&[]),
         &mut |_, path| Err(format!("{path} does not match the grant's sha256 pin")),
     )
     .unwrap_err();
@@ -190,7 +198,7 @@ fn pin_mismatch_denied() {
         &[(&g, 0)],
         &["/usr/bin/id"],
         &[],
-        &HashSet::new(),
+        &revoked(&[]),
         &mut |_, _| Ok(()),
     )
     .unwrap();

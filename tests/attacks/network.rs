@@ -84,3 +84,73 @@ fn hostile_network_helper_cannot_plant_a_grant() {
     // Nothing was cached on the way.
     s.run("alice", &["/usr/bin/id"]).assert_denied("no grant");
 }
+
+/// What the service sends is admitted as an --import is, revocation included: a grant
+/// already revoked on this host is not cached (--request used to cache it), nor is any
+/// grant while the revocation list cannot be read.
+#[test]
+fn request_refuses_a_revoked_grant_and_a_broken_revocation_list() {
+    let s = enrolled();
+    let now = jitsudo_core::grant::now();
+    let claims = jitsudo_core::grant::Claims {
+        jti: jitsudo_core::grant::new_grant_id().unwrap(),
+        iss: "jitsudod".into(),
+        sub: "alice".into(),
+        host: crate::sandbox::HOST.into(),
+        run_as: "root".into(),
+        commands: vec!["/usr/bin/id".into()],
+        nbf: jitsudo_core::grant::format_time(now - 60),
+        exp: jitsudo_core::grant::format_time(now + 1800),
+        iat: jitsudo_core::grant::format_time(now - 60),
+        uses: None,
+        kind: jitsudo_core::grant::Kind::Exec,
+        reason: "INC-7".into(),
+        approved_by: vec!["carol".into()],
+        request: Some("r1".into()),
+        session_bound: false,
+    };
+    let token = crate::pins::sign_unchecked(&s, &claims);
+    let id = &claims.jti;
+    hostile_helper(
+        &s,
+        &[
+            r#"{"t":"created","id":"r1"}"#.to_string(),
+            format!(r#"{{"t":"grant","id":"r1","token":"{token}"}}"#),
+        ],
+    );
+    let list = "/var/lib/jitsudo/revocations.json";
+    s.sh("mkdir -p -m 0700 /var/lib/jitsudo");
+    s.write_file(
+        list,
+        &format!("{{\"issued_at\":{now},\"ids\":[\"{id}\"]}}"),
+        0o600,
+    );
+    s.logs();
+    request(&s).assert_denied(&format!(
+        "the service's grant was refused: grant {id} has been revoked"
+    ));
+    let logs = s.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("request: the service's grant was refused")
+                && l.contains("has been revoked")),
+        "{logs:#?}"
+    );
+    assert!(!s.path("/var/lib/jitsudo/users/42001.json").exists());
+
+    s.write_file(list, "not json", 0o600);
+    request(&s).assert_denied(&format!(
+        "the service's grant cannot be checked: {list}: corrupt revocation list"
+    ));
+    assert!(!s.path("/var/lib/jitsudo/users/42001.json").exists());
+
+    // With the list in order the same answer is cached, and runs.
+    s.write_file(list, &format!("{{\"issued_at\":{now},\"ids\":[]}}"), 0o600);
+    let out = request(&s);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.starts_with(&format!("grant {id} cached")),
+        "{out:?}"
+    );
+    assert_eq!(s.run("alice", &["/usr/bin/id"]).code, 0);
+}

@@ -98,3 +98,51 @@ fn cached_login_grant_does_not_authenticate() {
         "{logs:#?}"
     );
 }
+
+/// A token pasted while the revocation list cannot be read is refused before it is
+/// cached: the module admits it as `jitsudo --import` does. (It used to take the broken
+/// list for "nothing revoked" and cache the grant, refusing only the login.)
+#[test]
+fn pasted_token_refused_while_the_revocation_list_is_broken() {
+    let s = Sandbox::new();
+    let module = install_module(&s);
+    let module = module.display();
+    s.write_file(
+        "/etc/pam.d/jitsudo-kbd",
+        &format!("auth required {module}\naccount required {module}\n"),
+        0o644,
+    );
+    let token = s.mint("alice", &["--kind", "login", "--for", "1h"]);
+    let list = "/var/lib/jitsudo/revocations.json";
+    s.sh("mkdir -m 0700 /var/lib/jitsudo");
+    s.write_file(list, "{\"issued_at\":1,\"ids\":", 0o600);
+    s.logs();
+
+    let pasted = format!("{token}\n");
+    let out = pamtester(&s, "jitsudo-kbd", "alice", &["authenticate"], Some(&pasted));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "jitsudo: login refused for alice: {list}: corrupt revocation list"
+        )),
+        "{out:?}"
+    );
+    let logs = s.logs();
+    assert!(
+        logs.iter().any(|l| l.contains(&format!(
+            "alice : login denied: {list}: corrupt revocation list"
+        ))),
+        "{logs:#?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.contains("login grant imported")),
+        "{logs:#?}"
+    );
+    assert!(!s.path("/var/lib/jitsudo/users/42001.json").exists());
+
+    // With the list gone (a host that never synced), the same token is admitted.
+    s.sh(&format!("rm {list}"));
+    let out = pamtester(&s, "jitsudo-kbd", "alice", &["authenticate"], Some(&pasted));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(s.path("/var/lib/jitsudo/users/42001.json").exists());
+}

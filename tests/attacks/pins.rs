@@ -291,7 +291,7 @@ fn pinned_file_on_a_noexec_mount_is_not_copied_around_the_mount_flag() {
 
 /// Sign `claims` with the sandbox key directly, as a buggy or hostile issuer could:
 /// jitsudoctl checks the command specs before it signs.
-fn sign_unchecked(s: &Sandbox, claims: &jitsudo_core::grant::Claims) -> String {
+pub fn sign_unchecked(s: &Sandbox, claims: &jitsudo_core::grant::Claims) -> String {
     use pasetors::keys::AsymmetricSecretKey;
     use pasetors::version4::{PublicToken, V4};
     let text = fs::read_to_string(&s.key).unwrap();

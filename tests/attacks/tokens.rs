@@ -252,6 +252,56 @@ fn stale_revocation_list_refused_when_required() {
     assert_eq!(s.run("alice", &["/usr/bin/id"]).code, 0);
 }
 
+/// A revocation list that cannot be read cannot say that a grant is not revoked. --import
+/// used to take such a list for "nothing revoked"; it refuses, naming the file and why,
+/// and caches nothing, as a run and --list do.
+#[test]
+fn import_refused_while_the_revocation_list_is_broken() {
+    let s = Sandbox::new();
+    let token = s.mint("alice", &["--command", "/usr/bin/id"]);
+    let list = "/var/lib/jitsudo/revocations.json";
+    s.sh("mkdir -m 0700 /var/lib/jitsudo");
+    s.logs();
+
+    s.write_file(list, "{\"issued_at\":1,\"ids\":[", 0o600);
+    s.import("alice", &token)
+        .assert_denied(&format!("{list}: corrupt revocation list"));
+    let logs = s.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("import refused") && l.contains("corrupt revocation list")),
+        "{logs:#?}"
+    );
+
+    s.write_file(list, "{\"issued_at\":1,\"ids\":[]}", 0o600);
+    s.sh(&format!("chown alice {list}"));
+    s.import("alice", &token).assert_denied(&format!(
+        "refusing revocation list: {list} is owned by uid 42001, not root"
+    ));
+    s.sh(&format!("chown root {list}; chmod 0666 {list}"));
+    s.import("alice", &token)
+        .assert_denied(&format!("{list} is writable by group or others"));
+    s.sh(&format!("rm {list}; ln -s /etc/hostname {list}"));
+    s.import("alice", &token)
+        .assert_denied(&format!("{list} is a symlink"));
+    assert!(!s.path("/var/lib/jitsudo/users/42001.json").exists());
+
+    // Planted by root while the list is broken, the grant is refused at use and not
+    // listed.
+    plant(&s, 42001, &token);
+    s.run("alice", &["/usr/bin/id"])
+        .assert_denied(&format!("{list} is a symlink"));
+    s.run("alice", &["-l"])
+        .assert_denied(&format!("{list} is a symlink"));
+
+    // Repaired, the same token imports (it is the planted one) and runs.
+    s.sh(&format!("rm {list}"));
+    let out = s.import("alice", &token);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("grant already cached"), "{out:?}");
+    assert_eq!(s.run("alice", &["/usr/bin/id"]).code, 0);
+}
+
 #[test]
 fn clock_set_back_refused() {
     let s = Sandbox::new();

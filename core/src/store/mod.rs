@@ -251,6 +251,8 @@ impl Store {
         .map_err(|e| StoreError(format!("cannot update clock mark: {e}")))
     }
 
+    /// The revocation list `jitsudo --sync` stored; `None` if there is none yet. Every
+    /// other failure names the file and why, so that callers can refuse on it.
     pub fn revocations(&self) -> Result<Option<Revocations>, StoreError> {
         let path = self.root.join("revocations.json");
         match self.read_state(false, "revocations.json", MAX_CACHE_BYTES) {
@@ -261,7 +263,7 @@ impl Store {
                 ))
             }),
             Err(OpenError::Missing) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(StoreError(format!("refusing revocation list: {e}"))),
         }
     }
 

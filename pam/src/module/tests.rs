@@ -707,6 +707,45 @@ fn auth_succeeds_only_on_the_grant_pasted() {
     assert_eq!(auth(&host, &mut h, &[]), Verdict::Denied);
 }
 
+/// A revocation list that cannot be read refuses a pasted token before it is cached,
+/// and every login with a cached grant: neither phase takes it for "nothing revoked".
+#[test]
+fn broken_revocation_list_refuses_auth_and_account() {
+    let host = Host::new();
+    let cached = host.claims(Kind::Login);
+    host.cache(&cached);
+    let list = host._scratch.0.join("state/revocations.json");
+    std::fs::write(&list, "[]").unwrap();
+    let shown = list.display().to_string();
+
+    let pasted = host.claims(Kind::Login);
+    let mut h = FakePam::new(
+        "alice",
+        vec![
+            Step::Prompt("paste", Ok(Some(host.sign(&pasted)))),
+            Step::Error("corrupt revocation list"),
+        ],
+    );
+    assert_eq!(auth(&host, &mut h, &[]), Verdict::Denied);
+    assert!(
+        host.log.text().contains(&format!(
+            "alice : login denied: {shown}: corrupt revocation list"
+        )),
+        "{}",
+        host.log.text()
+    );
+    assert!(!host.log.text().contains("login grant imported"));
+    let ids: Vec<String> = host
+        .alice_cache()
+        .tokens()
+        .map(|(e, _)| e.jti.clone())
+        .collect();
+    assert_eq!(ids, vec![cached.jti.clone()]);
+
+    let mut h = FakePam::new("alice", vec![Step::Error("corrupt revocation list")]);
+    assert_eq!(account(&host, &mut h, &[]), Verdict::Denied);
+}
+
 /// A clock the host does not trust refuses a pasted token, for a name with no account
 /// as for anyone, and only after the prompt.
 #[test]
