@@ -35,17 +35,19 @@ pub async fn serve(opts: Options) -> Result<(), String> {
         }
         None => 0,
     };
-    // A changed active_key is a key change: record it in the audit trail.
-    let key = cfg.active_key();
-    db.audit_active_key(&key.id, &key.public.to_paserk(), jitsudo_core::grant::now())
-        .await
-        .map_err(|e| e.to_string())?;
     let listen = cfg.listen;
     let tls = cfg.tls.clone();
-    tracing::info!(rules = policy.rules.len(), policy = %cfg.policy.display(), active_key = %cfg.active_key().id, database = %redact(&cfg.database), "starting");
     let notifier = Notifier::start(cfg.webhooks.clone());
+    let service = Service::new(db, cfg, policy, offset, notifier);
+    // A changed active_key is a key change: record it in the audit trail.
+    service
+        .record_active_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    let c = &service.config;
+    tracing::info!(rules = service.policy().rules.len(), policy = %c.policy.display(), active_key = %c.active_key().id, database = %redact(&c.database), "starting");
     let state = Arc::new(AppState {
-        service: Service::new(db, cfg, policy, offset, notifier),
+        service,
         web: Default::default(),
     });
     let app = http::router(state.clone());

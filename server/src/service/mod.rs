@@ -607,10 +607,7 @@ impl Service {
             }
             records.push((r, line.clone()));
         }
-        let through = self
-            .store
-            .store_host_journal(&env.host, &records, now())
-            .await?;
+        let through = journal::store(&self.store, &env.host, &records, now()).await?;
         Ok(JournalAck {
             stored_through: through,
         })
@@ -852,6 +849,32 @@ impl Service {
     pub async fn audit_verify(&self) -> Result<std::result::Result<Verified, ChainBreak>> {
         self.store.audit_seal().await?;
         Ok(self.store.audit_verify().await?)
+    }
+
+    /// Record that the configured active key signs from now on, unless the last such
+    /// record says so already (at start-up: a changed `active_key` is a key change).
+    /// True if it recorded.
+    pub async fn record_active_key(&self) -> Result<bool> {
+        let key = self.config.active_key();
+        let (key_id, public_key) = (key.id.as_str(), key.public.to_paserk());
+        let mut tx = self.store.write().await?;
+        let result = async {
+            let same = tx
+                .last_key_activation()
+                .await?
+                .is_some_and(|d| d["key_id"] == key_id && d["public_key"] == public_key.as_str());
+            if same {
+                return Ok(false);
+            }
+            let e = Entry::new("key.activated", "jitsudod").detail(serde_json::json!({
+                "key_id": key_id,
+                "public_key": public_key,
+            }));
+            tx.audit(now(), &[e]).await?;
+            Ok(true)
+        }
+        .await;
+        tx.finish(result).await
     }
 
     // ---- housekeeping -------------------------------------------------------------------

@@ -412,36 +412,6 @@ pub async fn verify(pool: &AnyPool) -> Result<Result<Verified, ChainBreak>, sqlx
     }
 }
 
-/// Record that `key_id` signs from now on, unless the last such record says so
-/// already. True if it recorded.
-pub async fn active_key(
-    tx: &mut WriteTx,
-    key_id: &str,
-    public_key: &str,
-    now: i64,
-) -> Result<bool, DbError> {
-    let last: Option<String> = sqlx::query(
-        "SELECT detail FROM audit_log WHERE kind = 'key.activated' ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_optional(&mut ***tx)
-    .await?
-    .map(|r| r.try_get("detail"))
-    .transpose()?;
-    let same = last
-        .and_then(|d| serde_json::from_str::<Value>(&d).ok())
-        .is_some_and(|d| d["key_id"] == key_id && d["public_key"] == public_key);
-    if same {
-        return Ok(false);
-    }
-    let e = Entry::new("key.activated", "jitsudod").detail(serde_json::json!({
-        "key_id": key_id,
-        "public_key": public_key,
-    }));
-    let backend = tx.backend;
-    append(tx, backend, now, &[e]).await?;
-    Ok(true)
-}
-
 /// The record of a grant being issued, by `by` (an approver or `policy:RULE`).
 pub fn grant_issued(g: &GrantRow, by: &str) -> Entry {
     Entry::new("grant.issued", by)
@@ -452,92 +422,66 @@ pub fn grant_issued(g: &GrantRow, by: &str) -> Entry {
         .detail(serde_json::json!({ "key_id": g.key_id, "exp": g.exp }))
 }
 
-/// An uploaded host journal line, checked and reduced to what the trail records (see
-/// `service::journal` for how a line becomes one).
-pub struct Uploaded {
-    pub seq: u64,
-    pub prev: String,
-    pub hash: String,
-    pub host: String,
-    pub user: String,
-    pub grant: Option<String>,
-    pub detail: Value,
-}
+// ---- steps of write transactions that touch the trail's own tables -------------------
 
-/// Store uploaded host journal records in order. Records already stored are skipped
-/// (an upload repeated after a crash); a record that does not follow the stored
-/// chain, or that differs from the stored one with its seq, is a conflict. Each new
-/// record is also appended to the audit chain as `host.record`, in the same
-/// transaction. Returns the highest seq stored for this host.
-pub async fn store_host_journal(
-    tx: &mut WriteTx,
-    host: &str,
-    records: &[(Uploaded, String)],
-    now: i64,
-) -> Result<u64, DbError> {
-    let last = sqlx::query(
-        "SELECT host_seq, hash FROM host_journal WHERE host = $1 ORDER BY host_seq DESC LIMIT 1",
-    )
-    .bind(host)
-    .fetch_optional(&mut ***tx)
-    .await?;
-    let (mut last_seq, mut last_hash) = match last {
-        Some(r) => (
-            r.try_get::<i64, _>("host_seq")? as u64,
-            Some(r.try_get::<String, _>("hash")?),
-        ),
-        None => (0, None),
-    };
-    let mut entries = Vec::new();
-    for (r, line) in records {
-        if r.seq <= last_seq {
-            let stored =
-                sqlx::query("SELECT hash FROM host_journal WHERE host = $1 AND host_seq = $2")
-                    .bind(host)
-                    .bind(r.seq as i64)
-                    .fetch_optional(&mut ***tx)
-                    .await?;
-            match stored {
-                Some(row) if row.try_get::<String, _>("hash")? == r.hash => continue,
-                // Records before the first one ever uploaded (trimmed earlier) are
-                // not ours to judge.
-                None => continue,
-                Some(_) => {
-                    return Err(DbError::Conflict(format!(
-                        "journal record {} of host {host} differs from the one stored; the host's journal was rewritten",
-                        r.seq
-                    )))
-                }
-            }
-        }
-        if let Some(prev) = &last_hash {
-            if r.seq != last_seq + 1 || &r.prev != prev {
-                return Err(DbError::Conflict(format!(
-                    "journal record {} of host {host} does not follow stored record {last_seq}",
-                    r.seq
-                )));
-            }
-        }
+impl WriteTx {
+    /// The detail of the newest `key.activated` record, if any.
+    pub async fn last_key_activation(&mut self) -> Result<Option<Value>, DbError> {
+        let last: Option<String> = sqlx::query(
+            "SELECT detail FROM audit_log WHERE kind = 'key.activated' ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut ***self)
+        .await?
+        .map(|r| r.try_get("detail"))
+        .transpose()?;
+        Ok(last.and_then(|d| serde_json::from_str(&d).ok()))
+    }
+
+    /// The highest stored host journal seq of `host`, and that record's hash.
+    pub async fn last_journal_record(
+        &mut self,
+        host: &str,
+    ) -> Result<Option<(u64, String)>, DbError> {
+        let last = sqlx::query("SELECT host_seq, hash FROM host_journal WHERE host = $1 ORDER BY host_seq DESC LIMIT 1")
+            .bind(host)
+            .fetch_optional(&mut ***self)
+            .await?;
+        Ok(match last {
+            Some(r) => Some((
+                r.try_get::<i64, _>("host_seq")? as u64,
+                r.try_get::<String, _>("hash")?,
+            )),
+            None => None,
+        })
+    }
+
+    /// The hash of the stored journal record `seq` of `host`, if stored.
+    pub async fn journal_hash(&mut self, host: &str, seq: u64) -> Result<Option<String>, DbError> {
+        let stored = sqlx::query("SELECT hash FROM host_journal WHERE host = $1 AND host_seq = $2")
+            .bind(host)
+            .bind(seq as i64)
+            .fetch_optional(&mut ***self)
+            .await?;
+        Ok(stored.map(|r| r.try_get("hash")).transpose()?)
+    }
+
+    /// Store one host journal line; `Conflict` if (host, seq) is stored already.
+    pub async fn insert_journal_record(
+        &mut self,
+        host: &str,
+        seq: u64,
+        line: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
         sqlx::query("INSERT INTO host_journal (host, host_seq, record, hash, received_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(host)
-            .bind(r.seq as i64)
+            .bind(seq as i64)
             .bind(line)
-            .bind(&r.hash)
+            .bind(hash)
             .bind(now)
-            .execute(&mut ***tx)
+            .execute(&mut ***self)
             .await?;
-        let mut entry = Entry::new("host.record", host)
-            .user(&r.user)
-            .host(host)
-            .detail(r.detail.clone());
-        if let Some(g) = &r.grant {
-            entry = entry.grant(g);
-        }
-        entries.push(entry);
-        last_seq = r.seq;
-        last_hash = Some(r.hash.clone());
+        Ok(())
     }
-    let backend = tx.backend;
-    append(tx, backend, now, &entries).await?;
-    Ok(last_seq)
 }

@@ -28,7 +28,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Connection, Executor, Row};
 
 use crate::model::{ApprovalRow, Approver, GrantListing, GrantRow, RequestRow, RequestStatus};
-use audit::{Entry, Filter, Uploaded, Verified};
+use audit::{Entry, Filter, Verified};
 use rows::{approval_row, grant_row, request_row, GRANT_COLUMNS, REQUEST_COLUMNS};
 pub use tx::{Backend, DbError, WriteTx};
 
@@ -687,32 +687,12 @@ impl Db {
         Ok(audit::verify(&self.pool).await?)
     }
 
-    /// Record that `key_id` signs from now on, unless the last such record says so
-    /// already (called at start-up: a changed `active_key` is a key change).
-    pub async fn audit_active_key(&self, key_id: &str, public_key: &str, now: i64) -> R<bool> {
-        let mut tx = self.write().await?;
-        let result = audit::active_key(&mut tx, key_id, public_key, now).await;
-        tx.finish(result).await
-    }
-
     /// Number of audit records (metrics and tests).
     pub async fn audit_count(&self) -> R<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM audit_log")
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?)
-    }
-
-    /// Store uploaded host journal records (see `audit::store_host_journal`).
-    pub async fn store_host_journal(
-        &self,
-        host: &str,
-        records: &[(Uploaded, String)],
-        now: i64,
-    ) -> R<u64> {
-        let mut tx = self.write().await?;
-        let result = audit::store_host_journal(&mut tx, host, records, now).await;
-        tx.finish(result).await
     }
 }
 
