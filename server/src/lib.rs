@@ -3,12 +3,25 @@
 //! grants and the signed revocation list. Async code lives only in this crate.
 #![forbid(unsafe_code)]
 
-pub mod api;
-pub mod audit;
+//!
+//! The modules form a one-way stack; each uses only those below it:
+//!
+//! ```text
+//! cli, serve            the command line and the life of the process
+//! http                  routes, handlers, extractors, the web page; errors → statuses
+//! service               what the service does: rules, signing, metrics, logs, webhooks
+//! config                the config file
+//! webhook               deliveries
+//! store                 SQL only (SQLite, PostgreSQL), with the audit chain
+//! model     limits      the shared vocabulary; rate limits and counters
+//! ```
+
 pub mod cli;
 pub mod config;
-pub mod db;
+pub mod http;
 pub mod limits;
+pub mod model;
 pub mod serve;
-pub mod web;
+pub mod service;
+pub mod store;
 pub mod webhook;

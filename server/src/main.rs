@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use jitsudod::cli::{Cli, Command};
-use jitsudod::{api, config, db::Db, serve};
+use jitsudod::store::Db;
+use jitsudod::{config, serve, service};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -67,8 +68,8 @@ fn add_admin(config: &std::path::Path, name: &str, groups: &[String]) -> Result<
     let cfg = config::load(config)?;
     runtime()?.block_on(async {
         let db = Db::connect(&cfg.database).await.map_err(|e| e.to_string())?;
-        let token = api::new_api_token()?;
-        db.add_approver(name, groups, &api::token_hash(&token), true, jitsudo_core::grant::now())
+        let token = service::new_api_token()?;
+        db.add_approver(name, groups, &service::token_hash(&token), true, jitsudo_core::grant::now())
             .await
             .map_err(|e| e.to_string())?;
         db.close().await;

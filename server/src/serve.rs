@@ -3,16 +3,18 @@
 #![forbid(unsafe_code)]
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jitsudo_policy::policy;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::api::{self, AppState};
 use crate::config;
-use crate::db::Db;
-use crate::limits::{inc, Metrics, RateLimiter};
+use crate::http::{self, AppState};
+use crate::limits::inc;
+use crate::service::Service;
+use crate::store::Db;
+use crate::webhook::Notifier;
 
 pub struct Options {
     pub config: std::path::PathBuf,
@@ -33,27 +35,22 @@ pub async fn serve(opts: Options) -> Result<(), String> {
         }
         None => 0,
     };
-    // A changed active_key is a key change: record it in the audit trail.
-    let key = cfg.active_key();
-    db.audit_active_key(&key.id, &key.public.to_paserk(), jitsudo_core::grant::now())
-        .await
-        .map_err(|e| e.to_string())?;
     let listen = cfg.listen;
     let tls = cfg.tls.clone();
-    tracing::info!(rules = policy.rules.len(), policy = %cfg.policy.display(), active_key = %cfg.active_key().id, database = %redact(&cfg.database), "starting");
-    let cfg_webhooks = cfg.webhooks.clone();
+    let notifier = Notifier::start(cfg.webhooks.clone());
+    let service = Service::new(db, cfg, policy, offset, notifier);
+    // A changed active_key is a key change: record it in the audit trail.
+    service
+        .record_active_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    let c = &service.config;
+    tracing::info!(rules = service.policy().rules.len(), policy = %c.policy.display(), active_key = %c.active_key().id, database = %redact(&c.database), "starting");
     let state = Arc::new(AppState {
-        db,
-        host_limiter: RateLimiter::new(cfg.limits.host_per_minute),
-        user_limiter: RateLimiter::new(cfg.limits.user_per_minute),
-        config: cfg,
-        policy: RwLock::new(Arc::new(policy)),
-        policy_clock_offset: offset,
-        metrics: Metrics::default(),
-        notifier: crate::webhook::Notifier::start(cfg_webhooks),
-        web: crate::web::Sessions::default(),
+        service,
+        web: Default::default(),
     });
-    let app = api::router(state.clone());
+    let app = http::router(state.clone());
 
     let handle = axum_server::Handle::new();
     let rustls = match &tls {
@@ -107,7 +104,7 @@ pub async fn serve(opts: Options) -> Result<(), String> {
         }
     };
     result.map_err(|e| format!("cannot serve on {listen}: {e}"))?;
-    state.db.close().await;
+    state.service.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -136,7 +133,7 @@ async fn signals(
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                reload_policy(&state, &state.config.policy);
+                reload_policy(&state.service, &state.service.config.policy);
                 if let (Some(r), Some(t)) = (&rustls, &tls) {
                     if let Err(e) = r.reload_from_pem_file(&t.cert, &t.key).await {
                         tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one");
@@ -152,16 +149,16 @@ async fn signals(
 }
 
 /// Load the policy again; an invalid file is rejected and the old policy stays.
-pub fn reload_policy(state: &AppState, path: &Path) {
+pub fn reload_policy(service: &Service, path: &Path) {
     match policy::load(path) {
         Ok(p) => {
             tracing::info!(rules = p.rules.len(), "policy reloaded");
-            state.set_policy(p);
-            inc(&state.metrics.policy_reloads_ok);
+            service.set_policy(p);
+            inc(&service.metrics.policy_reloads_ok);
         }
         Err(e) => {
             tracing::error!(error = %e, "policy rejected; keeping the previous policy");
-            inc(&state.metrics.policy_reloads_failed);
+            inc(&service.metrics.policy_reloads_failed);
         }
     }
 }
@@ -170,8 +167,7 @@ async fn housekeeping(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let before = jitsudo_core::grant::now() - 2 * jitsudo_core::wire::HOST_CLOCK_WINDOW;
-        if let Err(e) = state.db.purge_nonces(before).await {
+        if let Err(e) = state.service.purge_nonces().await {
             tracing::warn!(error = %e, "cannot purge old nonces");
         }
     }

@@ -34,7 +34,7 @@ use sha2::Sha256;
 use toml::Spanned;
 use zeroize::Zeroizing;
 
-use crate::db::RequestRow;
+use crate::model::RequestRow;
 
 /// The events a webhook can ask for.
 pub const EVENTS: &[&str] = &[

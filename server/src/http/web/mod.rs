@@ -15,14 +15,13 @@
 //! * Every piece of stored text goes through `html::escape`; the
 //!   `Content-Security-Policy` forbids scripts, inline styles, frames and foreign
 //!   form targets, so even a missed escape could not run code.
-//! * Approve, deny and revoke call the same functions as the JSON API, so the policy's
-//!   rules (who may approve, no self-approval), the audit trail and webhooks apply.
+//! * Approve, deny and revoke call the same service operations as the JSON API, so the
+//!   policy's rules (who may approve, no self-approval), the audit trail and webhooks
+//!   apply. The page reads through the service too; it runs no SQL of its own.
 #![forbid(unsafe_code)]
 
 pub mod html;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub mod session;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
@@ -31,29 +30,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sqlx::Row;
 
-use crate::api::{approve_as, approver_by_token, deny_as, revoke_as, ApiError, Shared};
-use crate::db::Approver;
-use html::escape;
+use crate::http::error::{err, ApiError};
+use crate::http::state::Shared;
+use crate::http::web::html::escape;
+use crate::http::web::session::Session;
+use crate::service::{token_hash, Approver, Error};
 
 const COOKIE: &str = "jitsudo_session";
 const SESSION_SECS: i64 = 12 * 3600;
 const MAX_SESSIONS: usize = 10_000;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-struct Session {
-    token_hash: String,
-    csrf: String,
-    expires: i64,
-    flash: Option<(bool, String)>,
-}
-
-/// Signed-in browsers, by SHA-256 of the session id.
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -130,7 +117,7 @@ async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Option<Signed>, Ap
     };
     let key = sha256_hex(&id);
     let (token_hash, csrf, flash) = {
-        let mut map = s.web.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = s.web.lock();
         match map.get_mut(&key) {
             Some(sess) if sess.expires > now() => (
                 sess.token_hash.clone(),
@@ -144,7 +131,7 @@ async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Option<Signed>, Ap
             None => return Ok(None),
         }
     };
-    match s.db.approver_by_token_hash(&token_hash).await? {
+    match s.service.approver_by_token_hash(&token_hash).await? {
         Some(who) => Ok(Some(Signed {
             who,
             key,
@@ -152,24 +139,14 @@ async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Option<Signed>, Ap
             flash,
         })),
         None => {
-            s.web
-                .map
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            s.web.lock().remove(&key);
             Ok(None)
         }
     }
 }
 
 fn set_flash(s: &Shared, key: &str, ok: bool, text: String) {
-    if let Some(sess) = s
-        .web
-        .map
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_mut(key)
-    {
+    if let Some(sess) = s.web.lock().get_mut(key) {
         sess.flash = Some((ok, text));
     }
 }
@@ -249,45 +226,6 @@ async fn index(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, 
     Ok(html_response(StatusCode::OK, dashboard(&s, &me).await?))
 }
 
-struct GrantLine {
-    id: String,
-    host: String,
-    user: String,
-    run_as: String,
-    command: String,
-    exp: i64,
-    created_at: i64,
-    revoked_by: Option<String>,
-}
-
-async fn recent_grants(s: &Shared, limit: i64) -> Result<Vec<GrantLine>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT g.id, g.host, g.user_name, g.exp, g.created_at, r.command, r.run_as, v.revoked_by \
-         FROM grants g JOIN requests r ON r.id = g.request_id \
-         LEFT JOIN revocations v ON v.grant_id = g.id \
-         ORDER BY g.created_at DESC, g.id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(s.db.pool())
-    .await
-    .map_err(crate::db::DbError::from)?;
-    rows.iter()
-        .map(|r| {
-            Ok(GrantLine {
-                id: r.try_get("id")?,
-                host: r.try_get("host")?,
-                user: r.try_get("user_name")?,
-                run_as: r.try_get("run_as")?,
-                command: r.try_get("command")?,
-                exp: r.try_get("exp")?,
-                created_at: r.try_get("created_at")?,
-                revoked_by: r.try_get("revoked_by")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(|e| crate::db::DbError::from(e).into())
-}
-
 async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
     let now = now();
     let csrf = escape(&me.csrf);
@@ -305,7 +243,8 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
             escape(text)
         ));
     }
-    let pending = s.db.list_requests(true, 200).await?;
+    // One query for the requests, one for all their approvals (and one for grants).
+    let pending = s.service.list(true, 200).await?;
     b.push_str(&format!(
         "<h2>Pending requests ({})</h2><section id=\"pending\">",
         pending.len()
@@ -314,8 +253,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
         b.push_str("<p class=\"muted\">Nothing is waiting for approval.</p>");
     }
     for r in &pending {
-        let approvals = s.db.approvals(&r.id).await?;
-        let approvers: Vec<String> = serde_json::from_str(&r.approvers).unwrap_or_default();
+        let approvals = &r.approvals;
         let id = escape(&r.id);
         b.push_str(&format!(
             "<article class=\"card request\" id=\"req-{id}\">\
@@ -339,7 +277,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
             rule = escape(&r.rule),
             got = approvals.len(),
             need = r.approvals_needed,
-            approvers = escape(&approvers.join(", ")),
+            approvers = escape(&r.approvers.join(", ")),
             by = if approvals.is_empty() {
                 String::new()
             } else {
@@ -357,7 +295,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
         ));
     }
     b.push_str("</section>");
-    let grants = recent_grants(s, 30).await?;
+    let grants = s.service.recent_grants(30).await?;
     b.push_str("<h2>Recent grants</h2><section id=\"grants\">");
     if grants.is_empty() {
         b.push_str("<p class=\"muted\">No grants yet.</p>");
@@ -421,7 +359,7 @@ async fn login(
             login_page(Some("Unknown approver token.")),
         ));
     }
-    let who = match approver_by_token(&s, token).await {
+    let who = match s.service.authenticate(token).await {
         Ok(w) => w,
         Err(_) => {
             tracing::warn!("web sign-in with an unknown approver token");
@@ -432,11 +370,11 @@ async fn login(
         }
     };
     let id = jitsudo_core::wire::random_hex(32)
-        .map_err(|e| crate::api::err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let csrf = jitsudo_core::wire::random_hex(32)
-        .map_err(|e| crate::api::err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     {
-        let mut map = s.web.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = s.web.lock();
         let t = now();
         map.retain(|_, v| v.expires > t);
         if map.len() >= MAX_SESSIONS {
@@ -448,7 +386,7 @@ async fn login(
         map.insert(
             sha256_hex(&id),
             Session {
-                token_hash: crate::api::token_hash(token),
+                token_hash: token_hash(token),
                 csrf,
                 expires: t + SESSION_SECS,
                 flash: None,
@@ -456,7 +394,7 @@ async fn login(
         );
     }
     tracing::info!(approver = %who.name, "signed in to the web page");
-    let secure = if s.config.tls.is_some() {
+    let secure = if s.service.config.tls.is_some() {
         "; Secure"
     } else {
         ""
@@ -503,10 +441,6 @@ async fn action_guard(
     Ok(Ok((me, form)))
 }
 
-fn api_message(e: ApiError) -> String {
-    e.message().to_string()
-}
-
 async fn logout(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -516,11 +450,7 @@ async fn logout(
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
-    s.web
-        .map
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&me.key);
+    s.web.lock().remove(&me.key);
     Ok(redirect_home(Some(format!(
         "{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"
     ))))
@@ -570,21 +500,24 @@ async fn form_action(
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
-    let outcome = match action {
-        Action::Approve => match approve_as(s, &me.who, &f.id, f.comment.trim()).await {
-            Ok(row) => match s.db.grant_for_request(&row.id).await? {
-                Some(g) => Ok(format!(
+    let service = &s.service;
+    let outcome: Result<String, Error> = match action {
+        Action::Approve => service
+            .approve(&me.who, &f.id, f.comment.trim())
+            .await
+            .map(|done| match done.grant {
+                Some(g) => format!(
                     "Request {} approved; grant {} issued.",
-                    row.id, g.id
-                )),
-                None => Ok(format!("Approval recorded for request {}.", row.id)),
-            },
-            Err(e) => Err(e),
-        },
-        Action::Deny => deny_as(s, &me.who, &f.id, f.comment.trim())
+                    done.request.id, g.id
+                ),
+                None => format!("Approval recorded for request {}.", done.request.id),
+            }),
+        Action::Deny => service
+            .deny(&me.who, &f.id, f.comment.trim())
             .await
             .map(|row| format!("Request {} denied.", row.id)),
-        Action::Revoke => revoke_as(s, &me.who, &f.grant, f.reason.trim())
+        Action::Revoke => service
+            .revoke(&me.who, &f.grant, f.reason.trim())
             .await
             .map(|newly| {
                 if newly {
@@ -599,7 +532,7 @@ async fn form_action(
     };
     let (ok, text) = match outcome {
         Ok(text) => (true, text),
-        Err(e) => (false, api_message(e)),
+        Err(e) => (false, e.message().to_string()),
     };
     set_flash(s, &me.key, ok, text);
     Ok(redirect_home(None))

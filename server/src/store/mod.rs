@@ -7,34 +7,37 @@
 //! * a host nonce is accepted once (primary key of `nonces`);
 //! * approver API tokens are stored only as SHA-256 hashes.
 //!
-//! Approving locks the request row (`FOR UPDATE` on PostgreSQL; on SQLite all writes of
-//! this process are serialised, each in a `BEGIN IMMEDIATE` transaction that is committed
-//! or rolled back before the next starts: see `WriteTx`), counts approvals and moves
-//! the request from `pending` to `approved` with a conditional UPDATE in the same
-//! transaction that inserts the grant: a grant is issued exactly once, or not at all.
+//! SQL only: what may be done, and what it means, is the service's. Where a change needs
+//! several statements in one transaction (approving: lock the request row, add the
+//! approval, count, mark it approved, insert the grant), the service composes them from
+//! the steps of a `WriteTx` (`request_for_update`, `insert_approval`, ...), which locks
+//! the row (`FOR UPDATE` on PostgreSQL; on SQLite all writes of this process are
+//! serialised, each in a `BEGIN IMMEDIATE` transaction that is committed or rolled back
+//! before the next starts: see `tx::WriteTx`). Every change commits together with its
+//! audit record (see `audit`).
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-use std::fmt;
+pub mod audit;
+mod rows;
+pub mod tx;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use std::collections::HashMap;
+
+use jitsudo_policy::audit::{AuditRecord, ChainBreak};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Connection, Executor, Row};
 
-use crate::audit::{self, Entry};
+use crate::model::{ApprovalRow, Approver, GrantListing, GrantRow, RequestRow, RequestStatus};
+use audit::{Entry, Filter, Verified};
+use rows::{approval_row, grant_row, request_row, GRANT_COLUMNS, REQUEST_COLUMNS};
+pub use tx::{Backend, DbError, WriteTx};
 
-/// Pending requests older than this can no longer be approved.
-pub const PENDING_TTL: i64 = 24 * 3600;
+type R<T> = Result<T, DbError>;
 
 /// A pooled connection idle longer than this is pinged before use.
 const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a registered host's public key is served from memory.
 const HOST_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 pub struct Db {
     pool: AnyPool,
@@ -56,192 +59,6 @@ impl Drop for Db {
             t.abort();
         }
     }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum DbError {
-    NotFound(String),
-    Conflict(String),
-    Forbidden(String),
-    Backend(String),
-}
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DbError::NotFound(m) | DbError::Conflict(m) | DbError::Forbidden(m) => f.write_str(m),
-            DbError::Backend(m) => write!(f, "database error: {m}"),
-        }
-    }
-}
-
-impl From<sqlx::Error> for DbError {
-    fn from(e: sqlx::Error) -> Self {
-        if let Some(d) = e.as_database_error() {
-            if d.is_unique_violation() {
-                return DbError::Conflict(format!("already exists ({})", d.message()));
-            }
-        }
-        DbError::Backend(e.to_string())
-    }
-}
-
-type R<T> = Result<T, DbError>;
-
-/// A write transaction: begun by `begin_write`, ended by `finish`.
-///
-/// On SQLite it holds this process's write lock and began with `BEGIN IMMEDIATE`, so it
-/// takes SQLite's write lock at once, waiting for it through `busy_timeout`. A deferred
-/// `BEGIN` would take it only at the first write, as an upgrade of its read, and SQLite
-/// answers a failed upgrade with SQLITE_BUSY at once, without the busy handler.
-///
-/// `finish` commits, or rolls back, and waits for that before the write lock is
-/// released. A transaction merely dropped on an error path (a duplicate approval, a
-/// repeated revocation) leaves its ROLLBACK queued on the connection's worker while the
-/// next writer already runs, and finds SQLite's lock still held: that was the
-/// occasional "database is locked". Dropped without `finish` (its future cancelled), it
-/// rolls back on a task that holds the lock until the rollback is done.
-pub(crate) struct WriteTx {
-    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
-    lock: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-/// Begin a write transaction (see `WriteTx`).
-pub(crate) async fn begin_write(
-    pool: &AnyPool,
-    backend: Backend,
-    write_lock: &std::sync::Arc<tokio::sync::Mutex<()>>,
-) -> Result<WriteTx, sqlx::Error> {
-    let lock = match backend {
-        Backend::Sqlite => Some(write_lock.clone().lock_owned().await),
-        Backend::Postgres => None,
-    };
-    let tx = match backend {
-        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-        // Row locks (FOR UPDATE) and constraints serialise what must be; READ COMMITTED
-        // transactions never fail to start for another writer.
-        Backend::Postgres => pool.begin().await?,
-    };
-    Ok(WriteTx { tx: Some(tx), lock })
-}
-
-impl WriteTx {
-    /// Commit when `result` is Ok, else roll back; either way the database has finished
-    /// with the transaction before the write lock is released.
-    pub(crate) async fn finish<T, E: From<sqlx::Error>>(
-        mut self,
-        result: Result<T, E>,
-    ) -> Result<T, E> {
-        let Some(tx) = self.tx.take() else {
-            return result;
-        };
-        let out = match result {
-            Ok(v) => tx.commit().await.map(|()| v).map_err(E::from),
-            Err(e) => {
-                if let Err(r) = tx.rollback().await {
-                    tracing::warn!(error = %r, "cannot roll back a failed write transaction");
-                }
-                Err(e)
-            }
-        };
-        drop(self.lock.take());
-        out
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::Transaction<'static, sqlx::Any>;
-
-    fn deref(&self) -> &Self::Target {
-        // Some from `begin_write` until `finish`, which consumes the value.
-        self.tx
-            .as_ref()
-            .expect("write transaction used after finish")
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        self.tx
-            .as_mut()
-            .expect("write transaction used after finish")
-    }
-}
-
-impl Drop for WriteTx {
-    fn drop(&mut self) {
-        let Some(tx) = self.tx.take() else { return };
-        let lock = self.lock.take();
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    let _ = tx.rollback().await;
-                    drop(lock);
-                });
-            }
-            // No runtime left: sqlx queues the rollback itself.
-            Err(_) => drop((tx, lock)),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestRow {
-    pub id: String,
-    pub host: String,
-    pub user: String,
-    pub uid: i64,
-    pub run_as: String,
-    /// The command spec the grant will carry (exactly the requested argv).
-    pub command: String,
-    pub reason: String,
-    pub duration: i64,
-    pub uses: Option<i64>,
-    pub source: Option<String>,
-    pub status: String,
-    pub rule: String,
-    pub message: String,
-    pub approvals_needed: i64,
-    /// JSON array of principals (`bob`, `group:sre`).
-    pub approvers: String,
-    pub poll_hash: String,
-    pub created_at: i64,
-    pub decided_at: Option<i64>,
-    pub decided_by: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GrantRow {
-    pub id: String,
-    pub request_id: String,
-    pub host: String,
-    pub user: String,
-    pub token: String,
-    pub key_id: String,
-    pub exp: i64,
-    pub created_at: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApprovalRow {
-    pub approver: String,
-    pub comment: String,
-    pub at: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Approver {
-    pub name: String,
-    pub groups: Vec<String>,
-    pub admin: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Approved {
-    pub status: String,
-    pub approvals: i64,
-    pub needed: i64,
-    pub grant: Option<GrantRow>,
 }
 
 // ---- schema -----------------------------------------------------------------------------
@@ -271,46 +88,7 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
         "CREATE TABLE revocations (grant_id TEXT PRIMARY KEY, reason TEXT NOT NULL, revoked_by TEXT NOT NULL, exp BIGINT NOT NULL, created_at BIGINT NOT NULL)",
         "CREATE TABLE nonces (host TEXT NOT NULL, nonce TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (host, nonce))",
     ],
-), (2, crate::audit::SQLITE_SCHEMA, crate::audit::POSTGRES_SCHEMA)];
-
-const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by";
-
-fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
-    Ok(RequestRow {
-        id: r.try_get("id")?,
-        host: r.try_get("host")?,
-        user: r.try_get("user_name")?,
-        uid: r.try_get("uid")?,
-        run_as: r.try_get("run_as")?,
-        command: r.try_get("command")?,
-        reason: r.try_get("reason")?,
-        duration: r.try_get("duration")?,
-        uses: r.try_get("uses")?,
-        source: r.try_get("source")?,
-        status: r.try_get("status")?,
-        rule: r.try_get("rule")?,
-        message: r.try_get("message")?,
-        approvals_needed: r.try_get("approvals_needed")?,
-        approvers: r.try_get("approvers")?,
-        poll_hash: r.try_get("poll_hash")?,
-        created_at: r.try_get("created_at")?,
-        decided_at: r.try_get("decided_at")?,
-        decided_by: r.try_get("decided_by")?,
-    })
-}
-
-fn grant_row(r: &AnyRow) -> Result<GrantRow, sqlx::Error> {
-    Ok(GrantRow {
-        id: r.try_get("id")?,
-        request_id: r.try_get("request_id")?,
-        host: r.try_get("host")?,
-        user: r.try_get("user_name")?,
-        token: r.try_get("token")?,
-        key_id: r.try_get("key_id")?,
-        exp: r.try_get("exp")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
+), (2, audit::SQLITE_SCHEMA, audit::POSTGRES_SCHEMA)];
 
 impl Db {
     /// Connect and bring the schema up to date.
@@ -394,21 +172,13 @@ impl Db {
         self.pool.close().await;
     }
 
-    /// For queries of other modules (audit, web) that need no new `Db` method.
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// Begin a write transaction (see `WriteTx`), for the service to compose from the
+    /// steps below; end it with `WriteTx::finish`.
+    pub async fn write(&self) -> R<WriteTx> {
+        Ok(tx::begin_write(&self.pool, self.backend, &self.write_lock).await?)
     }
 
-    pub(crate) fn write_lock(&self) -> &std::sync::Arc<tokio::sync::Mutex<()>> {
-        &self.write_lock
-    }
-
-    /// Begin a write transaction (see `WriteTx`).
-    pub(crate) async fn write(&self) -> R<WriteTx> {
-        Ok(begin_write(&self.pool, self.backend, &self.write_lock).await?)
-    }
-
-    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
@@ -639,7 +409,7 @@ impl Db {
             .bind(req.duration)
             .bind(req.uses)
             .bind(req.source.clone())
-            .bind(&req.status)
+            .bind(req.status)
             .bind(&req.rule)
             .bind(&req.message)
             .bind(req.approvals_needed)
@@ -680,7 +450,7 @@ impl Db {
                     })),
             ];
             if let Some(g) = grant {
-                entries.push(grant_entry(g, &format!("policy:{}", req.rule)));
+                entries.push(audit::grant_issued(g, &format!("policy:{}", req.rule)));
             }
             audit::append(&mut tx, self.backend, req.created_at, &entries).await?;
             Ok(())
@@ -720,27 +490,23 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok(ApprovalRow {
-                    approver: r.try_get("approver")?,
-                    comment: r.try_get("comment")?,
-                    at: r.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
+            .map(approval_row)
+            .collect::<Result<_, _>>()
             .map_err(DbError::from)
     }
 
     pub async fn grant_for_request(&self, request_id: &str) -> R<Option<GrantRow>> {
-        let row = sqlx::query("SELECT id, request_id, host, user_name, token, key_id, exp, created_at FROM grants WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE request_id = $1"
+        ))
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(grant_row).transpose()?)
     }
 
     pub async fn grant(&self, id: &str) -> R<Option<GrantRow>> {
-        let row = sqlx::query("SELECT id, request_id, host, user_name, token, key_id, exp, created_at FROM grants WHERE id = $1")
+        let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -760,182 +526,92 @@ impl Db {
         Ok(rows.iter().map(grant_row).collect::<Result<_, _>>()?)
     }
 
-    /// Add an approval; when it completes the count, issue the grant (`issue` signs it)
-    /// in the same transaction.
-    pub async fn approve(
-        &self,
-        id: &str,
-        approver: &Approver,
-        comment: &str,
-        now: i64,
-        issue: impl FnOnce(&RequestRow, Vec<String>) -> Result<GrantRow, String>,
-    ) -> R<Approved> {
-        let mut tx = self.write().await?;
-        let result = async {
-            let lock = if self.backend == Backend::Postgres {
-                " FOR UPDATE"
-            } else {
-                ""
-            };
-            let row = sqlx::query(&format!(
-                "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
-            ))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            let req = row
-                .as_ref()
-                .map(request_row)
-                .transpose()?
-                .ok_or_else(|| DbError::NotFound(format!("no request {id}")))?;
-            check_open(&req, now)?;
-            if req.user == approver.name {
-                return Err(DbError::Forbidden(format!(
-                    "{} cannot approve their own request; it needs {} other approver(s)",
-                    approver.name, req.approvals_needed
-                )));
-            }
-            let principals: Vec<String> =
-                serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()))?;
-            let allowed = principals.iter().any(|p| match p.strip_prefix("group:") {
-                Some(g) => approver.groups.iter().any(|x| x == g),
-                None => *p == approver.name,
-            });
-            if !allowed {
-                return Err(DbError::Forbidden(format!(
-                    "{} may not approve request {id} (rule {} names: {})",
-                    approver.name,
-                    req.rule,
-                    principals.join(", ")
-                )));
-            }
-            sqlx::query("INSERT INTO approvals (request_id, approver, comment, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(&approver.name)
-                .bind(comment)
-                .bind(now)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| match DbError::from(e) {
-                    DbError::Conflict(_) => DbError::Conflict(format!("{} has already approved request {id}", approver.name)),
-                    other => other,
-                })?;
-            let names: Vec<String> = sqlx::query(
-                "SELECT approver FROM approvals WHERE request_id = $1 ORDER BY created_at, approver",
-            )
-            .bind(id)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("approver"))
-            .collect::<Result<_, _>>()?;
-            let count = names.len() as i64;
-            let approval = Entry::new("request.approval", &approver.name)
-                .user(&req.user)
-                .host(&req.host)
-                .request(id)
-                .detail(serde_json::json!({
-                    "comment": comment,
-                    "approvals": count,
-                    "needed": req.approvals_needed,
-                    "rule": req.rule,
-                }));
-            if count < req.approvals_needed {
-                audit::append(&mut tx, self.backend, now, &[approval]).await?;
-                return Ok(Approved {
-                    status: "pending".into(),
-                    approvals: count,
-                    needed: req.approvals_needed,
-                    grant: None,
-                });
-            }
-            let updated = sqlx::query("UPDATE requests SET status = 'approved', decided_at = $1, decided_by = $2 WHERE id = $3 AND status = 'pending'")
-                .bind(now)
-                .bind(names.join(","))
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            if updated.rows_affected() != 1 {
-                return Err(DbError::Conflict(format!(
-                    "request {id} was decided meanwhile"
-                )));
-            }
-            let approved = Entry::new("request.approved", &approver.name)
-                .user(&req.user)
-                .host(&req.host)
-                .request(id)
-                .detail(serde_json::json!({ "approved_by": names, "rule": req.rule }));
-            let grant = issue(&req, names).map_err(DbError::Backend)?;
-            insert_grant(&mut tx, &grant).await?;
-            let issued = grant_entry(&grant, &approver.name);
-            audit::append(&mut tx, self.backend, now, &[approval, approved, issued]).await?;
-            Ok(Approved {
-                status: "approved".into(),
-                approvals: count,
-                needed: req.approvals_needed,
-                grant: Some(grant),
-            })
+    /// Requests by id (any order); ids without a row are left out.
+    pub async fn requests(&self, ids: &[&str]) -> R<Vec<RequestRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        .await;
-        tx.finish(result).await
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id IN ({})",
+            placeholders(ids.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(request_row).collect::<Result<_, _>>()?)
     }
 
-    pub async fn deny(&self, id: &str, approver: &Approver, reason: &str, now: i64) -> R<()> {
-        let mut tx = self.write().await?;
-        let result = async {
-            let lock = if self.backend == Backend::Postgres {
-                " FOR UPDATE"
-            } else {
-                ""
-            };
-            let req = sqlx::query(&format!(
-                "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
-            ))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .as_ref()
-            .map(request_row)
-            .transpose()?
-            .ok_or_else(|| DbError::NotFound(format!("no request {id}")))?;
-            check_open(&req, now)?;
-            let principals: Vec<String> =
-                serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()))?;
-            let allowed = approver.admin
-                || principals.iter().any(|p| match p.strip_prefix("group:") {
-                    Some(g) => approver.groups.iter().any(|x| x == g),
-                    None => *p == approver.name,
-                });
-            if !allowed {
-                return Err(DbError::Forbidden(format!(
-                    "{} may not decide request {id}",
-                    approver.name
-                )));
-            }
-            let res = sqlx::query(
-                "UPDATE requests SET status = 'denied', message = $1, decided_at = $2, decided_by = $3 WHERE id = $4 AND status = 'pending'",
-            )
-            .bind(format!("denied by {}: {reason}", approver.name))
-            .bind(now)
-            .bind(&approver.name)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            if res.rows_affected() != 1 {
-                return Err(DbError::Conflict(format!(
-                    "request {id} was decided meanwhile"
-                )));
-            }
-            let e = Entry::new("request.denied", &approver.name)
-                .user(&req.user)
-                .host(&req.host)
-                .request(id)
-                .detail(serde_json::json!({ "reason": reason, "rule": req.rule }));
-            audit::append(&mut tx, self.backend, now, &[e]).await?;
-            Ok(())
+    /// The approvals of several requests in one query, by request id, each list in the
+    /// order `approvals` gives.
+    pub async fn approvals_of(&self, ids: &[&str]) -> R<HashMap<String, Vec<ApprovalRow>>> {
+        let mut out: HashMap<String, Vec<ApprovalRow>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
         }
-        .await;
-        tx.finish(result).await
+        let sql = format!(
+            "SELECT request_id, approver, comment, created_at FROM approvals WHERE request_id IN ({}) ORDER BY created_at, approver",
+            placeholders(ids.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&self.pool).await? {
+            out.entry(r.try_get("request_id")?)
+                .or_default()
+                .push(approval_row(&r)?);
+        }
+        Ok(out)
+    }
+
+    /// The grants of several requests in one query, by request id.
+    pub async fn grants_of(&self, ids: &[&str]) -> R<HashMap<String, GrantRow>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE request_id IN ({})",
+            placeholders(ids.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| grant_row(r).map(|g| (g.request_id.clone(), g)))
+            .collect::<Result<_, _>>()
+            .map_err(DbError::from)
+    }
+
+    /// The newest grants with their request's command and their revocation, if any.
+    pub async fn recent_grants(&self, limit: i64) -> R<Vec<GrantListing>> {
+        let rows = sqlx::query(
+            "SELECT g.id, g.host, g.user_name, g.exp, g.created_at, r.command, r.run_as, v.revoked_by \
+             FROM grants g JOIN requests r ON r.id = g.request_id \
+             LEFT JOIN revocations v ON v.grant_id = g.id \
+             ORDER BY g.created_at DESC, g.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GrantListing {
+                    id: r.try_get("id")?,
+                    host: r.try_get("host")?,
+                    user: r.try_get("user_name")?,
+                    run_as: r.try_get("run_as")?,
+                    command: r.try_get("command")?,
+                    exp: r.try_get("exp")?,
+                    created_at: r.try_get("created_at")?,
+                    revoked_by: r.try_get("revoked_by")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
     }
 
     /// Revoke a grant. False if it was already revoked.
@@ -993,6 +669,31 @@ impl Db {
         };
         Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get("n")?)
     }
+
+    // ---- audit trail ----------------------------------------------------------------------
+
+    /// Records matching `f`, oldest first, at most `f.limit` (≤ 1000); sealed rows only.
+    pub async fn audit_search(&self, f: &Filter) -> R<Vec<AuditRecord>> {
+        Ok(audit::search(&self.pool, f).await?)
+    }
+
+    /// Seal what has committed so far (see `audit::seal`).
+    pub async fn audit_seal(&self) -> R<u64> {
+        audit::seal(&self.pool, self.backend, &self.write_lock).await
+    }
+
+    /// Walk the whole chain (see `audit::verify`).
+    pub async fn audit_verify(&self) -> R<Result<Verified, ChainBreak>> {
+        Ok(audit::verify(&self.pool).await?)
+    }
+
+    /// Number of audit records (metrics and tests).
+    pub async fn audit_count(&self) -> R<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1003,29 +704,119 @@ pub enum Table {
     Pending,
 }
 
-fn check_open(req: &RequestRow, now: i64) -> R<()> {
-    if req.status != "pending" {
-        return Err(DbError::Conflict(format!(
-            "request {} is already {}",
-            req.id, req.status
-        )));
-    }
-    if now - req.created_at > PENDING_TTL {
-        return Err(DbError::Conflict(format!(
-            "request {} expired unapproved; ask again",
-            req.id
-        )));
-    }
-    Ok(())
+/// `$1, $2, … $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn grant_entry(g: &GrantRow, by: &str) -> Entry {
-    Entry::new("grant.issued", by)
-        .user(&g.user)
-        .host(&g.host)
-        .request(&g.request_id)
-        .grant(&g.id)
-        .detail(serde_json::json!({ "key_id": g.key_id, "exp": g.exp }))
+// ---- the steps of a write transaction -----------------------------------------------------
+
+/// The statements the service composes into one transaction (approving, denying): each
+/// is SQL only; what is allowed, and what to record, is the caller's.
+impl WriteTx {
+    /// Read request `id`, locking its row until the transaction ends (`FOR UPDATE` on
+    /// PostgreSQL; on SQLite the transaction already holds the only write lock).
+    pub async fn request_for_update(&mut self, id: &str) -> R<Option<RequestRow>> {
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{lock}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut ***self)
+        .await?;
+        Ok(row.as_ref().map(request_row).transpose()?)
+    }
+
+    /// Record an approval; `Conflict` when this approver has approved this request
+    /// already (the primary key of `approvals`).
+    pub async fn insert_approval(
+        &mut self,
+        request_id: &str,
+        approver: &str,
+        comment: &str,
+        now: i64,
+    ) -> R<()> {
+        sqlx::query("INSERT INTO approvals (request_id, approver, comment, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(request_id)
+            .bind(approver)
+            .bind(comment)
+            .bind(now)
+            .execute(&mut ***self)
+            .await?;
+        Ok(())
+    }
+
+    /// Who has approved request `request_id`, oldest first.
+    pub async fn approvers_of(&mut self, request_id: &str) -> R<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT approver FROM approvals WHERE request_id = $1 ORDER BY created_at, approver",
+        )
+        .bind(request_id)
+        .fetch_all(&mut ***self)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("approver"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Mark a pending request approved. False if it was no longer pending.
+    pub async fn set_approved(&mut self, request_id: &str, decided_by: &str, now: i64) -> R<bool> {
+        let res = sqlx::query(
+            "UPDATE requests SET status = $1, decided_at = $2, decided_by = $3 WHERE id = $4 AND status = $5",
+        )
+        .bind(RequestStatus::Approved)
+        .bind(now)
+        .bind(decided_by)
+        .bind(request_id)
+        .bind(RequestStatus::Pending)
+        .execute(&mut ***self)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Mark a pending request denied with `message`. False if it was no longer pending.
+    pub async fn set_denied(
+        &mut self,
+        request_id: &str,
+        message: &str,
+        decided_by: &str,
+        now: i64,
+    ) -> R<bool> {
+        let res = sqlx::query(
+            "UPDATE requests SET status = $1, message = $2, decided_at = $3, decided_by = $4 WHERE id = $5 AND status = $6",
+        )
+        .bind(RequestStatus::Denied)
+        .bind(message)
+        .bind(now)
+        .bind(decided_by)
+        .bind(request_id)
+        .bind(RequestStatus::Pending)
+        .execute(&mut ***self)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Store a grant; `Conflict` if its request has one already (`grants.request_id` is
+    /// UNIQUE).
+    pub async fn insert_grant(&mut self, g: &GrantRow) -> R<()> {
+        insert_grant(self, g).await?;
+        Ok(())
+    }
+
+    /// Append audit entries; call it last, after every row lock (see `audit`).
+    pub async fn audit(&mut self, now: i64, entries: &[Entry]) -> R<()> {
+        let backend = self.backend;
+        audit::append(self, backend, now, entries).await?;
+        Ok(())
+    }
 }
 
 async fn insert_grant(

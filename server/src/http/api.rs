@@ -1,0 +1,215 @@
+//! The handlers of the HTTP API, versioned under /v1: each takes what the request
+//! carries (extractors authenticate approvers and parse JSON bodies), calls the service
+//! and shapes its answer. Every error is a JSON body `{"error": "…"}` (see `error`).
+//!
+//! ```text
+//! GET  /healthz                      database reachable
+//! GET  /metrics                      Prometheus text
+//! POST /v1/host/requests             host envelope: NewRequest → RequestStatus (+poll_key)
+//! GET  /v1/host/requests/{id}        header x-jitsudo-poll-key → RequestStatus (+grant)
+//! POST /v1/host/sync                 host envelope → grants for the host + revocation list
+//! GET  /v1/revocations               the signed revocation list
+//! GET  /v1/requests[?pending=true]   approver token → [RequestView]
+//! GET  /v1/requests/{id}             approver token → RequestView
+//! POST /v1/requests/{id}/approve     approver token, {"comment"} → RequestView
+//! POST /v1/requests/{id}/deny        approver token, {"reason"} → RequestView
+//! POST /v1/grants/{id}/revoke        approver token, {"reason"} → {"revoked": bool}
+//! POST /v1/admin/hosts               admin token, {"name","public_key"}
+//! POST /v1/admin/approvers           admin token, {"name","groups","admin"} → token (once)
+//! GET  /v1/audit[?user,host,grant,request,since,until,after,limit]
+//!                                    approver token → [AuditRecord] (oldest first, ≤ 1000)
+//! GET  /v1/audit/verify              approver token → {"ok", "records", "head"} or the break
+//! POST /v1/host/journal              reserved for host journal uploads (501 for now)
+//! GET  /ui …                         the approver web page (see web/)
+//! ```
+//!
+//! The audit and journal handlers are in `http::audit`, the routes in `http::router`.
+#![forbid(unsafe_code)]
+
+use std::time::Instant;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use jitsudo_core::wire::{
+    self, ApproveBody, ApproverAdd, ApproverToken, HostAdd, ReasonBody, RequestStatus, RequestView,
+    Signed, SyncResponse,
+};
+use serde::Deserialize;
+
+use crate::http::error::{err, ApiError, ApiResult};
+use crate::http::extract::{Admin, JsonBody};
+use crate::http::state::Shared;
+use crate::service::{Approver, Error};
+
+pub async fn not_found() -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; the API lives under /v1 (see jitsudod(8))",
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    err(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
+}
+
+fn bad_query(e: QueryRejection) -> ApiError {
+    Error::Invalid(format!("bad query: {e}")).into()
+}
+
+// ---- health and metrics -----------------------------------------------------------------
+
+pub async fn healthz(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
+    s.service.ping().await?;
+    Ok(Json(serde_json::json!({"status": "ok"})))
+}
+
+pub async fn metrics(State(s): State<Shared>) -> ApiResult<Response> {
+    let text = s.service.metrics_text().await?;
+    Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
+}
+
+// ---- host endpoints ---------------------------------------------------------------------
+
+pub async fn host_request(
+    State(s): State<Shared>,
+    JsonBody(signed): JsonBody<Signed>,
+) -> ApiResult<Json<RequestStatus>> {
+    let started = Instant::now();
+    let env = s
+        .service
+        .open_host_envelope(signed, wire::PATH_REQUESTS)
+        .await?;
+    let status = s.service.create(env).await?;
+    s.service
+        .metrics
+        .observe_request_seconds(started.elapsed().as_secs_f64());
+    Ok(Json(status))
+}
+
+pub async fn host_request_status(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<RequestStatus>> {
+    crate::service::validate::request_id(&id)?;
+    let key = headers
+        .get(wire::POLL_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            err(
+                StatusCode::UNAUTHORIZED,
+                format!("missing {} header", wire::POLL_KEY_HEADER),
+            )
+        })?;
+    Ok(Json(s.service.host_status(&id, key).await?))
+}
+
+pub async fn host_sync(
+    State(s): State<Shared>,
+    JsonBody(signed): JsonBody<Signed>,
+) -> ApiResult<Json<SyncResponse>> {
+    let env = s
+        .service
+        .open_host_envelope(signed, wire::PATH_SYNC)
+        .await?;
+    Ok(Json(s.service.sync(env).await?))
+}
+
+pub async fn revocations(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        serde_json::json!({ "revocations": s.service.signed_revocations().await? }),
+    ))
+}
+
+// ---- approver endpoints -----------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pending: bool,
+    limit: Option<i64>,
+}
+
+pub async fn list_requests(
+    State(s): State<Shared>,
+    _: Approver,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<RequestView>>> {
+    let Query(q) = q.map_err(bad_query)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(s.service.list(q.pending, limit).await?))
+}
+
+pub async fn show_request(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    _: Approver,
+) -> ApiResult<Json<RequestView>> {
+    Ok(Json(s.service.show(&id).await?))
+}
+
+pub async fn approve(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    who: Approver,
+    JsonBody(body): JsonBody<ApproveBody>,
+) -> ApiResult<Json<RequestView>> {
+    let done = s.service.approve(&who, &id, &body.comment).await?;
+    Ok(Json(s.service.view(done.request).await?))
+}
+
+pub async fn deny(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    who: Approver,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> ApiResult<Json<RequestView>> {
+    let row = s.service.deny(&who, &id, &body.reason).await?;
+    Ok(Json(s.service.view(row).await?))
+}
+
+pub async fn revoke(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    who: Approver,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let revoked = s.service.revoke(&who, &id, &body.reason).await?;
+    Ok(Json(
+        serde_json::json!({ "grant": id, "revoked": true, "already": !revoked }),
+    ))
+}
+
+// ---- admin endpoints --------------------------------------------------------------------
+
+pub async fn add_host(
+    State(s): State<Shared>,
+    Admin(who): Admin,
+    JsonBody(body): JsonBody<HostAdd>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.service
+        .add_host(&who, &body.name, &body.public_key)
+        .await?;
+    Ok(Json(serde_json::json!({ "host": body.name })))
+}
+
+pub async fn add_approver(
+    State(s): State<Shared>,
+    Admin(who): Admin,
+    JsonBody(body): JsonBody<ApproverAdd>,
+) -> ApiResult<Json<ApproverToken>> {
+    let token = s
+        .service
+        .add_approver(&who, &body.name, &body.groups, body.admin)
+        .await?;
+    Ok(Json(ApproverToken {
+        name: body.name,
+        token,
+    }))
+}

@@ -1,0 +1,49 @@
+//! The HTTP layer: the routes, their handlers (`api`, `audit`, the web page in `web`),
+//! the extractors that authenticate approvers and parse bodies (`extract`), and the one
+//! place where service errors become status codes (`error`). Handlers only translate
+//! between HTTP and the service; they hold no rules and run no SQL.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod error;
+pub mod extract;
+pub mod state;
+pub mod web;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use jitsudo_core::wire;
+
+pub use state::{AppState, Shared};
+
+pub fn router(state: Shared) -> Router {
+    let limit = state.service.config.limits.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route(wire::PATH_REQUESTS, post(api::host_request))
+        .route("/v1/host/requests/{id}", get(api::host_request_status))
+        .route(wire::PATH_SYNC, post(api::host_sync))
+        .route("/v1/revocations", get(api::revocations))
+        .route("/v1/requests", get(api::list_requests))
+        .route("/v1/requests/{id}", get(api::show_request))
+        .route("/v1/requests/{id}/approve", post(api::approve))
+        .route("/v1/requests/{id}/deny", post(api::deny))
+        .route("/v1/grants/{id}/revoke", post(api::revoke))
+        .route("/v1/admin/hosts", post(api::add_host))
+        .route("/v1/admin/approvers", post(api::add_approver))
+        .route("/v1/audit", get(audit::search_handler))
+        .route("/v1/audit/verify", get(audit::verify_handler))
+        // Journal uploads carry whole records; every other route keeps the small limit.
+        .route(
+            wire::PATH_JOURNAL,
+            post(audit::host_journal_handler).layer(DefaultBodyLimit::max(2 << 20)),
+        )
+        .merge(web::routes())
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

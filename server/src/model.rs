@@ -1,0 +1,187 @@
+//! The service's vocabulary, shared by every layer: a request's status, an approver,
+//! and the rows storage returns. No behaviour beyond conversions, so that storage,
+//! webhooks and the service can all use it without depending on each other.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::str::FromStr;
+
+use sqlx::any::AnyTypeInfo;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Any, Database, Decode, Encode, Type};
+
+/// Where a request stands. Stored and sent as the lowercase word (`pending`,
+/// `approved`, `denied`): the column, the JSON field and the webhook field are text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    /// Waiting for approvals.
+    Pending,
+    /// Approved (by the policy or by enough approvers); it has its grant.
+    Approved,
+    /// Refused by the policy or by an approver.
+    Denied,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Denied => "denied",
+        }
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RequestStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pending" => Ok(RequestStatus::Pending),
+            "approved" => Ok(RequestStatus::Approved),
+            "denied" => Ok(RequestStatus::Denied),
+            other => Err(format!("{other:?} is not a request status")),
+        }
+    }
+}
+
+/// Compare with the stored word (tests and log lines read statuses as text).
+impl PartialEq<&str> for RequestStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for RequestStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RequestStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Type<Any> for RequestStatus {
+    fn type_info() -> AnyTypeInfo {
+        <str as Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <str as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Any> for RequestStatus {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as Database>::ArgumentBuffer<'q>,
+    ) -> Result<IsNull, BoxDynError> {
+        <&str as Encode<'q, Any>>::encode(self.as_str(), buf)
+    }
+}
+
+/// A stored word that is not a status is an error, never a guess.
+impl<'r> Decode<'r, Any> for RequestStatus {
+    fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <String as Decode<'r, Any>>::decode(value)?;
+        Ok(text.parse::<RequestStatus>()?)
+    }
+}
+
+/// An approver (or admin) as stored, without the token hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approver {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub admin: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRow {
+    pub id: String,
+    pub host: String,
+    pub user: String,
+    pub uid: i64,
+    pub run_as: String,
+    /// The command spec the grant will carry (exactly the requested argv).
+    pub command: String,
+    pub reason: String,
+    pub duration: i64,
+    pub uses: Option<i64>,
+    pub source: Option<String>,
+    pub status: RequestStatus,
+    pub rule: String,
+    pub message: String,
+    pub approvals_needed: i64,
+    /// JSON array of principals (`bob`, `group:sre`).
+    pub approvers: String,
+    pub poll_hash: String,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantRow {
+    pub id: String,
+    pub request_id: String,
+    pub host: String,
+    pub user: String,
+    pub token: String,
+    pub key_id: String,
+    pub exp: i64,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRow {
+    pub approver: String,
+    pub comment: String,
+    pub at: i64,
+}
+
+/// A grant with what the web page shows of its request and its revocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantListing {
+    pub id: String,
+    pub host: String,
+    pub user: String,
+    pub run_as: String,
+    pub command: String,
+    pub exp: i64,
+    pub created_at: i64,
+    pub revoked_by: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words_round_trip() {
+        for s in [
+            RequestStatus::Pending,
+            RequestStatus::Approved,
+            RequestStatus::Denied,
+        ] {
+            assert_eq!(s.as_str().parse::<RequestStatus>(), Ok(s));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        assert!("Pending".parse::<RequestStatus>().is_err());
+        assert!(serde_json::from_str::<RequestStatus>("\"expired\"").is_err());
+    }
+}

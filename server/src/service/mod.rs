@@ -1,0 +1,887 @@
+//! The service layer: what jitsudod does, without HTTP. Hosts' requests are decided by
+//! the policy (`create`), approvers approve, deny and revoke (`approve`, `deny`,
+//! `revoke`), hosts poll and sync. Every operation checks its input, decides who may do
+//! what, composes the storage steps (one transaction per change, with its audit record),
+//! signs grants, counts metrics, logs and queues webhooks. Failures are domain errors
+//! (`Error`); the HTTP layer maps them to status codes.
+//!
+//! A grant is signed here, after storage has counted the approvals and moved the request
+//! from `pending` to `approved`, and inserted in the same transaction: a request gets
+//! exactly one grant, or none (a failed signature rolls the approval back).
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod journal;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use jitsudo_core::grant::keys::PublicKey;
+use jitsudo_core::grant::{self, Claims, Kind};
+use jitsudo_core::wire::{
+    self, ApprovalView, HostEnvelope, JournalAck, JournalUpload, NewRequest, RequestView,
+    RevocationClaims, Signed, SyncRequest, SyncResponse, SyncedGrant,
+};
+use jitsudo_policy::audit::{AuditRecord, ChainBreak};
+use jitsudo_policy::policy::{Ask, Outcome, Policy};
+use sha2::{Digest, Sha256};
+
+use crate::config::ServiceConfig;
+use crate::limits::{inc, Metrics, RateLimiter};
+use crate::store::audit::Entry;
+use crate::store::{Db, DbError, Table};
+use crate::webhook::{Event, Notifier};
+pub use error::{Error, Result};
+
+pub use crate::model::{ApprovalRow, Approver, GrantListing, GrantRow, RequestRow, RequestStatus};
+pub use crate::store::audit::{Filter as AuditFilter, Verified};
+
+use error::invalid;
+
+/// Pending requests older than this can no longer be approved or denied.
+pub const PENDING_TTL: i64 = 24 * 3600;
+
+pub struct Service {
+    pub store: Db,
+    pub config: ServiceConfig,
+    policy: RwLock<Arc<Policy>>,
+    /// Seconds added to the real clock when evaluating policy hours and weekdays
+    /// (`--fake-now`, for tests only). Grant times always use the real clock.
+    pub policy_clock_offset: i64,
+    pub host_limiter: RateLimiter,
+    pub user_limiter: RateLimiter,
+    pub metrics: Metrics,
+    /// Webhook delivery queue (a no-op without `[[webhook]]`).
+    pub notifier: Notifier,
+}
+
+/// The outcome of one approval, as storage recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approved {
+    pub status: RequestStatus,
+    pub approvals: i64,
+    pub needed: i64,
+    pub grant: Option<GrantRow>,
+}
+
+/// A request after an approver's approval, and its grant if that approval completed it.
+#[derive(Clone, Debug)]
+pub struct Approval {
+    pub request: RequestRow,
+    pub grant: Option<GrantRow>,
+}
+
+fn now() -> i64 {
+    grant::now()
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new approver API token (shown once; only its hash is stored).
+pub fn new_api_token() -> std::result::Result<String, String> {
+    Ok(format!("jt_{}", wire::random_hex(32)?))
+}
+
+/// How approver tokens are stored and looked up.
+pub fn token_hash(token: &str) -> String {
+    sha256_hex(token)
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// `who` is named by one of `principals` (`bob`, `group:sre`).
+fn named_in(who: &Approver, principals: &[String]) -> bool {
+    principals.iter().any(|p| match p.strip_prefix("group:") {
+        Some(g) => who.groups.iter().any(|x| x == g),
+        None => *p == who.name,
+    })
+}
+
+fn principals(req: &RequestRow) -> Result<Vec<String>> {
+    serde_json::from_str(&req.approvers).map_err(|e| DbError::Backend(e.to_string()).into())
+}
+
+/// A request can still be decided: pending and not too old.
+fn check_open(req: &RequestRow, now: i64) -> Result<()> {
+    if req.status != RequestStatus::Pending {
+        return Err(Error::Conflict(format!(
+            "request {} is already {}",
+            req.id, req.status
+        )));
+    }
+    if now - req.created_at > PENDING_TTL {
+        return Err(Error::Conflict(format!(
+            "request {} expired unapproved; ask again",
+            req.id
+        )));
+    }
+    Ok(())
+}
+
+/// Record `who`'s approval of request `id` in one transaction: the request row is
+/// locked, the rules checked (open, not their own, named by the rule), the approval
+/// added and counted; when it completes the count the request becomes `approved`,
+/// `sign` makes its grant and the grant is stored, with the audit records, in the same
+/// transaction. Any failure, of `sign` too, rolls everything back.
+pub async fn record_approval(
+    store: &Db,
+    id: &str,
+    who: &Approver,
+    comment: &str,
+    now: i64,
+    sign: impl FnOnce(&RequestRow, Vec<String>) -> std::result::Result<GrantRow, String>,
+) -> Result<Approved> {
+    let mut tx = store.write().await?;
+    let result = async {
+        let req = tx
+            .request_for_update(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no request {id}")))?;
+        check_open(&req, now)?;
+        if req.user == who.name {
+            return Err(Error::Forbidden(format!(
+                "{} cannot approve their own request; it needs {} other approver(s)",
+                who.name, req.approvals_needed
+            )));
+        }
+        let principals = principals(&req)?;
+        if !named_in(who, &principals) {
+            return Err(Error::Forbidden(format!(
+                "{} may not approve request {id} (rule {} names: {})",
+                who.name,
+                req.rule,
+                principals.join(", ")
+            )));
+        }
+        tx.insert_approval(id, &who.name, comment, now)
+            .await
+            .map_err(|e| match e {
+                DbError::Conflict(_) => {
+                    Error::Conflict(format!("{} has already approved request {id}", who.name))
+                }
+                other => other.into(),
+            })?;
+        let names = tx.approvers_of(id).await?;
+        let count = names.len() as i64;
+        let approval = Entry::new("request.approval", &who.name)
+            .user(&req.user)
+            .host(&req.host)
+            .request(id)
+            .detail(serde_json::json!({
+                "comment": comment,
+                "approvals": count,
+                "needed": req.approvals_needed,
+                "rule": req.rule,
+            }));
+        if count < req.approvals_needed {
+            tx.audit(now, &[approval]).await?;
+            return Ok(Approved {
+                status: RequestStatus::Pending,
+                approvals: count,
+                needed: req.approvals_needed,
+                grant: None,
+            });
+        }
+        if !tx.set_approved(id, &names.join(","), now).await? {
+            return Err(Error::Conflict(format!(
+                "request {id} was decided meanwhile"
+            )));
+        }
+        let approved = Entry::new("request.approved", &who.name)
+            .user(&req.user)
+            .host(&req.host)
+            .request(id)
+            .detail(serde_json::json!({ "approved_by": names, "rule": req.rule }));
+        let grant = sign(&req, names).map_err(Error::Internal)?;
+        tx.insert_grant(&grant).await?;
+        let issued = crate::store::audit::grant_issued(&grant, &who.name);
+        tx.audit(now, &[approval, approved, issued]).await?;
+        Ok(Approved {
+            status: RequestStatus::Approved,
+            approvals: count,
+            needed: req.approvals_needed,
+            grant: Some(grant),
+        })
+    }
+    .await;
+    tx.finish(result).await
+}
+
+/// Record `who`'s denial of request `id` in one transaction: open, and `who` is an
+/// admin or named by the rule.
+pub async fn record_denial(
+    store: &Db,
+    id: &str,
+    who: &Approver,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    let mut tx = store.write().await?;
+    let result = async {
+        let req = tx
+            .request_for_update(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no request {id}")))?;
+        check_open(&req, now)?;
+        if !who.admin && !named_in(who, &principals(&req)?) {
+            return Err(Error::Forbidden(format!(
+                "{} may not decide request {id}",
+                who.name
+            )));
+        }
+        let message = format!("denied by {}: {reason}", who.name);
+        if !tx.set_denied(id, &message, &who.name, now).await? {
+            return Err(Error::Conflict(format!(
+                "request {id} was decided meanwhile"
+            )));
+        }
+        let e = Entry::new("request.denied", &who.name)
+            .user(&req.user)
+            .host(&req.host)
+            .request(id)
+            .detail(serde_json::json!({ "reason": reason, "rule": req.rule }));
+        tx.audit(now, &[e]).await?;
+        Ok(())
+    }
+    .await;
+    tx.finish(result).await
+}
+
+fn status_of(row: &RequestRow, approvals: u32, grant: Option<String>) -> wire::RequestStatus {
+    wire::RequestStatus {
+        id: row.id.clone(),
+        status: row.status.to_string(),
+        rule: row.rule.clone(),
+        message: row.message.clone(),
+        approvals,
+        approvals_needed: row.approvals_needed as u32,
+        approvers: serde_json::from_str(&row.approvers).unwrap_or_default(),
+        grant,
+        poll_key: None,
+    }
+}
+
+fn view_of(row: RequestRow, approvals: Vec<ApprovalRow>, grant_id: Option<String>) -> RequestView {
+    RequestView {
+        id: row.id,
+        host: row.host,
+        user: row.user,
+        run_as: row.run_as,
+        command: row.command,
+        reason: row.reason,
+        status: row.status.to_string(),
+        rule: row.rule,
+        message: row.message,
+        created_at: row.created_at,
+        duration: row.duration as u64,
+        uses: row.uses.map(|u| u as u32),
+        approvals_needed: row.approvals_needed as u32,
+        approvers: serde_json::from_str(&row.approvers).unwrap_or_default(),
+        approvals: approvals
+            .into_iter()
+            .map(|a| ApprovalView {
+                approver: a.approver,
+                comment: a.comment,
+                at: a.at,
+            })
+            .collect(),
+        grant_id,
+    }
+}
+
+impl Service {
+    pub fn new(
+        store: Db,
+        config: ServiceConfig,
+        policy: Policy,
+        policy_clock_offset: i64,
+        notifier: Notifier,
+    ) -> Service {
+        Service {
+            store,
+            host_limiter: RateLimiter::new(config.limits.host_per_minute),
+            user_limiter: RateLimiter::new(config.limits.user_per_minute),
+            config,
+            policy: RwLock::new(Arc::new(policy)),
+            policy_clock_offset,
+            metrics: Metrics::default(),
+            notifier,
+        }
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_policy(&self, p: Policy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(p);
+    }
+
+    fn limited(&self, limiter: &RateLimiter, key: &str, what: &str) -> Result<()> {
+        limiter.check(key).map_err(|secs| {
+            inc(&self.metrics.rate_limited);
+            Error::RateLimited {
+                message: format!("rate limit for {what} reached; retry in {secs}s"),
+                retry_after: secs,
+            }
+        })
+    }
+
+    // ---- health and metrics -------------------------------------------------------------
+
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// The Prometheus text of /metrics.
+    pub async fn metrics_text(&self) -> Result<String> {
+        let pending = self.store.count(Table::Pending).await?;
+        let mut text = self.metrics.render(pending, self.policy().rules.len());
+        text.push_str(&self.notifier.render_metrics());
+        Ok(text)
+    }
+
+    // ---- hosts --------------------------------------------------------------------------
+
+    /// Verify a host envelope: registered host, signature, path, time and a fresh nonce.
+    pub async fn open_host_envelope(&self, signed: Signed, path: &str) -> Result<HostEnvelope> {
+        let fail = |m: String| {
+            inc(&self.metrics.host_auth_failures);
+            tracing::warn!(error = %m, "host request rejected");
+            m
+        };
+        let host = wire::envelope_host(&signed.envelope).map_err(|e| invalid(fail(e)))?;
+        let Some(key) = self.store.host_key(&host).await? else {
+            return Err(Error::Unauthenticated(fail(format!(
+                "host {host:?} is not registered; an admin registers it with: jitsudoctl host add {host} PUBLIC_KEY (printed by jitsudo --enroll)"
+            ))));
+        };
+        let key = PublicKey::from_paserk(&key).map_err(internal)?;
+        let env = wire::open_envelope(&signed.envelope, &key, &host, path, now())
+            .map_err(|e| Error::Unauthenticated(fail(e)))?;
+        self.limited(&self.host_limiter, &host, &format!("host {host}"))?;
+        if !self.store.use_nonce(&host, &env.nonce, now()).await? {
+            return Err(Error::Unauthenticated(fail(
+                "replayed request: this nonce was already used".into(),
+            )));
+        }
+        Ok(env)
+    }
+
+    fn sign_grant(
+        &self,
+        req: &RequestRow,
+        approved_by: Vec<String>,
+        now: i64,
+    ) -> std::result::Result<GrantRow, String> {
+        let key = self.config.active_key();
+        let claims = Claims {
+            jti: grant::new_grant_id()?,
+            iss: self.config.issuer.clone(),
+            sub: req.user.clone(),
+            host: req.host.clone(),
+            run_as: req.run_as.clone(),
+            commands: vec![req.command.clone()],
+            nbf: grant::format_time(now),
+            exp: grant::format_time(now + req.duration),
+            iat: grant::format_time(now),
+            uses: req.uses.map(|u| u as u32),
+            kind: Kind::Exec,
+            reason: req.reason.clone(),
+            approved_by,
+            request: Some(req.id.clone()),
+            session_bound: false,
+        };
+        let token = grant::sign(&claims, key)?;
+        Ok(GrantRow {
+            id: claims.jti,
+            request_id: req.id.clone(),
+            host: req.host.clone(),
+            user: req.user.clone(),
+            token,
+            key_id: key.id.clone(),
+            exp: now + req.duration,
+            created_at: now,
+        })
+    }
+
+    /// A host's new request (from an opened envelope): checked, decided by the policy,
+    /// stored with its grant when the policy grants it at once. The answer carries the
+    /// poll key, the host's capability for polling this request.
+    pub async fn create(&self, env: HostEnvelope) -> Result<wire::RequestStatus> {
+        let r: NewRequest = serde_json::from_value(env.body)
+            .map_err(|e| invalid(format!("invalid request: {e}")))?;
+        let (command, source) = validate::request(&r)?;
+        self.limited(
+            &self.user_limiter,
+            &format!("{}/{}", env.host, r.user),
+            &format!("user {} on {}", r.user, env.host),
+        )?;
+
+        let now = now();
+        let policy = self.policy();
+        let ask = Ask {
+            user: &r.user,
+            groups: &r.groups,
+            host: &env.host,
+            run_as: &r.run_as,
+            path: &r.argv[0],
+            args: &r.argv[1..],
+            reason: &r.reason,
+            duration: r.duration,
+            once: r.once,
+            source,
+            now: now + self.policy_clock_offset,
+        };
+        let decision = policy.decide(&ask);
+        let poll_key = wire::random_hex(16).map_err(internal)?;
+        let mut row = RequestRow {
+            id: wire::random_hex(8).map_err(internal)?,
+            host: env.host.clone(),
+            user: r.user.clone(),
+            uid: r.uid as i64,
+            run_as: r.run_as.clone(),
+            command,
+            reason: r.reason.clone(),
+            duration: 0,
+            uses: None,
+            source: r.source.clone(),
+            status: RequestStatus::Pending,
+            rule: decision.rule.clone(),
+            message: String::new(),
+            approvals_needed: 0,
+            approvers: "[]".into(),
+            poll_hash: sha256_hex(&poll_key),
+            created_at: now,
+            decided_at: None,
+            decided_by: None,
+        };
+        let mut grant = None;
+        match &decision.outcome {
+            Outcome::Auto(terms) => {
+                inc(&self.metrics.decisions_auto);
+                row.duration = terms.duration as i64;
+                row.uses = terms.uses.map(i64::from);
+                row.status = RequestStatus::Approved;
+                row.message = format!("approved automatically by policy rule {}", decision.rule);
+                row.decided_at = Some(now);
+                row.decided_by = Some(format!("policy:{}", decision.rule));
+                grant = Some(
+                    self.sign_grant(&row, vec![format!("policy:{}", decision.rule)], now)
+                        .map_err(Error::Internal)?,
+                );
+            }
+            Outcome::Approve {
+                terms,
+                approvals,
+                approvers,
+            } => {
+                inc(&self.metrics.decisions_approve);
+                row.duration = terms.duration as i64;
+                row.uses = terms.uses.map(i64::from);
+                row.status = RequestStatus::Pending;
+                row.approvals_needed = *approvals as i64;
+                let names: Vec<String> = approvers.iter().map(|p| p.to_string()).collect();
+                row.message = format!(
+                    "waiting for {approvals} approval(s) from {} (rule {})",
+                    names.join(", "),
+                    decision.rule
+                );
+                row.approvers = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
+            }
+            Outcome::Deny(why) => {
+                inc(&self.metrics.decisions_deny);
+                row.status = RequestStatus::Denied;
+                row.message = why.clone();
+                row.decided_at = Some(now);
+                row.decided_by = Some(format!("policy:{}", decision.rule));
+            }
+        }
+        self.store.insert_request(&row, grant.as_ref()).await?;
+        if grant.is_some() {
+            inc(&self.metrics.grants_issued);
+        }
+        {
+            let n = &self.notifier;
+            n.send(Event::new("request.created", format!("host:{}", row.host)).request(&row));
+            let policy = format!("policy:{}", row.rule);
+            match (&grant, row.status) {
+                (Some(g), _) => {
+                    n.send(Event::new("request.approved", &policy).request(&row));
+                    n.send(
+                        Event::new("grant.issued", &policy)
+                            .request(&row)
+                            .grant(&g.id, g.exp),
+                    );
+                }
+                (None, RequestStatus::Denied) => n.send(
+                    Event::new("request.denied", &policy)
+                        .request(&row)
+                        .comment(&row.message),
+                ),
+                _ => {}
+            }
+        }
+        tracing::info!(
+            request = %row.id, host = %row.host, user = %row.user, run_as = %row.run_as,
+            command = %row.command, rule = %row.rule, status = %row.status,
+            grant = grant.as_ref().map(|g| g.id.as_str()).unwrap_or("-"), "decision"
+        );
+        let mut status = status_of(&row, 0, grant.map(|g| g.token));
+        status.poll_key = Some(poll_key);
+        Ok(status)
+    }
+
+    /// A host polls its request `id` with the poll key it was given.
+    pub async fn host_status(&self, id: &str, poll_key: &str) -> Result<wire::RequestStatus> {
+        validate::request_id(id)?;
+        let row = self.store.request(id).await?;
+        let Some(row) = row.filter(|r| r.poll_hash == sha256_hex(poll_key)) else {
+            return Err(Error::NotFound(format!(
+                "no request {id} for this poll key"
+            )));
+        };
+        let approvals = self.store.approvals(id).await?.len() as u32;
+        let grant = self.store.grant_for_request(id).await?.map(|g| g.token);
+        Ok(status_of(&row, approvals, grant))
+    }
+
+    /// The revocation list, signed with the active key.
+    pub async fn signed_revocations(&self) -> Result<String> {
+        let ids = self.store.revoked_ids(now()).await?;
+        let claims = RevocationClaims {
+            iss: self.config.issuer.clone(),
+            issued_at: now(),
+            ids,
+        };
+        wire::sign_revocations(&claims, self.config.active_key()).map_err(internal)
+    }
+
+    /// A host's sync (from an opened envelope): its live grants and the revocation list.
+    pub async fn sync(&self, env: HostEnvelope) -> Result<SyncResponse> {
+        let _: SyncRequest = serde_json::from_value(env.body)
+            .map_err(|e| invalid(format!("invalid sync request: {e}")))?;
+        let grants = self
+            .store
+            .grants_for_host(&env.host, now())
+            .await?
+            .into_iter()
+            .map(|g| SyncedGrant {
+                user: g.user,
+                token: g.token,
+            })
+            .collect();
+        let revocations = self.signed_revocations().await?;
+        inc(&self.metrics.syncs);
+        Ok(SyncResponse {
+            grants,
+            revocations,
+        })
+    }
+
+    /// A host's journal upload (from an opened envelope). Each (host, seq) is stored
+    /// once; the answer says how far this host's chain is stored.
+    pub async fn host_journal(&self, env: HostEnvelope) -> Result<JournalAck> {
+        let upload: JournalUpload = serde_json::from_value(env.body)
+            .map_err(|e| invalid(format!("invalid journal upload: {e}")))?;
+        let mut records = Vec::with_capacity(upload.records.len());
+        for (i, line) in upload.records.iter().enumerate() {
+            let r = journal::parse(line)
+                .map_err(|e| invalid(format!("journal record {}: {e}", i + 1)))?;
+            if r.host != env.host {
+                return Err(invalid(format!(
+                    "journal record {} is for host {:?}, not {:?}",
+                    r.seq, r.host, env.host
+                )));
+            }
+            records.push((r, line.clone()));
+        }
+        let through = journal::store(&self.store, &env.host, &records, now()).await?;
+        Ok(JournalAck {
+            stored_through: through,
+        })
+    }
+
+    // ---- approvers ----------------------------------------------------------------------
+
+    /// The approver holding `token` (the API's bearer token, the web page's sign-in).
+    pub async fn authenticate(&self, token: &str) -> Result<Approver> {
+        match self
+            .store
+            .approver_by_token_hash(&sha256_hex(token.trim()))
+            .await?
+        {
+            Some(a) => Ok(a),
+            None => {
+                inc(&self.metrics.approver_auth_failures);
+                Err(Error::Unauthenticated("unknown approver token".into()))
+            }
+        }
+    }
+
+    /// The approver whose token hashes to `hash`, if it still exists (web sessions keep
+    /// the hash, so a removed approver loses the page at once).
+    pub async fn approver_by_token_hash(&self, hash: &str) -> Result<Option<Approver>> {
+        Ok(self.store.approver_by_token_hash(hash).await?)
+    }
+
+    /// Views of requests, from three queries whatever their number. Grants are read
+    /// before approvals, and a request read as undecided whose grant exists is read
+    /// again, so that a view never shows a grant on a request that still looks pending
+    /// (grant and status are committed together).
+    async fn views(&self, mut rows: Vec<RequestRow>) -> Result<Vec<RequestView>> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let grants = self.store.grants_of(&ids).await?;
+        let stale: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.status != RequestStatus::Approved && grants.contains_key(&r.id))
+            .map(|r| r.id.as_str())
+            .collect();
+        let fresh: HashMap<String, RequestRow> = self
+            .store
+            .requests(&stale)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let mut approvals = self.store.approvals_of(&ids).await?;
+        for row in rows.iter_mut() {
+            if let Some(f) = fresh.get(&row.id) {
+                *row = f.clone();
+            }
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let a = approvals.remove(&row.id).unwrap_or_default();
+                let g = grants.get(&row.id).map(|g| g.id.clone());
+                view_of(row, a, g)
+            })
+            .collect())
+    }
+
+    /// The view of one request row.
+    pub async fn view(&self, row: RequestRow) -> Result<RequestView> {
+        let id = row.id.clone();
+        self.views(vec![row])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("no request {id}")))
+    }
+
+    /// The newest requests (pending ones only with `pending_only`), at most `limit`.
+    pub async fn list(&self, pending_only: bool, limit: i64) -> Result<Vec<RequestView>> {
+        let rows = self.store.list_requests(pending_only, limit).await?;
+        self.views(rows).await
+    }
+
+    pub async fn show(&self, id: &str) -> Result<RequestView> {
+        validate::request_id(id)?;
+        let row = self
+            .store
+            .request(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no request {id}")))?;
+        self.view(row).await
+    }
+
+    /// Approve request `id` as `who`; the request as it is afterwards, with the grant if
+    /// this approval completed it.
+    pub async fn approve(&self, who: &Approver, id: &str, comment: &str) -> Result<Approval> {
+        validate::request_id(id)?;
+        validate::comment(comment)?;
+        let now = now();
+        let approved = record_approval(&self.store, id, who, comment, now, |req, names| {
+            self.sign_grant(req, names, now)
+        })
+        .await
+        .inspect_err(
+            |e| tracing::info!(request = %id, approver = %who.name, error = %e, "approval refused"),
+        )?;
+        inc(&self.metrics.approvals);
+        if let Some(g) = &approved.grant {
+            inc(&self.metrics.grants_issued);
+            tracing::info!(request = %id, approver = %who.name, grant = %g.id, "approved; grant issued");
+        } else {
+            tracing::info!(request = %id, approver = %who.name, approvals = approved.approvals, needed = approved.needed, "approval recorded");
+        }
+        let row = self
+            .store
+            .request(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no request {id}")))?;
+        if let Some(g) = &approved.grant {
+            self.notifier.send(
+                Event::new("request.approved", &who.name)
+                    .request(&row)
+                    .comment(comment),
+            );
+            self.notifier.send(
+                Event::new("grant.issued", &who.name)
+                    .request(&row)
+                    .grant(&g.id, g.exp),
+            );
+        }
+        Ok(Approval {
+            request: row,
+            grant: approved.grant,
+        })
+    }
+
+    /// Deny request `id` as `who`; the request as it is afterwards.
+    pub async fn deny(&self, who: &Approver, id: &str, reason: &str) -> Result<RequestRow> {
+        validate::request_id(id)?;
+        validate::reason(reason)?;
+        record_denial(&self.store, id, who, reason, now()).await?;
+        inc(&self.metrics.denials_by_approver);
+        tracing::info!(request = %id, approver = %who.name, reason = %reason, "denied by approver");
+        let row = self
+            .store
+            .request(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no request {id}")))?;
+        self.notifier.send(
+            Event::new("request.denied", &who.name)
+                .request(&row)
+                .comment(reason),
+        );
+        Ok(row)
+    }
+
+    /// Revoke grant `id` as `who`. False if it was already revoked.
+    pub async fn revoke(&self, who: &Approver, id: &str, reason: &str) -> Result<bool> {
+        validate::grant_id(id)?;
+        validate::reason(reason)?;
+        let revoked = self.store.revoke(id, &who.name, reason, now()).await?;
+        if revoked {
+            inc(&self.metrics.revocations);
+            let mut ev = Event::new("grant.revoked", &who.name).comment(reason);
+            if let Some(g) = self.store.grant(id).await? {
+                ev = ev.grant(&g.id, g.exp);
+                if let Some(r) = self.store.request(&g.request_id).await? {
+                    ev = ev.request(&r);
+                }
+            }
+            self.notifier.send(ev);
+        }
+        tracing::info!(grant = %id, by = %who.name, reason = %reason, new = revoked, "grant revoked");
+        Ok(revoked)
+    }
+
+    /// The newest grants, for the web page.
+    pub async fn recent_grants(&self, limit: i64) -> Result<Vec<GrantListing>> {
+        Ok(self.store.recent_grants(limit).await?)
+    }
+
+    // ---- admins -------------------------------------------------------------------------
+
+    /// `who`, if an admin.
+    pub fn require_admin(&self, who: Approver) -> Result<Approver> {
+        if !who.admin {
+            return Err(Error::Forbidden(format!("{} is not an admin", who.name)));
+        }
+        Ok(who)
+    }
+
+    /// Register host `name` with its public key (PASERK), as admin `who`.
+    pub async fn add_host(&self, who: &Approver, name: &str, public_key: &str) -> Result<()> {
+        validate::host_name(name)?;
+        let key = PublicKey::from_paserk(public_key).map_err(invalid)?;
+        self.store
+            .add_host_by(name, &key.to_paserk(), &who.name, now())
+            .await?;
+        tracing::info!(host = %name, by = %who.name, "host registered");
+        Ok(())
+    }
+
+    /// Create an approver, as admin `who`; its API token (shown once).
+    pub async fn add_approver(
+        &self,
+        who: &Approver,
+        name: &str,
+        groups: &[String],
+        admin: bool,
+    ) -> Result<String> {
+        if !grant::valid_user_name(name) {
+            return Err(invalid(format!("{name:?} is not a valid approver name")));
+        }
+        if groups.iter().any(|g| !grant::valid_user_name(g)) {
+            return Err(invalid("group names must be valid names"));
+        }
+        let token = new_api_token().map_err(Error::Internal)?;
+        self.store
+            .add_approver_by(name, groups, &token_hash(&token), admin, &who.name, now())
+            .await?;
+        tracing::info!(approver = %name, groups = ?groups, admin = admin, by = %who.name, "approver added");
+        Ok(token)
+    }
+
+    // ---- audit trail --------------------------------------------------------------------
+
+    /// Audit records matching `f` (any approver may search: auditors get an approver
+    /// token that no policy rule names), including everything committed before.
+    pub async fn audit_search(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        for v in [&f.user, &f.host, &f.grant, &f.request]
+            .into_iter()
+            .flatten()
+        {
+            if v.is_empty() || v.len() > 256 {
+                return Err(invalid("filter values must be 1-256 characters"));
+            }
+        }
+        // What committed before this search is in its answer.
+        self.store.audit_seal().await?;
+        Ok(self.store.audit_search(f).await?)
+    }
+
+    /// The service's own walk of the whole chain.
+    pub async fn audit_verify(&self) -> Result<std::result::Result<Verified, ChainBreak>> {
+        self.store.audit_seal().await?;
+        Ok(self.store.audit_verify().await?)
+    }
+
+    /// Record that the configured active key signs from now on, unless the last such
+    /// record says so already (at start-up: a changed `active_key` is a key change).
+    /// True if it recorded.
+    pub async fn record_active_key(&self) -> Result<bool> {
+        let key = self.config.active_key();
+        let (key_id, public_key) = (key.id.as_str(), key.public.to_paserk());
+        let mut tx = self.store.write().await?;
+        let result = async {
+            let same = tx
+                .last_key_activation()
+                .await?
+                .is_some_and(|d| d["key_id"] == key_id && d["public_key"] == public_key.as_str());
+            if same {
+                return Ok(false);
+            }
+            let e = Entry::new("key.activated", "jitsudod").detail(serde_json::json!({
+                "key_id": key_id,
+                "public_key": public_key,
+            }));
+            tx.audit(now(), &[e]).await?;
+            Ok(true)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    // ---- housekeeping -------------------------------------------------------------------
+
+    /// Forget host nonces too old to be accepted again anyway.
+    pub async fn purge_nonces(&self) -> Result<u64> {
+        let before = now() - 2 * wire::HOST_CLOCK_WINDOW;
+        Ok(self.store.purge_nonces(before).await?)
+    }
+}

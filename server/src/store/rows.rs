@@ -1,0 +1,57 @@
+//! Rows as the tables hold them, decoded into the service's vocabulary (`model`).
+#![forbid(unsafe_code)]
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::model::{ApprovalRow, GrantRow, RequestRow};
+
+pub(crate) const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by";
+
+pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
+    Ok(RequestRow {
+        id: r.try_get("id")?,
+        host: r.try_get("host")?,
+        user: r.try_get("user_name")?,
+        uid: r.try_get("uid")?,
+        run_as: r.try_get("run_as")?,
+        command: r.try_get("command")?,
+        reason: r.try_get("reason")?,
+        duration: r.try_get("duration")?,
+        uses: r.try_get("uses")?,
+        source: r.try_get("source")?,
+        status: r.try_get("status")?,
+        rule: r.try_get("rule")?,
+        message: r.try_get("message")?,
+        approvals_needed: r.try_get("approvals_needed")?,
+        approvers: r.try_get("approvers")?,
+        poll_hash: r.try_get("poll_hash")?,
+        created_at: r.try_get("created_at")?,
+        decided_at: r.try_get("decided_at")?,
+        decided_by: r.try_get("decided_by")?,
+    })
+}
+
+pub(crate) fn grant_row(r: &AnyRow) -> Result<GrantRow, sqlx::Error> {
+    Ok(GrantRow {
+        id: r.try_get("id")?,
+        request_id: r.try_get("request_id")?,
+        host: r.try_get("host")?,
+        user: r.try_get("user_name")?,
+        token: r.try_get("token")?,
+        key_id: r.try_get("key_id")?,
+        exp: r.try_get("exp")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub(crate) const GRANT_COLUMNS: &str =
+    "id, request_id, host, user_name, token, key_id, exp, created_at";
+
+pub(crate) fn approval_row(r: &AnyRow) -> Result<ApprovalRow, sqlx::Error> {
+    Ok(ApprovalRow {
+        approver: r.try_get("approver")?,
+        comment: r.try_get("comment")?,
+        at: r.try_get("created_at")?,
+    })
+}
