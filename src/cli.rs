@@ -33,6 +33,7 @@ pub const LONG_VERSION: &str = concat!(
         jitsudo -u postgres psql               run as another user\n  \
         jitsudo --import grant.txt             cache a grant token you were given\n  \
         jitsudo -l                             list your usable grants\n  \
+        jitsudo -e /etc/nginx/nginx.conf       edit a file under an edit grant\n  \
         jitsudo --request --reason \"INC-42\" -- systemctl restart nginx\n\n\
         Exit status: the command's own status when it ran; 1 when jitsudo refused or failed.\n\
         See jitsudo(8) and jitsudo.toml(5).",
@@ -49,6 +50,16 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub user: Option<String>,
+
+    /// Edit the files given as arguments under an edit grant (sudoedit): each is copied for you, your editor ($SUDO_EDITOR, $VISUAL, $EDITOR, else vi) runs as you, and root writes back only what changed. With --request: ask for an edit grant for the files
+    #[arg(
+        short = 'e',
+        long = "edit",
+        action = ArgAction::SetTrue,
+        requires = "command",
+        conflicts_with_all = ["user", "list", "import", "drop", "reset_timestamp", "sync", "enroll"]
+    )]
+    pub edit: bool,
 
     /// List your grants usable on this host: id, commands, run-as, expiry, uses left
     #[arg(short = 'l', long = "list", action = ArgAction::SetTrue)]
@@ -111,6 +122,7 @@ pub struct Cli {
 #[derive(Debug)]
 pub enum Mode {
     Run,
+    Edit,
     List,
     Import(OsString),
     Drop(Option<String>),
@@ -140,6 +152,7 @@ impl Cli {
             import: None,
             drop: None,
             reset_timestamp: false,
+            edit: false,
             request: false,
             once: false,
             duration: None,
@@ -167,6 +180,8 @@ impl Cli {
             Mode::Enroll
         } else if self.request {
             Mode::Request
+        } else if self.edit {
+            Mode::Edit
         } else if !self.command.is_empty() {
             Mode::Run
         } else {

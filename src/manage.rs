@@ -86,10 +86,7 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
 fn describe(g: &Grant, used: u32, now: i64) -> String {
     let what = match g.claims.kind {
         Kind::Login => "login".to_string(),
-        Kind::Edit => format!(
-            "edit {}",
-            g.claims.commands.join(", ")
-        ),
+        Kind::Edit => format!("edit {}", g.claims.commands.join(", ")),
         Kind::Exec => g
             .commands
             .iter()

@@ -255,7 +255,7 @@ fn count_use_and_log(
     Ok(Some(lock))
 }
 
-fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {
+pub(crate) fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {
     record.outcome = Outcome::Allowed;
     match ctx.audit.send(record) {
         Ok(()) => Ok(()),
@@ -311,7 +311,7 @@ fn build_plan(
 
 // ---- refusing -------------------------------------------------------------------------
 
-fn deny(
+pub(crate) fn deny(
     ctx: &Context,
     record: &mut Record,
     log_text: String,
@@ -322,7 +322,12 @@ fn deny(
     refuse(ctx, record, Outcome::Denied(log_text), message)
 }
 
-fn refuse(ctx: &Context, record: &mut Record, outcome: Outcome, message: String) -> Refused {
+pub(crate) fn refuse(
+    ctx: &Context,
+    record: &mut Record,
+    outcome: Outcome,
+    message: String,
+) -> Refused {
     record.outcome = outcome;
     ctx.audit.send_best_effort(record);
     Refused { message }
