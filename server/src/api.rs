@@ -272,24 +272,12 @@ pub(crate) fn bad(m: impl Into<String>) -> ApiError {
     err(StatusCode::BAD_REQUEST, m)
 }
 
-/// Check what the host sent and turn argv into the exact command spec of the grant.
-fn validate_request(r: &NewRequest) -> ApiResult<(String, Option<IpAddr>)> {
-    if !grant::valid_user_name(&r.user) {
-        return Err(bad(format!("user {:?} is not a valid user name", r.user)));
-    }
-    if !grant::valid_user_name(&r.run_as) {
-        return Err(bad(format!(
-            "run_as {:?} is not a valid user name",
-            r.run_as
-        )));
-    }
-    if r.groups.len() > 1024 || r.groups.iter().any(|g| !grant::valid_user_name(g)) {
-        return Err(bad("groups must be at most 1024 valid group names"));
-    }
-    let Some((path, args)) = r.argv.split_first() else {
+/// The exact command spec of a requested argv.
+fn command_spec_of(argv: &[String]) -> ApiResult<String> {
+    let Some((path, args)) = argv.split_first() else {
         return Err(bad("argv is empty"));
     };
-    if r.argv.len() > 256 || r.argv.iter().map(String::len).sum::<usize>() > 16 * 1024 {
+    if argv.len() > 256 || argv.iter().map(String::len).sum::<usize>() > 16 * 1024 {
         return Err(bad(
             "the command is too long (at most 256 words and 16 KiB)",
         ));
@@ -307,10 +295,48 @@ fn validate_request(r: &NewRequest) -> ApiResult<(String, Option<IpAddr>)> {
     let text = spec.to_string();
     // Round trip: control characters and the like are refused here, as hosts would.
     match CommandSpec::parse(&text) {
-        Ok(back) if back == spec => {}
-        Ok(_) => return Err(bad("the command cannot be written as a command spec")),
-        Err(e) => return Err(bad(format!("command: {e}"))),
+        Ok(back) if back == spec => Ok(text),
+        Ok(_) => Err(bad("the command cannot be written as a command spec")),
+        Err(e) => Err(bad(format!("command: {e}"))),
     }
+}
+
+/// The files of a requested edit grant, each checked as hosts check them, joined by
+/// spaces (no file of an edit grant has one) for the request's command column.
+fn edit_files_of(files: &[String]) -> ApiResult<String> {
+    if files.is_empty() || files.len() > 64 {
+        return Err(bad("an edit request names 1 to 64 files"));
+    }
+    for file in files {
+        jitsudo_core::matcher::check_edit_path(file)
+            .map_err(|e| bad(format!("file {file:?}: {e}")))?;
+    }
+    Ok(files.join(" "))
+}
+
+/// Check what the host sent and turn argv into the exact command spec of the grant
+/// (for an edit request, its files).
+fn validate_request(r: &NewRequest) -> ApiResult<(String, Option<IpAddr>)> {
+    if !grant::valid_user_name(&r.user) {
+        return Err(bad(format!("user {:?} is not a valid user name", r.user)));
+    }
+    if !grant::valid_user_name(&r.run_as) {
+        return Err(bad(format!(
+            "run_as {:?} is not a valid user name",
+            r.run_as
+        )));
+    }
+    if r.groups.len() > 1024 || r.groups.iter().any(|g| !grant::valid_user_name(g)) {
+        return Err(bad("groups must be at most 1024 valid group names"));
+    }
+    let text = match r.kind {
+        Kind::Exec => command_spec_of(&r.argv)?,
+        Kind::Edit if r.run_as != "root" => {
+            return Err(bad("an edit grant has no run_as user; it must be root"))
+        }
+        Kind::Edit => edit_files_of(&r.argv)?,
+        Kind::Login => return Err(bad("login grants are not requested through the host API")),
+    };
     if r.reason.len() > 1000 || r.reason.chars().any(|c| c.is_control()) {
         return Err(bad(
             "reason must be at most 1000 characters without control characters",
@@ -338,18 +364,26 @@ fn sign_grant(
     now: i64,
 ) -> Result<GrantRow, String> {
     let key = s.config.active_key();
+    let kind = match req.kind.as_str() {
+        "exec" => Kind::Exec,
+        "edit" => Kind::Edit,
+        other => return Err(format!("request {} has unknown kind {other:?}", req.id)),
+    };
     let claims = Claims {
         jti: grant::new_grant_id()?,
         iss: s.config.issuer.clone(),
         sub: req.user.clone(),
         host: req.host.clone(),
         run_as: req.run_as.clone(),
-        commands: vec![req.command.clone()],
+        commands: match kind {
+            Kind::Edit => req.command.split(' ').map(str::to_string).collect(),
+            _ => vec![req.command.clone()],
+        },
         nbf: grant::format_time(now),
         exp: grant::format_time(now + req.duration),
         iat: grant::format_time(now),
         uses: req.uses.map(|u| u as u32),
-        kind: Kind::Exec,
+        kind,
         reason: req.reason.clone(),
         approved_by,
         request: Some(req.id.clone()),
@@ -391,6 +425,7 @@ async fn host_request(
         groups: &r.groups,
         host: &env.host,
         run_as: &r.run_as,
+        kind: r.kind,
         path: &r.argv[0],
         args: &r.argv[1..],
         reason: &r.reason,
@@ -407,6 +442,7 @@ async fn host_request(
         user: r.user.clone(),
         uid: r.uid as i64,
         run_as: r.run_as.clone(),
+        kind: r.kind.to_string(),
         command,
         reason: r.reason.clone(),
         duration: 0,
@@ -643,6 +679,11 @@ async fn view(s: &AppState, mut row: RequestRow) -> ApiResult<RequestView> {
         host: row.host,
         user: row.user,
         run_as: row.run_as,
+        kind: if row.kind == "edit" {
+            Kind::Edit
+        } else {
+            Kind::Exec
+        },
         command: row.command,
         reason: row.reason,
         status: row.status,

@@ -192,7 +192,10 @@ pub struct RequestRow {
     pub user: String,
     pub uid: i64,
     pub run_as: String,
-    /// The command spec the grant will carry (exactly the requested argv).
+    /// `exec`, or `edit` for a grant of files for `jitsudo -e`.
+    pub kind: String,
+    /// The command spec the grant will carry (exactly the requested argv); for an edit,
+    /// the files, separated by spaces (a file of an edit grant has none in its path).
     pub command: String,
     pub reason: String,
     pub duration: i64,
@@ -271,9 +274,14 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
         "CREATE TABLE revocations (grant_id TEXT PRIMARY KEY, reason TEXT NOT NULL, revoked_by TEXT NOT NULL, exp BIGINT NOT NULL, created_at BIGINT NOT NULL)",
         "CREATE TABLE nonces (host TEXT NOT NULL, nonce TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (host, nonce))",
     ],
-), (2, crate::audit::SQLITE_SCHEMA, crate::audit::POSTGRES_SCHEMA)];
+), (2, crate::audit::SQLITE_SCHEMA, crate::audit::POSTGRES_SCHEMA), (
+    3,
+    // Requests for edit grants (jitsudo --request -e); every earlier request was exec.
+    &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
+    &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
+)];
 
-const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by";
+const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by, kind";
 
 fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
     Ok(RequestRow {
@@ -282,6 +290,7 @@ fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
         user: r.try_get("user_name")?,
         uid: r.try_get("uid")?,
         run_as: r.try_get("run_as")?,
+        kind: r.try_get("kind")?,
         command: r.try_get("command")?,
         reason: r.try_get("reason")?,
         duration: r.try_get("duration")?,
@@ -627,7 +636,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -648,6 +657,7 @@ impl Db {
             .bind(req.created_at)
             .bind(req.decided_at)
             .bind(req.decided_by.clone())
+            .bind(&req.kind)
             .execute(&mut **tx)
             .await?;
             if let Some(g) = grant {

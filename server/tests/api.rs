@@ -63,6 +63,7 @@ fn json_error(status: u16, text: &str, want: u16, needle: &str) {
 
 fn request_body(key: &SecretKey, host: &str, user: &str) -> String {
     let body = NewRequest {
+        kind: jitsudo_core::grant::Kind::Exec,
         user: user.into(),
         uid: 1000,
         groups: vec![],
@@ -182,6 +183,7 @@ fn errors_limits_auth_metrics_and_reload() {
 
     // Bad input inside a valid envelope.
     let mut bad = NewRequest {
+        kind: jitsudo_core::grant::Kind::Exec,
         user: "alice;rm".into(),
         uid: 1,
         groups: vec![],

@@ -51,6 +51,7 @@ const NOW: i64 = 1_800_000_000;
 
 fn request(id: &str, status: &str, needed: i64, approvers: &[&str]) -> RequestRow {
     RequestRow {
+        kind: "exec".into(),
         id: id.into(),
         host: "web-01".into(),
         user: "alice".into(),

@@ -469,7 +469,7 @@ fn exec_in_path(argv: &[OsString], env: &[(OsString, OsString)], search: &OsStr)
 }
 
 /// An absolute path for a file named on the command line, checked like a grant's.
-fn absolute(cwd: &OsStr, name: &OsStr) -> Result<String, String> {
+pub(crate) fn absolute(cwd: &OsStr, name: &OsStr) -> Result<String, String> {
     let joined = if name.as_bytes().starts_with(b"/") {
         name.to_os_string()
     } else {
