@@ -391,6 +391,32 @@ mod tests {
     use super::*;
     use crate::grant::keys::SecretKey;
 
+    /// A command request is sent as before (no `kind`); an edit request says so, and
+    /// reads back as one.
+    #[test]
+    fn request_kind_is_sent_only_for_edits() {
+        let mut body = NewRequest {
+            kind: crate::grant::Kind::Exec,
+            user: "alice".into(),
+            uid: 1000,
+            groups: vec![],
+            run_as: "root".into(),
+            argv: vec!["/etc/hosts".into()],
+            reason: "x".into(),
+            duration: None,
+            once: false,
+            source: None,
+        };
+        let text = serde_json::to_string(&body).unwrap();
+        assert!(!text.contains("kind"), "{text}");
+        let back: NewRequest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.kind, crate::grant::Kind::Exec);
+        body.kind = crate::grant::Kind::Edit;
+        let text = serde_json::to_string(&body).unwrap();
+        assert!(text.contains(r#""kind":"edit""#), "{text}");
+        assert_eq!(serde_json::from_str::<NewRequest>(&text).unwrap(), body);
+    }
+
     #[test]
     fn envelope_round_trip_and_binding() {
         let key = SecretKey::generate("host").unwrap();

@@ -589,9 +589,7 @@ fn parse_rule(at: &At<'_>, r: &RawRule, name: String, line: usize) -> Result<Rul
     let kind = match r.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
         None | Some(("exec", _)) => Kind::Exec,
         Some(("edit", _)) => Kind::Edit,
-        Some((other, span)) => {
-            return at.err(span, format!("kind {other:?} must be exec or edit"))
-        }
+        Some((other, span)) => return at.err(span, format!("kind {other:?} must be exec or edit")),
     };
     if kind == Kind::Edit && !run_as.iter().all(|r| r == "root") {
         return at.err(

@@ -219,6 +219,23 @@ fn errors_limits_auth_metrics_and_reload() {
     bad.argv = vec!["/usr/bin/id".into(), "a\nb".into()];
     let (s, t, _) = send(&bad);
     json_error(s, &t, 400, "control");
+    // Edit requests name plain absolute files, and no run-as user.
+    bad.kind = jitsudo_core::grant::Kind::Edit;
+    bad.argv = vec!["/etc/nginx/*.conf".into()];
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "contains '*'");
+    bad.argv = vec!["/etc/../etc/shadow".into()];
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "normal form");
+    bad.argv = vec!["/etc/hosts".into()];
+    bad.run_as = "bob".into();
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "an edit grant has no run_as user");
+    bad.run_as = "root".into();
+    bad.kind = jitsudo_core::grant::Kind::Login;
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "login grants are not requested");
+    bad.kind = jitsudo_core::grant::Kind::Exec;
 
     // Metrics.
     let (s, t, _) = call("GET", &u("/metrics"), None, None);

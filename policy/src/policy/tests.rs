@@ -281,9 +281,15 @@ fn edit_rules_grant_only_edits_of_the_files_they_name() {
     let p = policy(EDIT_RULE);
     assert_eq!(p.rules[0].kind, Kind::Edit);
     let both = strings(&["/etc/hosts", "/etc/nginx/nginx.conf"]);
-    assert!(matches!(p.decide(&edit_ask(&both)).outcome, Outcome::Auto(_)));
+    assert!(matches!(
+        p.decide(&edit_ask(&both)).outcome,
+        Outcome::Auto(_)
+    ));
     let one = strings(&["/etc/hosts"]);
-    assert!(matches!(p.decide(&edit_ask(&one)).outcome, Outcome::Auto(_)));
+    assert!(matches!(
+        p.decide(&edit_ask(&one)).outcome,
+        Outcome::Auto(_)
+    ));
     // One file the rule does not name spoils the request.
     let more = strings(&["/etc/hosts", "/etc/shadow"]);
     let d = p.decide(&edit_ask(&more));
@@ -293,7 +299,10 @@ fn edit_rules_grant_only_edits_of_the_files_they_name() {
         "{d:?}"
     );
     // An edit rule never allows running the file, nor an exec rule editing it.
-    assert_eq!(p.decide(&ask("alice", &[], "/etc/hosts", &[])).rule, NO_MATCH);
+    assert_eq!(
+        p.decide(&ask("alice", &[], "/etc/hosts", &[])).rule,
+        NO_MATCH
+    );
     let exec = policy("[[rule]]\ncommands = [\"/etc/hosts\"]\ndecision = \"auto\"\n");
     assert_eq!(exec.decide(&edit_ask(&one)).rule, NO_MATCH);
 }
@@ -309,7 +318,10 @@ fn edit_rules_name_plain_absolute_files() {
         let e = err(&format!(
             "[[rule]]\nkind = \"edit\"\ncommands = [\"{file}\"]\ndecision = \"auto\"\n"
         ));
-        assert!(e.contains(needle) && e.starts_with(&format!("{P}:3: file")), "{file}: {e}");
+        assert!(
+            e.contains(needle) && e.starts_with(&format!("{P}:3: file")),
+            "{file}: {e}"
+        );
     }
     let e = err("[[rule]]\nkind = \"login\"\ncommands = [\"/etc/hosts\"]\ndecision = \"auto\"\n");
     assert!(e.contains("kind \"login\" must be exec or edit"), "{e}");
