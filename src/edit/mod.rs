@@ -127,8 +127,7 @@ pub fn edit(ctx: &Context, files: &[OsString]) -> Result<(), Refused> {
     }
 
     // 6. Spend one use of each counted grant and log each file before the editor runs.
-    let lock = spend_and_log(ctx, &grants, &chosen, &paths)?;
-    drop(lock);
+    spend_and_log(ctx, &grants, &chosen, &paths)?;
 
     // 7. The caller's copies, and the editor, run as the caller.
     let fail =
@@ -237,7 +236,9 @@ fn finish_file(
             format!("{path} was not written back: {why} (grant {})", grant.id()),
         ));
     }
-    match file::write_back(original, &edited) {
+    // The caller cannot stop or kill this process while it writes the file back, so a
+    // write-back is never left half done (a temporary file beside the original).
+    match system::unsignalable(|| file::write_back(original, &edited)) {
         Ok(()) => {
             record.outcome = Outcome::Event(format!("file edited: sha256 {old} -> {new}"));
             ctx.audit.send_best_effort(&record);
@@ -296,7 +297,7 @@ fn spend_and_log(
     grants: &[(Grant, u32)],
     chosen: &[usize],
     paths: &[String],
-) -> Result<crate::store::UserLock, Refused> {
+) -> Result<(), Refused> {
     let uid = ctx.caller.user.uid;
     let mut record = record_for(ctx, paths);
     let store_error = |record: &mut Record, e: crate::store::StoreError| {
@@ -352,7 +353,10 @@ fn spend_and_log(
             format!("cannot record the use: {e}"),
         )
     })?;
-    Ok(lock)
+    // The lock goes here: the editor may stay open for hours, and the caller's other
+    // runs must not wait for it. The uses are already durably counted.
+    drop(lock);
+    Ok(())
 }
 
 /// Run the editor on the copies as the caller and wait for it. `Err` says how it ended

@@ -20,9 +20,9 @@ fn happy_path_writes_the_edit_back_and_logs_both_hashes() {
     assert_eq!(read(&s, FILE), new);
 
     let logs = s.logs();
-    let allowed = format!("alice : TTY=unknown ; PWD=");
+    let allowed = "alice : TTY=unknown ; PWD=";
     assert!(
-        logs.iter().any(|l| l.contains(&allowed)
+        logs.iter().any(|l| l.contains(allowed)
             && l.contains(&format!("USER=root ; GRANT={id} ; COMMAND=sudoedit {FILE}"))),
         "{logs:#?}"
     );

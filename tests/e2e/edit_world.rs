@@ -10,6 +10,9 @@
 //! `wait-append` says it started (/var/tmp/editor-started) and appends only once
 //! /var/tmp/editor-go exists.
 
+// Not every suite uses every helper.
+#![allow(dead_code)]
+
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
