@@ -249,6 +249,16 @@ async fn index(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, 
     Ok(html_response(StatusCode::OK, dashboard(&s, &me).await?))
 }
 
+/// What a request or grant is for, as an approver reads it: the files of an edit request
+/// must not look like a command to run.
+fn shown_command(kind: &str, command: &str) -> String {
+    if kind == "edit" {
+        format!("edit (jitsudo -e) {command}")
+    } else {
+        command.to_string()
+    }
+}
+
 struct GrantLine {
     id: String,
     host: String,
@@ -262,7 +272,7 @@ struct GrantLine {
 
 async fn recent_grants(s: &Shared, limit: i64) -> Result<Vec<GrantLine>, ApiError> {
     let rows = sqlx::query(
-        "SELECT g.id, g.host, g.user_name, g.exp, g.created_at, r.command, r.run_as, v.revoked_by \
+        "SELECT g.id, g.host, g.user_name, g.exp, g.created_at, r.command, r.kind, r.run_as, v.revoked_by \
          FROM grants g JOIN requests r ON r.id = g.request_id \
          LEFT JOIN revocations v ON v.grant_id = g.id \
          ORDER BY g.created_at DESC, g.id LIMIT $1",
@@ -278,7 +288,10 @@ async fn recent_grants(s: &Shared, limit: i64) -> Result<Vec<GrantLine>, ApiErro
                 host: r.try_get("host")?,
                 user: r.try_get("user_name")?,
                 run_as: r.try_get("run_as")?,
-                command: r.try_get("command")?,
+                command: shown_command(
+                    &r.try_get::<String, _>("kind")?,
+                    &r.try_get::<String, _>("command")?,
+                ),
                 exp: r.try_get("exp")?,
                 created_at: r.try_get("created_at")?,
                 revoked_by: r.try_get("revoked_by")?,
@@ -334,7 +347,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
             host = escape(&r.host),
             run_as = escape(&r.run_as),
             age = html::age(now - r.created_at),
-            command = escape(&r.command),
+            command = escape(&shown_command(&r.kind, &r.command)),
             reason = escape(&r.reason),
             rule = escape(&r.rule),
             got = approvals.len(),
