@@ -205,3 +205,42 @@ fn huge_file_is_refused() {
         .assert_denied("is 17825792 bytes, more than the 16777216 bytes jitsudo -e copies");
     nothing_happened(&s, &shadow, "file too large");
 }
+
+/// The copy is the caller's: an editor that swaps it for a symlink to /etc/shadow or a
+/// FIFO gets root to read neither (the copy is read back with the caller's rights, not
+/// following links, and only as a regular file), and nothing is written back.
+#[test]
+fn copy_replaced_by_a_symlink_or_fifo_is_not_written_back() {
+    let s = world();
+    let shadow = read(&s, SHADOW);
+    grant(&s, &[FILE], &[]);
+    for (action, needle) in [
+        ("symlink", "Too many levels of symbolic links"),
+        ("fifo", "is not a regular file"),
+    ] {
+        s.logs();
+        let out = edit(&s, "alice", &format!("{EDITOR} {action}"), &[FILE]);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr
+                .contains("your edited copy /var/tmp/jitsudo-edit."),
+            "{out:?}"
+        );
+        assert!(out.stderr.contains(needle), "{out:?}");
+        assert!(
+            out.stderr.contains(&format!("{FILE} was not changed")),
+            "{out:?}"
+        );
+        assert_eq!(read(&s, FILE), CONTENT);
+        assert_eq!(read(&s, SHADOW), shadow);
+        assert_eq!(meta(&s, FILE).mode() & 0o777, 0o644);
+        let logs = s.logs();
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("alice : error: edit not written back: ")
+                    && l.contains(&format!("COMMAND=sudoedit {FILE}"))),
+            "{logs:#?}"
+        );
+        s.sh("rm -rf /var/tmp/jitsudo-edit.*");
+    }
+}

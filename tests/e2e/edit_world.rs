@@ -7,6 +7,7 @@
 //! ids and whether it can read /etc/shadow in /var/tmp/editor-ids (so a test can show
 //! it ran as the caller), skips to the `--` jitsudo adds, and then for each file:
 //! `append` adds a line, `none` changes nothing, `fail` changes the file and exits 3,
+//! `symlink` and `fifo` replace the copy by a symlink to /etc/shadow or a FIFO,
 //! `wait-append` says it started (/var/tmp/editor-started) and appends only once
 //! /var/tmp/editor-go exists.
 
@@ -47,6 +48,8 @@ for f in "$@"; do
     case "$action" in
         append|wait-append) echo "edited by $(id -un)" >> "$f" ;;
         fail) echo "half done" >> "$f"; exit 3 ;;
+        symlink) rm -f "$f"; ln -s /etc/shadow "$f" ;;
+        fifo) rm -f "$f"; mkfifo "$f" ;;
         none) ;;
     esac
 done
