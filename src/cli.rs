@@ -33,11 +33,14 @@ pub const LONG_VERSION: &str = concat!(
         jitsudo -u postgres psql               run as another user\n  \
         jitsudo --import grant.txt             cache a grant token you were given\n  \
         jitsudo -l                             list your usable grants\n  \
-        jitsudo --request --reason \"INC-42\" -- systemctl restart nginx\n\n\
+        jitsudo -e /etc/nginx/nginx.conf       edit a file under an edit grant\n  \
+        jitsudo --request --reason \"INC-42\" -- systemctl restart nginx\n  \
+        jitsudo --request -e /etc/nginx/nginx.conf --reason \"INC-43\"\n\n\
         Exit status: the command's own status when it ran; 1 when jitsudo refused or failed.\n\
         See jitsudo(8) and jitsudo.toml(5).",
     disable_help_subcommand = true,
     trailing_var_arg = true,
+    group(ArgGroup::new("what").args(["command", "edit"]).multiple(false)),
     group(ArgGroup::new("mode").args(["list", "import", "drop", "reset_timestamp", "sync", "enroll"]).multiple(false))
 )]
 pub struct Cli {
@@ -49,6 +52,16 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub user: Option<String>,
+
+    /// Edit FILEs under an edit grant (sudoedit): each is copied for you, your editor ($SUDO_EDITOR, $VISUAL, $EDITOR, else vi) runs as you, and root writes back only what changed. With --request: ask for an edit grant for the FILEs
+    #[arg(
+        short = 'e',
+        long = "edit",
+        value_name = "FILE",
+        num_args = 1..,
+        conflicts_with_all = ["command", "user", "list", "import", "drop", "reset_timestamp", "sync", "enroll"]
+    )]
+    pub edit: Vec<OsString>,
 
     /// List your grants usable on this host: id, commands, run-as, expiry, uses left
     #[arg(short = 'l', long = "list", action = ArgAction::SetTrue)]
@@ -67,7 +80,7 @@ pub struct Cli {
     pub reset_timestamp: bool,
 
     /// Ask the approval service for a grant to run COMMAND (needs service = in jitsudo.toml)
-    #[arg(long = "request", action = ArgAction::SetTrue, requires = "reason", requires = "command")]
+    #[arg(long = "request", action = ArgAction::SetTrue, requires = "reason", requires = "what")]
     pub request: bool,
 
     /// With --request: ask for a grant that can be used only once
@@ -111,6 +124,7 @@ pub struct Cli {
 #[derive(Debug)]
 pub enum Mode {
     Run,
+    Edit,
     List,
     Import(OsString),
     Drop(Option<String>),
@@ -140,6 +154,7 @@ impl Cli {
             import: None,
             drop: None,
             reset_timestamp: false,
+            edit: Vec::new(),
             request: false,
             once: false,
             duration: None,
@@ -167,6 +182,8 @@ impl Cli {
             Mode::Enroll
         } else if self.request {
             Mode::Request
+        } else if !self.edit.is_empty() {
+            Mode::Edit
         } else if !self.command.is_empty() {
             Mode::Run
         } else {
@@ -222,5 +239,39 @@ mod tests {
         ] {
             assert!(Cli::plain_command(&args(words)).is_none(), "{words:?}");
         }
+    }
+
+    #[test]
+    fn edit_takes_files_up_to_the_next_option() {
+        let cli = Cli::try_parse_from(args(&["-e", "/etc/hosts", "nginx.conf"])).unwrap();
+        assert_eq!(cli.edit, ["/etc/hosts", "nginx.conf"]);
+        assert!(cli.command.is_empty());
+        assert!(matches!(cli.mode(), Ok(Mode::Edit)));
+
+        let cli = Cli::try_parse_from(args(&[
+            "--request",
+            "-e",
+            "/etc/hosts",
+            "/etc/motd",
+            "--reason",
+            "INC-1",
+        ]))
+        .unwrap();
+        assert_eq!(cli.edit, ["/etc/hosts", "/etc/motd"]);
+        assert_eq!(cli.reason.as_deref(), Some("INC-1"));
+        assert!(matches!(cli.mode(), Ok(Mode::Request)));
+    }
+
+    #[test]
+    fn edit_needs_files_and_runs_as_nobody_else() {
+        for words in [
+            &["-e"][..],
+            &["-u", "bob", "-e", "/etc/hosts"],
+            &["-l", "-e", "/etc/hosts"],
+        ] {
+            assert!(Cli::try_parse_from(args(words)).is_err(), "{words:?}");
+        }
+        // A request needs a command or files.
+        assert!(Cli::try_parse_from(args(&["--request", "--reason", "x"])).is_err());
     }
 }

@@ -17,6 +17,7 @@ mod cli;
 mod client;
 mod context;
 mod decision;
+mod edit;
 mod exec;
 mod main_jitsudo;
 mod manage;

@@ -90,6 +90,7 @@ pub fn jitsudo_main() -> ExitCode {
     let result = match mode {
         Mode::Run => pipeline::run_command(&ctx, cli.user.as_deref(), &cli.command)
             .map(|never| match never {}),
+        Mode::Edit => crate::edit::edit(&ctx, &cli.edit),
         Mode::List => manage::list(&ctx),
         Mode::Import(source) => manage::import(&ctx, &source),
         Mode::Drop(prefix) => manage::drop_grants(&ctx, prefix.as_deref()),

@@ -69,6 +69,7 @@ pub fn import(ctx: &Context, source: &OsStr) -> Result<(), Refused> {
 fn describe(g: &Grant, used: u32, now: i64) -> String {
     let what = match g.claims.kind {
         Kind::Login => "login".to_string(),
+        Kind::Edit => format!("edit {}", g.claims.commands.join(", ")),
         Kind::Exec => g
             .commands
             .iter()
@@ -143,6 +144,12 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
             });
             let commands: Vec<String> = match g.claims.kind {
                 Kind::Login => vec!["(login)".to_string()],
+                Kind::Edit => g
+                    .claims
+                    .commands
+                    .iter()
+                    .map(|file| format!("(edit) {file}"))
+                    .collect(),
                 Kind::Exec => g.commands.iter().map(|c| c.to_string()).collect(),
             };
             let id: String = g.id().chars().take(12).collect();

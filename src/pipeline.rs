@@ -243,7 +243,7 @@ fn count_use_and_log(
     }
 }
 
-fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {
+pub(crate) fn log_allowed(ctx: &Context, record: &mut Record) -> Result<(), Refused> {
     record.outcome = Outcome::Allowed;
     match ctx.audit.send(record) {
         Ok(()) => Ok(()),
@@ -299,7 +299,7 @@ fn build_plan(
 
 // ---- refusing -------------------------------------------------------------------------
 
-fn deny(
+pub(crate) fn deny(
     ctx: &Context,
     record: &mut Record,
     log_text: String,
@@ -310,7 +310,12 @@ fn deny(
     refuse(ctx, record, Outcome::Denied(log_text), message)
 }
 
-fn refuse(ctx: &Context, record: &mut Record, outcome: Outcome, message: String) -> Refused {
+pub(crate) fn refuse(
+    ctx: &Context,
+    record: &mut Record,
+    outcome: Outcome,
+    message: String,
+) -> Refused {
     record.outcome = outcome;
     ctx.audit.send_best_effort(record);
     Refused { message }

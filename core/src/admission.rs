@@ -309,6 +309,26 @@ impl Request for Login {
     }
 }
 
+/// An edit (`jitsudo -e`) names one file: an edit grant lists it, exactly.
+pub struct EditFile<'a>(pub &'a str);
+
+impl Request for EditFile<'_> {
+    type Found = ();
+    type Chosen = ();
+
+    fn names(&mut self, grant: &Grant) -> Names<()> {
+        if grant.commands.iter().any(|c| c.path == self.0) {
+            Names::Yes(())
+        } else {
+            Names::No
+        }
+    }
+
+    fn confirm(&mut self, _grant: &Grant, _found: ()) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// The grant [`select`] chose: its index in the grants given, and what the kind needs.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Chosen<T> {
@@ -387,7 +407,8 @@ pub struct Spent {
     /// For a counted grant, the user's lock, still held: the setuid binary keeps it
     /// until the command is executed.
     pub lock: Option<UserLock>,
-    /// For a counted grant, its uses spent including this one.
+    /// For a counted grant, its uses spent including this one (with several, the last
+    /// one's).
     pub used: Option<u32>,
 }
 
@@ -423,27 +444,52 @@ pub fn spend_use<E>(
     grant: &Grant,
     log: impl FnOnce() -> Result<(), E>,
 ) -> Result<Spent, SpendError<E>> {
-    let Some(limit) = grant.claims.uses else {
+    spend_uses(store, uid, &[grant], log)
+}
+
+/// [`spend_use`] for one use that goes ahead under several grants at once (`jitsudo -e`
+/// of files named by different grants): one use of each counted grant, under one lock,
+/// all or none. A grant listed twice is spent once.
+pub fn spend_uses<E>(
+    store: &Store,
+    uid: Uid,
+    grants: &[&Grant],
+    log: impl FnOnce() -> Result<(), E>,
+) -> Result<Spent, SpendError<E>> {
+    let mut counted: Vec<(&Grant, u32)> = Vec::new();
+    for g in grants {
+        if let Some(limit) = g.claims.uses {
+            if !counted.iter().any(|(c, _)| c.id() == g.id()) {
+                counted.push((g, limit));
+            }
+        }
+    }
+    if counted.is_empty() {
         log().map_err(SpendError::NotLogged)?;
         return Ok(Spent {
             lock: None,
             used: None,
         });
-    };
+    }
     let lock = store.lock_user(uid).map_err(SpendError::Store)?;
     let mut cache = store.load_user(uid).map_err(SpendError::Store)?;
-    let used = cache.used(grant.id());
-    if used >= limit {
-        return Err(SpendError::UsedUp(Refusal::UsedUp { limit }));
+    for (g, limit) in &counted {
+        if cache.used(g.id()) >= *limit {
+            return Err(SpendError::UsedUp(Refusal::UsedUp { limit: *limit }));
+        }
     }
     log().map_err(SpendError::NotLogged)?;
-    cache.count_use(grant.id(), grant.exp);
+    let mut used = None;
+    for (g, _) in &counted {
+        used = Some(cache.used(g.id()) + 1);
+        cache.count_use(g.id(), g.exp);
+    }
     store
         .save_user(uid, &cache, &lock)
         .map_err(SpendError::NotRecorded)?;
     Ok(Spent {
         lock: Some(lock),
-        used: Some(used + 1),
+        used,
     })
 }
 

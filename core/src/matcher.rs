@@ -133,6 +133,46 @@ pub fn check_program_path(path: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// Check a file path of an edit grant (or of `jitsudo -e`): absolute, in normal form
+/// (as [`check_program_path`]), and plain, so the text compared is the one file opened:
+/// no glob characters (a grant names files, never patterns), no whitespace, backslash or
+/// control characters (the path is one word in grants, logs and the editor's argv), and
+/// not longer than PATH_MAX.
+pub fn check_edit_path(path: &str) -> Result<(), SpecError> {
+    if !path.starts_with('/') {
+        return Err(SpecError(format!(
+            "'{path}' is not an absolute path; files are named by full path, e.g. /etc/{}",
+            path.rsplit('/').next().unwrap_or(path)
+        )));
+    }
+    if path.len() == 1 || path.ends_with('/') {
+        return Err(SpecError(format!("'{path}' names a directory, not a file")));
+    }
+    if path.len() > 4095 {
+        return Err(SpecError(format!(
+            "the path is {} bytes, more than PATH_MAX",
+            path.len()
+        )));
+    }
+    if let Some(c) = path.chars().find(|c| {
+        matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') || c.is_whitespace() || c.is_control()
+    }) {
+        return Err(SpecError(format!(
+            "'{}' contains {c:?}; an edit grant names files by their exact path, without \
+             patterns, spaces, backslashes or control characters",
+            path.escape_debug()
+        )));
+    }
+    for part in path[1..].split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(SpecError(format!(
+                "'{path}' is not in normal form (no '.', '..' or '//' allowed)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_pin(word: &str) -> Result<Option<[u8; 32]>, SpecError> {
     let Some(hex) = word.strip_prefix("sha256:") else {
         return Ok(None);

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrustedKey;
 use crate::grant::keys::{PublicKey, SecretKey};
+use crate::grant::Kind;
 
 pub const HOST_ASSERTION: &[u8] = b"jitsudo-host-request-v1";
 pub const REVOCATION_ASSERTION: &[u8] = b"jitsudo-revocations-v1";
@@ -241,7 +242,11 @@ pub struct NewRequest {
     #[serde(default)]
     pub groups: Vec<String>,
     pub run_as: String,
-    /// Resolved absolute program path, then the arguments.
+    /// What the grant is for. Left out for `exec`, so a request for a command reads as
+    /// it always did.
+    #[serde(default = "exec_kind", skip_serializing_if = "is_exec_kind")]
+    pub kind: Kind,
+    /// Resolved absolute program path, then the arguments; for `edit`, the files.
     pub argv: Vec<String>,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,6 +256,14 @@ pub struct NewRequest {
     /// SSH client address, when the user came in over SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+fn exec_kind() -> Kind {
+    Kind::Exec
+}
+
+fn is_exec_kind(kind: &Kind) -> bool {
+    *kind == Kind::Exec
 }
 
 /// A request's state as the requester sees it.
@@ -303,6 +316,9 @@ pub struct RequestView {
     pub host: String,
     pub user: String,
     pub run_as: String,
+    /// `edit`: `command` is the files a `jitsudo -e` grant would name. Left out for exec.
+    #[serde(default = "exec_kind", skip_serializing_if = "is_exec_kind")]
+    pub kind: Kind,
     pub command: String,
     pub reason: String,
     pub status: String,
@@ -375,10 +391,37 @@ mod tests {
     use super::*;
     use crate::grant::keys::SecretKey;
 
+    /// A command request is sent as before (no `kind`); an edit request says so, and
+    /// reads back as one.
+    #[test]
+    fn request_kind_is_sent_only_for_edits() {
+        let mut body = NewRequest {
+            kind: crate::grant::Kind::Exec,
+            user: "alice".into(),
+            uid: 1000,
+            groups: vec![],
+            run_as: "root".into(),
+            argv: vec!["/etc/hosts".into()],
+            reason: "x".into(),
+            duration: None,
+            once: false,
+            source: None,
+        };
+        let text = serde_json::to_string(&body).unwrap();
+        assert!(!text.contains("kind"), "{text}");
+        let back: NewRequest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.kind, crate::grant::Kind::Exec);
+        body.kind = crate::grant::Kind::Edit;
+        let text = serde_json::to_string(&body).unwrap();
+        assert!(text.contains(r#""kind":"edit""#), "{text}");
+        assert_eq!(serde_json::from_str::<NewRequest>(&text).unwrap(), body);
+    }
+
     #[test]
     fn envelope_round_trip_and_binding() {
         let key = SecretKey::generate("host").unwrap();
         let body = NewRequest {
+            kind: crate::grant::Kind::Exec,
             user: "alice".into(),
             uid: 1000,
             groups: vec![],

@@ -136,7 +136,7 @@ pub struct MintArgs {
     /// Host id the grant is valid on (the host's `host =` in jitsudo.toml)
     #[arg(long, value_name = "HOST")]
     pub host: String,
-    /// Command spec the grant allows; repeat for several (e.g. "/usr/bin/journalctl *")
+    /// Command spec the grant allows; repeat for several (e.g. "/usr/bin/journalctl *"). With --kind edit: an absolute file path jitsudo -e may edit (e.g. /etc/nginx/nginx.conf)
     #[arg(long = "command", value_name = "SPEC")]
     pub commands: Vec<String>,
     /// User the commands run as
@@ -151,8 +151,8 @@ pub struct MintArgs {
     /// Number of times the grant may be used (1 = one-time); unlimited within its window if not given
     #[arg(long, value_name = "N")]
     pub uses: Option<u32>,
-    /// exec (run commands through jitsudo) or login (SSH login through pam_jitsudo)
-    #[arg(long, value_name = "KIND", default_value = "exec", value_parser = ["exec", "login"])]
+    /// exec (run commands through jitsudo), login (SSH login through pam_jitsudo) or edit (edit the --command files with jitsudo -e)
+    #[arg(long, value_name = "KIND", default_value = "exec", value_parser = ["exec", "login", "edit"])]
     pub kind: String,
     /// Why the grant exists (shown to the user and recorded in logs)
     #[arg(long, value_name = "TEXT")]
@@ -310,18 +310,34 @@ fn operator_name() -> String {
 }
 
 fn mint(args: &MintArgs) -> Result<(), String> {
-    let kind = if args.kind == "login" {
-        Kind::Login
-    } else {
-        Kind::Exec
+    let kind = match args.kind.as_str() {
+        "login" => Kind::Login,
+        "edit" => Kind::Edit,
+        _ => Kind::Exec,
     };
     if kind == Kind::Exec && args.commands.is_empty() {
         return Err(
             "an exec grant needs at least one --command SPEC (e.g. --command /usr/bin/id)".into(),
         );
     }
-    for spec in &args.commands {
-        CommandSpec::parse(spec).map_err(|e| format!("--command {spec:?}: {e}"))?;
+    if kind == Kind::Edit {
+        if args.commands.is_empty() {
+            return Err("an edit grant needs at least one --command FILE (e.g. --command /etc/nginx/nginx.conf)".into());
+        }
+        if args.run_as != "root" {
+            return Err(format!(
+                "--run-as {:?}: an edit grant has no run-as user (the editor runs as the caller, root writes the file back)",
+                args.run_as
+            ));
+        }
+        for file in &args.commands {
+            crate::matcher::check_edit_path(file)
+                .map_err(|e| format!("--command {file:?}: {e}"))?;
+        }
+    } else {
+        for spec in &args.commands {
+            CommandSpec::parse(spec).map_err(|e| format!("--command {spec:?}: {e}"))?;
+        }
     }
     if !grant::valid_user_name(&args.user) {
         return Err(format!("--user {:?} is not a valid user name", args.user));

@@ -1,4 +1,5 @@
 complete -c jitsudo -s u -l user -d 'Run the command as USER (a name, or #UID) instead of root; a user other than root and you gets a new session on a new pty, so the command cannot reach your terminal' -r -f -a "(__fish_complete_users)"
+complete -c jitsudo -s e -l edit -d 'Edit FILEs under an edit grant (sudoedit): each is copied for you, your editor ($SUDO_EDITOR, $VISUAL, $EDITOR, else vi) runs as you, and root writes back only what changed. With --request: ask for an edit grant for the FILEs' -r -F
 complete -c jitsudo -l import -d 'Verify a grant token (from FILE, or - for stdin) and cache it; only grants for you on this host are accepted' -r -F
 complete -c jitsudo -l drop -d 'Forget your cached grants: all of them, or the one whose id starts with GRANT' -r
 complete -c jitsudo -l for -d 'With --request: how long the grant should last, e.g. 15m or 2h' -r

@@ -556,7 +556,7 @@ _jitsudoctl() {
                     return 0
                     ;;
                 --kind)
-                    COMPREPLY=($(compgen -W "exec login" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "exec login edit" -- "${cur}"))
                     return 0
                     ;;
                 --reason)

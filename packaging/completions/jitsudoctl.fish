@@ -45,13 +45,14 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand keygen" -s h -l he
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l key -d 'Secret key file written by `jitsudoctl keygen` (must not be readable by group or others)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l user -d 'User the grant is for' -r -f -a "(__fish_complete_users)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l host -d 'Host id the grant is valid on (the host\'s `host =` in jitsudo.toml)' -r -f -a "(__fish_print_hostnames)"
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l command -d 'Command spec the grant allows; repeat for several (e.g. "/usr/bin/journalctl *")' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l command -d 'Command spec the grant allows; repeat for several (e.g. "/usr/bin/journalctl *"). With --kind edit: an absolute file path jitsudo -e may edit (e.g. /etc/nginx/nginx.conf)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l run-as -d 'User the commands run as' -r -f -a "(__fish_complete_users)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l for -d 'How long the grant lasts from its start, e.g. 15m, 2h' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l start -d 'When the grant starts: an RFC 3339 time, or an offset like +10m or -1h (default: now)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l uses -d 'Number of times the grant may be used (1 = one-time); unlimited within its window if not given' -r
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l kind -d 'exec (run commands through jitsudo) or login (SSH login through pam_jitsudo)' -r -f -a "exec\t''
-login\t''"
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l kind -d 'exec (run commands through jitsudo), login (SSH login through pam_jitsudo) or edit (edit the --command files with jitsudo -e)' -r -f -a "exec\t''
+login\t''
+edit\t''"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l reason -d 'Why the grant exists (shown to the user and recorded in logs)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l session-bound -d 'End the grant when the login session that used it closes (pam_jitsudo drops it then)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -s h -l help -d 'Print help'

@@ -21,6 +21,12 @@
 //! networks = ["10.0.0.0/8"]         # allowed SSH source addresses
 //! require_reason = true
 //! single_use = true                 # grants from this rule are one-time
+//!
+//! [[rule]]
+//! name = "nginx-config"
+//! kind = "edit"                     # grants for jitsudo -e: commands are files
+//! commands = ["/etc/nginx/nginx.conf"]
+//! decision = "auto"
 //! ```
 //!
 //! A rule *matches* on who (users/groups), where (hosts), what (commands, run_as).
@@ -39,6 +45,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::{line_of, parse_duration};
+use crate::grant::Kind;
 use crate::matcher::CommandSpec;
 
 /// No single grant from the service lasts longer than this, whatever a rule says.
@@ -59,6 +66,9 @@ pub struct Rule {
     users: Vec<String>,
     groups: Vec<String>,
     hosts: Vec<String>,
+    /// `exec` (commands are command specs) or `edit` (commands are the files that
+    /// `jitsudo -e` may edit, each an absolute path in normal form).
+    pub kind: Kind,
     commands: Vec<CommandSpec>,
     run_as: Vec<String>,
     pub decision: DecisionKind,
@@ -187,7 +197,10 @@ pub struct Ask<'a> {
     pub groups: &'a [String],
     pub host: &'a str,
     pub run_as: &'a str,
-    /// The program's absolute path and its arguments.
+    /// What the grant is for: a command, or (`Kind::Edit`) files to edit.
+    pub kind: Kind,
+    /// The program's absolute path and its arguments; for an edit, the first file and
+    /// the others.
     pub path: &'a str,
     pub args: &'a [String],
     pub reason: &'a str,
@@ -233,14 +246,13 @@ pub const NO_MATCH: &str = "no matching rule";
 impl Policy {
     pub fn decide(&self, ask: &Ask<'_>) -> Decision {
         let Some(rule) = self.rules.iter().find(|r| r.matches(ask)) else {
+            let what = match ask.kind {
+                Kind::Edit => format!("editing {}", display_command(ask.path, ask.args)),
+                _ => format!("{} as {}", display_command(ask.path, ask.args), ask.run_as),
+            };
             return Decision {
                 rule: NO_MATCH.into(),
-                outcome: Outcome::Deny(format!(
-                    "no policy rule allows {} as {} on {}",
-                    display_command(ask.path, ask.args),
-                    ask.run_as,
-                    ask.host
-                )),
+                outcome: Outcome::Deny(format!("no policy rule allows {what} on {}", ask.host)),
             };
         };
         Decision {
@@ -268,11 +280,17 @@ impl Rule {
         } else {
             self.run_as.iter().any(|r| r == "*" || r == ask.run_as)
         };
-        let command = self
-            .commands
-            .iter()
-            .any(|c| c.pin.is_none() && c.allows(ask.path, ask.args));
-        who && host && run_as && command
+        let command = match self.kind {
+            // Every file asked for must be one the rule names.
+            Kind::Edit => std::iter::once(ask.path)
+                .chain(ask.args.iter().map(String::as_str))
+                .all(|file| self.commands.iter().any(|c| c.path == file)),
+            _ => self
+                .commands
+                .iter()
+                .any(|c| c.pin.is_none() && c.allows(ask.path, ask.args)),
+        };
+        who && host && run_as && self.kind == ask.kind && command
     }
 
     fn judge(&self, ask: &Ask<'_>) -> Outcome {
@@ -405,6 +423,7 @@ struct RawRule {
     groups: Vec<Spanned<String>>,
     #[serde(default)]
     hosts: Vec<Spanned<String>>,
+    kind: Option<Spanned<String>>,
     commands: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     run_as: Vec<Spanned<String>>,
@@ -567,8 +586,30 @@ fn parse_rule(at: &At<'_>, r: &RawRule, name: String, line: usize) -> Result<Rul
             "commands is empty; list at least one command spec",
         );
     }
+    let kind = match r.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+        None | Some(("exec", _)) => Kind::Exec,
+        Some(("edit", _)) => Kind::Edit,
+        Some((other, span)) => return at.err(span, format!("kind {other:?} must be exec or edit")),
+    };
+    if kind == Kind::Edit && !run_as.iter().all(|r| r == "root") {
+        return at.err(
+            r.run_as[0].span(),
+            "an edit rule has no run_as (the editor runs as the requester, root writes back)",
+        );
+    }
     let mut commands = Vec::new();
     for c in r.commands.get_ref() {
+        if kind == Kind::Edit {
+            if let Err(e) = crate::matcher::check_edit_path(c.get_ref()) {
+                return at.err(c.span(), format!("file {:?}: {e}", c.get_ref()));
+            }
+            commands.push(CommandSpec {
+                pin: None,
+                path: c.get_ref().clone(),
+                args: crate::matcher::ArgRule::None,
+            });
+            continue;
+        }
         match CommandSpec::parse(c.get_ref()) {
             Ok(spec) if spec.pin.is_some() => {
                 return at.err(c.span(), "sha256-pinned specs are not supported in policy rules (the service cannot check the host's file)")
@@ -678,6 +719,7 @@ fn parse_rule(at: &At<'_>, r: &RawRule, name: String, line: usize) -> Result<Rul
         users,
         groups,
         hosts,
+        kind,
         commands,
         run_as,
         decision,

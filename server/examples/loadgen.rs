@@ -68,6 +68,7 @@ impl Client {
     /// One request, as `jitsudo --request` sends it; Err on anything but a grant.
     fn request(&self, n: usize) -> Result<(), String> {
         let body = NewRequest {
+            kind: jitsudo_core::grant::Kind::Exec,
             user: self.user.clone(),
             uid: 50000,
             groups: vec![],

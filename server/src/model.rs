@@ -11,6 +11,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Any, Database, Decode, Encode, Type};
 
+pub use jitsudo_core::grant::Kind;
+
 /// Where a request stands. Stored and sent as the lowercase word (`pending`,
 /// `approved`, `denied`): the column, the JSON field and the webhook field are text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,7 +116,10 @@ pub struct RequestRow {
     pub user: String,
     pub uid: i64,
     pub run_as: String,
-    /// The command spec the grant will carry (exactly the requested argv).
+    /// `Exec`, or `Edit` for a grant of files for `jitsudo -e`.
+    pub kind: Kind,
+    /// The command spec the grant will carry (exactly the requested argv); for an edit,
+    /// the files, separated by spaces (a file of an edit grant has none in its path).
     pub command: String,
     pub reason: String,
     pub duration: i64,
@@ -158,6 +163,7 @@ pub struct GrantListing {
     pub host: String,
     pub user: String,
     pub run_as: String,
+    pub kind: Kind,
     pub command: String,
     pub exp: i64,
     pub created_at: i64,

@@ -63,6 +63,7 @@ fn json_error(status: u16, text: &str, want: u16, needle: &str) {
 
 fn request_body(key: &SecretKey, host: &str, user: &str) -> String {
     let body = NewRequest {
+        kind: jitsudo_core::grant::Kind::Exec,
         user: user.into(),
         uid: 1000,
         groups: vec![],
@@ -182,6 +183,7 @@ fn errors_limits_auth_metrics_and_reload() {
 
     // Bad input inside a valid envelope.
     let mut bad = NewRequest {
+        kind: jitsudo_core::grant::Kind::Exec,
         user: "alice;rm".into(),
         uid: 1,
         groups: vec![],
@@ -217,6 +219,23 @@ fn errors_limits_auth_metrics_and_reload() {
     bad.argv = vec!["/usr/bin/id".into(), "a\nb".into()];
     let (s, t, _) = send(&bad);
     json_error(s, &t, 400, "control");
+    // Edit requests name plain absolute files, and no run-as user.
+    bad.kind = jitsudo_core::grant::Kind::Edit;
+    bad.argv = vec!["/etc/nginx/*.conf".into()];
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "contains '*'");
+    bad.argv = vec!["/etc/../etc/shadow".into()];
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "normal form");
+    bad.argv = vec!["/etc/hosts".into()];
+    bad.run_as = "bob".into();
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "an edit grant has no run_as user");
+    bad.run_as = "root".into();
+    bad.kind = jitsudo_core::grant::Kind::Login;
+    let (s, t, _) = send(&bad);
+    json_error(s, &t, 400, "login grants are not requested");
+    bad.kind = jitsudo_core::grant::Kind::Exec;
 
     // Metrics.
     let (s, t, _) = call("GET", &u("/metrics"), None, None);

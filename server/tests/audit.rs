@@ -48,6 +48,7 @@ pub fn ask(
     reason: &str,
 ) -> serde_json::Value {
     let body = NewRequest {
+        kind: jitsudo_core::grant::Kind::Exec,
         user: user.into(),
         uid: 1000,
         groups: vec![],

@@ -161,6 +161,7 @@ fn requester(shared: Arc<Shared>, key: Arc<SecretKey>, user: String) {
             _ => vec!["/usr/bin/id".into(), "-u".into(), n.to_string()],
         };
         let body = NewRequest {
+            kind: jitsudo_core::grant::Kind::Exec,
             user: user.clone(),
             uid: 42000,
             groups: vec![],
@@ -419,6 +420,7 @@ fn run(database: &str) {
         wire::PATH_REQUESTS,
         jitsudo_core::grant::now(),
         &NewRequest {
+            kind: jitsudo_core::grant::Kind::Exec,
             user: "alice".into(),
             uid: 42000,
             groups: vec![],

@@ -37,6 +37,12 @@ decision = "auto"
 single_use = true
 
 [[rule]]
+name = "edit-app"
+kind = "edit"
+commands = ["/etc/jitsudo-app.conf"]
+decision = "auto"
+
+[[rule]]
 name = "office-hours"
 commands = ["/usr/bin/date"]
 decision = "auto"
@@ -132,6 +138,43 @@ fn suite(database: &str) {
         &["--request", "--reason", "x", "--", "/usr/bin/uptime"],
     )
     .denied("no policy rule allows /usr/bin/uptime");
+
+    // An edit grant: asked for with -e, signed as kind edit, listed as such.
+    let out = host
+        .run(
+            "alice",
+            &[
+                "--request",
+                "-e",
+                "/etc/jitsudo-app.conf",
+                "--reason",
+                "INC-2",
+            ],
+        )
+        .ok();
+    assert!(
+        out.stdout.contains("cached (valid for")
+            && out
+                .stdout
+                .contains("; run it with: jitsudo -e /etc/jitsudo-app.conf"),
+        "{out:?}"
+    );
+    let list = host.run("alice", &["-l"]).ok();
+    assert!(
+        list.stdout.contains("(edit) /etc/jitsudo-app.conf"),
+        "{list:?}"
+    );
+    // The edit rule names only that file, and no exec rule makes an edit grant.
+    host.run(
+        "alice",
+        &["--request", "-e", "/etc/shadow", "--reason", "x"],
+    )
+    .denied("no policy rule allows editing /etc/shadow on");
+    host.run(
+        "alice",
+        &["--request", "-e", "/usr/bin/id", "--reason", "x"],
+    )
+    .denied("no policy rule allows editing /usr/bin/id on");
 
     two_approvers_with_a_waiting_requester(&svc, &host, &bob, &carol, &alice);
 

@@ -33,6 +33,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn ask(svc: &Service, key: &SecretKey, user: &str, argv: &[&str], reason: &str) -> Value {
     let body = NewRequest {
+        kind: jitsudo_core::grant::Kind::Exec,
         user: user.into(),
         uid: 1000,
         groups: vec![],

@@ -104,25 +104,18 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     let urls = service_urls(ctx).map_err(|e| ctx.refuse("request", e))?;
     let target =
         pipeline::target_user(cli.user.as_deref()).map_err(|e| ctx.refuse("request", e))?;
-    let (program, args) = cli
-        .command
-        .split_first()
-        .ok_or_else(|| ctx.refuse("request", "no command given".into()))?;
-    let paths = resolve::candidates(program, &ctx.config.secure_path)
-        .map_err(|e| ctx.refuse("request", e))?;
-    let mut argv = vec![paths[0].clone()];
-    for a in args {
-        argv.push(
-            a.to_str()
-                .ok_or_else(|| {
-                    ctx.refuse(
-                        "request",
-                        "arguments must be valid UTF-8 to be requested".into(),
-                    )
-                })?
-                .to_string(),
-        );
-    }
+    let (kind, argv) = if !cli.edit.is_empty() {
+        // The files of an edit grant, absolute and checked as `jitsudo -e` takes them.
+        let files = cli
+            .edit
+            .iter()
+            .map(|f| crate::edit::absolute(&ctx.caller.cwd, f))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ctx.refuse("request", e))?;
+        (Kind::Edit, files)
+    } else {
+        (Kind::Exec, command_argv(ctx, &cli.command)?)
+    };
     let duration = match &cli.duration {
         None => None,
         Some(d) => Some(
@@ -133,6 +126,7 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     };
     let user = &ctx.caller.user;
     let body = NewRequest {
+        kind,
         user: user.name.clone(),
         uid: user.uid.get(),
         groups: group_names(user),
@@ -156,11 +150,17 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
         .map_err(|e| ctx.refuse("request", e))?
         // The key is wiped here, before the fork.
     };
-    ctx.audit.send_best_effort(&ctx.record(
-        Outcome::Event("requested grant".into()),
-        None,
-        argv.iter().map(OsString::from).collect(),
-    ));
+    ctx.audit.send_best_effort(
+        &ctx.record(
+            Outcome::Event("requested grant".into()),
+            None,
+            (kind == Kind::Edit)
+                .then(|| OsString::from("sudoedit"))
+                .into_iter()
+                .chain(argv.iter().map(OsString::from))
+                .collect(),
+        ),
+    );
 
     let no_wait = cli.no_wait;
     let _interrupts = system::ignore_interrupts();
@@ -179,15 +179,23 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     for m in msgs {
         match m {
             ChildMsg::Grant { id, token } => {
-                let g = accept_grant(ctx, &token, Kind::Exec, &argv, &id)?;
+                let g = accept_grant(ctx, &token, kind, &argv, &id)?;
+                if cli.run && kind == Kind::Edit {
+                    return crate::edit::edit(ctx, &cli.edit);
+                }
                 if cli.run {
                     return pipeline::run_command(ctx, cli.user.as_deref(), &cli.command)
                         .map(|never| match never {});
                 }
-                let shown = std::iter::once(program.to_string_lossy().into_owned())
-                    .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let shown = match kind {
+                    Kind::Edit => format!("-e {}", argv.join(" ")),
+                    _ => cli
+                        .command
+                        .iter()
+                        .map(|a| a.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
                 let user_flag = cli
                     .user
                     .as_deref()
@@ -227,6 +235,30 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     }
 }
 
+/// The argv of a command request: the program resolved in secure_path, then the
+/// arguments, all UTF-8.
+fn command_argv(ctx: &Context, command: &[OsString]) -> Result<Vec<String>, Refused> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| ctx.refuse("request", "no command given".into()))?;
+    let paths = resolve::candidates(program, &ctx.config.secure_path)
+        .map_err(|e| ctx.refuse("request", e))?;
+    let mut argv = vec![paths[0].clone()];
+    for a in args {
+        argv.push(
+            a.to_str()
+                .ok_or_else(|| {
+                    ctx.refuse(
+                        "request",
+                        "arguments must be valid UTF-8 to be requested".into(),
+                    )
+                })?
+                .to_string(),
+        );
+    }
+    Ok(argv)
+}
+
 fn describe_uses(g: &Grant) -> String {
     let valid = human_duration((g.exp - grant::now()).max(0) as u64);
     match g.claims.uses {
@@ -262,7 +294,14 @@ fn accept_grant(
     );
     let g = admission::admit(&ctx.config, token, &terms)
         .map_err(|e| ctx.refuse("request", format!("the service's grant was refused: {e}")))?;
-    if !g.commands.iter().any(|c| c.allows(&argv[0], &argv[1..])) {
+    // admit has checked the kind; what is left is whether this grant covers what was asked.
+    let covered = match kind {
+        Kind::Edit => argv
+            .iter()
+            .all(|file| g.commands.iter().any(|c| c.path == *file)),
+        _ => g.commands.iter().any(|c| c.allows(&argv[0], &argv[1..])),
+    };
+    if !covered {
         return Err(ctx.refuse(
             "request",
             format!(

@@ -4,12 +4,15 @@
 //!
 //! The sandbox is tests/e2e's, shared rather than copied.
 
+#[path = "../e2e/edit_world.rs"]
+mod edit_world;
 #[path = "../e2e/sandbox.rs"]
 mod sandbox;
 #[path = "../e2e/terminal_driver.rs"]
 mod terminal_driver;
 
 mod audit;
+mod edit;
 mod files;
 mod input;
 mod journal;

@@ -2,11 +2,13 @@
 //! unprivileged users in private mount namespaces. See sandbox.rs. The attacks, each
 //! shown refused, are a suite of their own: tests/attacks.
 
+mod edit_world;
 mod sandbox;
 mod terminal_driver;
 
 mod accounts;
 mod cache;
+mod edit;
 mod journal;
 mod logging;
 mod reauth;

@@ -34,6 +34,9 @@ pub enum Kind {
     Exec,
     /// Log in (checked by pam_jitsudo's account phase).
     Login,
+    /// Edit the listed files with `jitsudo -e` (sudoedit semantics): `commands` are
+    /// absolute file paths, never programs, and the editor runs as the caller.
+    Edit,
 }
 
 impl fmt::Display for Kind {
@@ -41,6 +44,7 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Exec => "exec",
             Kind::Login => "login",
+            Kind::Edit => "edit",
         })
     }
 }
@@ -307,6 +311,36 @@ pub fn verify_cached(
     Ok(grant)
 }
 
+/// The files of an edit grant, each an absolute path in normal form (see
+/// [`check_edit_path`](crate::matcher::check_edit_path)), as specs with no arguments: a
+/// path then names the file for `jitsudo -e`, and `jitsudo FILE` finds the grant but is
+/// refused because it is not an exec grant.
+fn edit_files(claims: &Claims) -> Result<Vec<CommandSpec>, String> {
+    if claims.commands.is_empty() {
+        return Err("an edit grant must list at least one file".into());
+    }
+    // The editor runs as the caller and the file is written back by root, keeping its
+    // owner: there is no other user to act as.
+    if claims.run_as != "root" {
+        return Err(format!(
+            "an edit grant has no run_as user (got {:?}); files are written back by root",
+            claims.run_as
+        ));
+    }
+    claims
+        .commands
+        .iter()
+        .map(|path| {
+            crate::matcher::check_edit_path(path).map_err(|e| format!("file {path:?}: {e}"))?;
+            Ok(CommandSpec {
+                pin: None,
+                path: path.clone(),
+                args: crate::matcher::ArgRule::None,
+            })
+        })
+        .collect()
+}
+
 impl Grant {
     fn from_claims(claims: Claims, key_id: String, token: String) -> Result<Grant, Rejection> {
         let bad = |what: String| Rejection::Malformed(what);
@@ -335,6 +369,7 @@ impl Grant {
             Kind::Exec if claims.commands.is_empty() => {
                 return Err(bad("an exec grant must list at least one command".into()))
             }
+            Kind::Edit => edit_files(&claims).map_err(bad)?,
             _ => claims
                 .commands
                 .iter()

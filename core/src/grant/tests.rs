@@ -236,3 +236,57 @@ fn verification_mark_skips_only_the_signature_of_the_same_token_and_key() {
         Err(Rejection::LifetimeTooLong { .. })
     ));
 }
+
+fn edit_claims(files: &[&str]) -> Claims {
+    Claims {
+        kind: Kind::Edit,
+        commands: files.iter().map(|f| f.to_string()).collect(),
+        ..claims(1_800_000_000)
+    }
+}
+
+#[test]
+fn edit_grant_names_files() {
+    let (key, trusted) = setup();
+    let token = sign(&edit_claims(&["/etc/nginx/nginx.conf", "/etc/hosts"]), &key).unwrap();
+    let g = verify(&token, &trusted, MAX).unwrap();
+    assert_eq!(g.claims.kind, Kind::Edit);
+    assert_eq!(g.commands[0].path, "/etc/nginx/nginx.conf");
+    assert_eq!(g.commands[0].args, crate::matcher::ArgRule::None);
+    assert!(g.commands[1].allows("/etc/hosts", &[] as &[&str]));
+}
+
+#[test]
+fn edit_grant_refuses_paths_that_are_not_one_plain_file() {
+    let (key, _) = setup();
+    for (file, needle) in [
+        ("etc/hosts", "not an absolute path"),
+        ("/etc/../etc/shadow", "normal form"),
+        ("/etc//hosts", "normal form"),
+        ("/etc/./hosts", "normal form"),
+        ("/etc/nginx/", "names a directory"),
+        ("/", "names a directory"),
+        ("/etc/nginx/*.conf", "contains '*'"),
+        ("/etc/host?", "contains '?'"),
+        ("/etc/[ab]", "contains '['"),
+        ("/etc/a b", "contains ' '"),
+        ("/etc/a\\ b", "contains '\\\\'"),
+        ("/etc/a\nb", "contains '\\n'"),
+        ("sha256:00 /etc/hosts", "not an absolute path"),
+    ] {
+        let err = sign(&edit_claims(&[file]), &key).unwrap_err();
+        assert!(err.contains(needle), "{file:?}: {err}");
+    }
+    let err = sign(&edit_claims(&[]), &key).unwrap_err();
+    assert!(err.contains("at least one file"), "{err}");
+    let mut as_bob = edit_claims(&["/etc/hosts"]);
+    as_bob.run_as = "bob".into();
+    let err = sign(&as_bob, &key).unwrap_err();
+    assert!(err.contains("no run_as user"), "{err}");
+}
+
+#[test]
+fn edit_kind_in_the_payload_is_lowercase() {
+    let json = serde_json::to_string(&edit_claims(&["/etc/hosts"])).unwrap();
+    assert!(json.contains(r#""kind":"edit""#), "{json}");
+}

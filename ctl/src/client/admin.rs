@@ -161,9 +161,14 @@ pub fn approver_add(
 }
 
 fn show(r: &RequestView) -> String {
+    // An approver must not mistake the files of an edit request for a command to run.
+    let what = match r.kind {
+        jitsudo_core::grant::Kind::Edit => format!("edit {}", r.command),
+        _ => format!("as {}: {}", r.run_as, r.command),
+    };
     let mut line = format!(
-        "{}  {:<8}  {}@{}  as {}: {}\n    reason: {}\n    rule {}: {}",
-        r.id, r.status, r.user, r.host, r.run_as, r.command, r.reason, r.rule, r.message
+        "{}  {:<8}  {}@{}  {what}\n    reason: {}\n    rule {}: {}",
+        r.id, r.status, r.user, r.host, r.reason, r.rule, r.message
     );
     if r.status == "pending" || !r.approvals.is_empty() {
         let by: Vec<String> = r.approvals.iter().map(|a| a.approver.clone()).collect();

@@ -19,6 +19,7 @@ fn ask<'a>(user: &'a str, groups: &'a [String], path: &'a str, args: &'a [String
         groups,
         host: "web-01",
         run_as: "root",
+        kind: Kind::Exec,
         path,
         args,
         reason: "INC-1",
@@ -264,4 +265,66 @@ fn offsets_and_globs() {
     assert!(glob("w?b-*1", "web-01"));
     assert!(!glob("web-*", "db-01"));
     assert!(!glob("web", "web-01"));
+}
+
+fn edit_ask<'a>(files: &'a [String]) -> Ask<'a> {
+    Ask {
+        kind: Kind::Edit,
+        ..ask("alice", &[], &files[0], &files[1..])
+    }
+}
+
+const EDIT_RULE: &str = "[[rule]]\nname = \"conf\"\nkind = \"edit\"\ncommands = [\"/etc/nginx/nginx.conf\", \"/etc/hosts\"]\ndecision = \"auto\"\n";
+
+#[test]
+fn edit_rules_grant_only_edits_of_the_files_they_name() {
+    let p = policy(EDIT_RULE);
+    assert_eq!(p.rules[0].kind, Kind::Edit);
+    let both = strings(&["/etc/hosts", "/etc/nginx/nginx.conf"]);
+    assert!(matches!(
+        p.decide(&edit_ask(&both)).outcome,
+        Outcome::Auto(_)
+    ));
+    let one = strings(&["/etc/hosts"]);
+    assert!(matches!(
+        p.decide(&edit_ask(&one)).outcome,
+        Outcome::Auto(_)
+    ));
+    // One file the rule does not name spoils the request.
+    let more = strings(&["/etc/hosts", "/etc/shadow"]);
+    let d = p.decide(&edit_ask(&more));
+    assert_eq!(d.rule, NO_MATCH);
+    assert!(
+        matches!(&d.outcome, Outcome::Deny(m) if m == "no policy rule allows editing /etc/hosts /etc/shadow on web-01"),
+        "{d:?}"
+    );
+    // An edit rule never allows running the file, nor an exec rule editing it.
+    assert_eq!(
+        p.decide(&ask("alice", &[], "/etc/hosts", &[])).rule,
+        NO_MATCH
+    );
+    let exec = policy("[[rule]]\ncommands = [\"/etc/hosts\"]\ndecision = \"auto\"\n");
+    assert_eq!(exec.decide(&edit_ask(&one)).rule, NO_MATCH);
+}
+
+#[test]
+fn edit_rules_name_plain_absolute_files() {
+    for (file, needle) in [
+        ("etc/hosts", "not an absolute path"),
+        ("/etc/nginx/*.conf", "contains '*'"),
+        ("/etc/../etc/shadow", "normal form"),
+        ("/etc/nginx/", "names a directory"),
+    ] {
+        let e = err(&format!(
+            "[[rule]]\nkind = \"edit\"\ncommands = [\"{file}\"]\ndecision = \"auto\"\n"
+        ));
+        assert!(
+            e.contains(needle) && e.starts_with(&format!("{P}:3: file")),
+            "{file}: {e}"
+        );
+    }
+    let e = err("[[rule]]\nkind = \"login\"\ncommands = [\"/etc/hosts\"]\ndecision = \"auto\"\n");
+    assert!(e.contains("kind \"login\" must be exec or edit"), "{e}");
+    let e = err("[[rule]]\nkind = \"edit\"\nrun_as = [\"bob\"]\ncommands = [\"/etc/hosts\"]\ndecision = \"auto\"\n");
+    assert!(e.contains("an edit rule has no run_as"), "{e}");
 }

@@ -4,34 +4,19 @@
 
 use std::net::IpAddr;
 
-use jitsudo_core::grant;
+use jitsudo_core::grant::{self, Kind};
 use jitsudo_core::matcher::{ArgRule, CommandSpec};
 use jitsudo_core::wire::NewRequest;
 use jitsudo_policy::policy;
 
 use crate::service::error::{invalid, Result};
 
-/// Check what the host sent and turn argv into the exact command spec of the grant.
-pub fn request(r: &NewRequest) -> Result<(String, Option<IpAddr>)> {
-    if !grant::valid_user_name(&r.user) {
-        return Err(invalid(format!(
-            "user {:?} is not a valid user name",
-            r.user
-        )));
-    }
-    if !grant::valid_user_name(&r.run_as) {
-        return Err(invalid(format!(
-            "run_as {:?} is not a valid user name",
-            r.run_as
-        )));
-    }
-    if r.groups.len() > 1024 || r.groups.iter().any(|g| !grant::valid_user_name(g)) {
-        return Err(invalid("groups must be at most 1024 valid group names"));
-    }
-    let Some((path, args)) = r.argv.split_first() else {
+/// The exact command spec of a requested argv.
+fn command_spec_of(argv: &[String]) -> Result<String> {
+    let Some((path, args)) = argv.split_first() else {
         return Err(invalid("argv is empty"));
     };
-    if r.argv.len() > 256 || r.argv.iter().map(String::len).sum::<usize>() > 16 * 1024 {
+    if argv.len() > 256 || argv.iter().map(String::len).sum::<usize>() > 16 * 1024 {
         return Err(invalid(
             "the command is too long (at most 256 words and 16 KiB)",
         ));
@@ -49,10 +34,55 @@ pub fn request(r: &NewRequest) -> Result<(String, Option<IpAddr>)> {
     let text = spec.to_string();
     // Round trip: control characters and the like are refused here, as hosts would.
     match CommandSpec::parse(&text) {
-        Ok(back) if back == spec => {}
-        Ok(_) => return Err(invalid("the command cannot be written as a command spec")),
-        Err(e) => return Err(invalid(format!("command: {e}"))),
+        Ok(back) if back == spec => Ok(text),
+        Ok(_) => Err(invalid("the command cannot be written as a command spec")),
+        Err(e) => Err(invalid(format!("command: {e}"))),
     }
+}
+
+/// The files of a requested edit grant, each checked as hosts check them, joined by
+/// spaces (no file of an edit grant has one) for the request's command column.
+fn edit_files_of(files: &[String]) -> Result<String> {
+    if files.is_empty() || files.len() > 64 {
+        return Err(invalid("an edit request names 1 to 64 files"));
+    }
+    for file in files {
+        jitsudo_core::matcher::check_edit_path(file)
+            .map_err(|e| invalid(format!("file {file:?}: {e}")))?;
+    }
+    Ok(files.join(" "))
+}
+
+/// Check what the host sent and turn argv into the exact command spec of the grant
+/// (for an edit request, its files).
+pub fn request(r: &NewRequest) -> Result<(String, Option<IpAddr>)> {
+    if !grant::valid_user_name(&r.user) {
+        return Err(invalid(format!(
+            "user {:?} is not a valid user name",
+            r.user
+        )));
+    }
+    if !grant::valid_user_name(&r.run_as) {
+        return Err(invalid(format!(
+            "run_as {:?} is not a valid user name",
+            r.run_as
+        )));
+    }
+    if r.groups.len() > 1024 || r.groups.iter().any(|g| !grant::valid_user_name(g)) {
+        return Err(invalid("groups must be at most 1024 valid group names"));
+    }
+    let text = match r.kind {
+        Kind::Exec => command_spec_of(&r.argv)?,
+        Kind::Edit if r.run_as != "root" => {
+            return Err(invalid("an edit grant has no run_as user; it must be root"))
+        }
+        Kind::Edit => edit_files_of(&r.argv)?,
+        Kind::Login => {
+            return Err(invalid(
+                "login grants are not requested through the host API",
+            ))
+        }
+    };
     if r.reason.len() > 1000 || r.reason.chars().any(|c| c.is_control()) {
         return Err(invalid(
             "reason must be at most 1000 characters without control characters",

@@ -88,7 +88,12 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
         "CREATE TABLE revocations (grant_id TEXT PRIMARY KEY, reason TEXT NOT NULL, revoked_by TEXT NOT NULL, exp BIGINT NOT NULL, created_at BIGINT NOT NULL)",
         "CREATE TABLE nonces (host TEXT NOT NULL, nonce TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (host, nonce))",
     ],
-), (2, audit::SQLITE_SCHEMA, audit::POSTGRES_SCHEMA)];
+), (2, audit::SQLITE_SCHEMA, audit::POSTGRES_SCHEMA), (
+    3,
+    // Requests for edit grants (jitsudo --request -e); every earlier request was exec.
+    &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
+    &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
+)];
 
 impl Db {
     /// Connect and bring the schema up to date.
@@ -397,7 +402,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -418,6 +423,7 @@ impl Db {
             .bind(req.created_at)
             .bind(req.decided_at)
             .bind(req.decided_by.clone())
+            .bind(req.kind.to_string())
             .execute(&mut **tx)
             .await?;
             if let Some(g) = grant {
@@ -589,7 +595,7 @@ impl Db {
     /// The newest grants with their request's command and their revocation, if any.
     pub async fn recent_grants(&self, limit: i64) -> R<Vec<GrantListing>> {
         let rows = sqlx::query(
-            "SELECT g.id, g.host, g.user_name, g.exp, g.created_at, r.command, r.run_as, v.revoked_by \
+            "SELECT g.id, g.host, g.user_name, g.exp, g.created_at, r.command, r.kind, r.run_as, v.revoked_by \
              FROM grants g JOIN requests r ON r.id = g.request_id \
              LEFT JOIN revocations v ON v.grant_id = g.id \
              ORDER BY g.created_at DESC, g.id LIMIT $1",
@@ -604,6 +610,7 @@ impl Db {
                     host: r.try_get("host")?,
                     user: r.try_get("user_name")?,
                     run_as: r.try_get("run_as")?,
+                    kind: rows::kind_column(r)?,
                     command: r.try_get("command")?,
                     exp: r.try_get("exp")?,
                     created_at: r.try_get("created_at")?,

@@ -4,9 +4,11 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use jitsudo_core::grant::Kind;
+
 use crate::model::{ApprovalRow, GrantRow, RequestRow};
 
-pub(crate) const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by";
+pub(crate) const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by, kind";
 
 pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
     Ok(RequestRow {
@@ -15,6 +17,7 @@ pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
         user: r.try_get("user_name")?,
         uid: r.try_get("uid")?,
         run_as: r.try_get("run_as")?,
+        kind: kind_column(r)?,
         command: r.try_get("command")?,
         reason: r.try_get("reason")?,
         duration: r.try_get("duration")?,
@@ -30,6 +33,19 @@ pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
         decided_at: r.try_get("decided_at")?,
         decided_by: r.try_get("decided_by")?,
     })
+}
+
+/// The `kind` column: `exec` or `edit` (a login grant is never requested from a host).
+/// Any other word is an error, not a guess.
+pub(crate) fn kind_column(r: &AnyRow) -> Result<Kind, sqlx::Error> {
+    let word: String = r.try_get("kind")?;
+    match word.as_str() {
+        "exec" => Ok(Kind::Exec),
+        "edit" => Ok(Kind::Edit),
+        other => Err(sqlx::Error::Decode(
+            format!("requests.kind holds {other:?}, not exec or edit").into(),
+        )),
+    }
 }
 
 pub(crate) fn grant_row(r: &AnyRow) -> Result<GrantRow, sqlx::Error> {

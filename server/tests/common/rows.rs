@@ -1,6 +1,6 @@
 //! Rows for the storage and service suites: a request, a grant, an approver.
 
-use jitsudod::model::{Approver, GrantRow, RequestRow};
+use jitsudod::model::{Approver, GrantRow, Kind, RequestRow};
 
 pub const NOW: i64 = 1_800_000_000;
 
@@ -11,6 +11,7 @@ pub fn request(id: &str, status: &str, needed: i64, approvers: &[&str]) -> Reque
         user: "alice".into(),
         uid: 1000,
         run_as: "root".into(),
+        kind: Kind::Exec,
         command: "/bin/true".into(),
         reason: "INC-1".into(),
         duration: 600,

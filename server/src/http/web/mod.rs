@@ -29,6 +29,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use jitsudo_core::grant::Kind;
 use serde::Deserialize;
 
 use crate::http::error::{err, ApiError};
@@ -272,7 +273,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
             host = escape(&r.host),
             run_as = escape(&r.run_as),
             age = html::age(now - r.created_at),
-            command = escape(&r.command),
+            command = escape(&shown_command(r.kind, &r.command)),
             reason = escape(&r.reason),
             rule = escape(&r.rule),
             got = approvals.len(),
@@ -325,7 +326,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
             user = escape(&g.user),
             host = escape(&g.host),
             run_as = escape(&g.run_as),
-            command = escape(&g.command),
+            command = escape(&shown_command(g.kind, &g.command)),
             age = html::age(now - g.created_at),
         ));
     }
@@ -536,6 +537,15 @@ async fn form_action(
     };
     set_flash(s, &me.key, ok, text);
     Ok(redirect_home(None))
+}
+
+/// What a request or grant is for, as an approver reads it: the files of an edit request
+/// must not look like a command to run.
+fn shown_command(kind: Kind, command: &str) -> String {
+    match kind {
+        Kind::Edit => format!("edit (jitsudo -e) {command}"),
+        _ => command.to_string(),
+    }
 }
 
 #[cfg(test)]
