@@ -29,13 +29,18 @@ const ARTIFACTS: &[(&str, &str)] = &[
 /// The built `name` (a file name in `target/<profile>/` such as `jitsudoctl` or
 /// `libpam_jitsudo.so`; `pam_jitsudo.so` is accepted for the module), checked.
 ///
-/// The one staleness rule: the artifact must exist and be no older than every Rust
-/// source (`src/**/*.rs` and `build.rs`) of its package and of each workspace package
-/// it depends on, transitively, as the `path` dependencies in the packages'
-/// Cargo.toml say (so a change under core/src makes jitsudoctl, jitsudo and the PAM
-/// module stale alike). Otherwise the test fails, naming the artifact and the newer
-/// source, and asks for `cargo build --workspace`. Rebuilding from inside a running
-/// test is not attempted: cargo holds the build directory's lock.
+/// The one staleness rule: the artifact must exist and be no older than every
+/// workspace source it was built from. Those are the files cargo's dep-info beside it
+/// (`target/<profile>/<name>.d`) lists, which is exact: a change under core/src makes
+/// jitsudoctl, jitsudo and the PAM module stale alike, and a change to the setuid
+/// binary's own modules does not make `jitsudo-nss`, a second binary of the same
+/// package that shares none of them, stale forever (cargo never relinks it for that).
+/// Without a dep-info file, every Rust source (`src/**/*.rs`, `build.rs`) of its
+/// package and of the workspace packages it depends on (the `path` dependencies of
+/// their Cargo.toml) counts instead. A stale artifact fails the test, naming the
+/// artifact and the newer source, and asking for `cargo build --workspace`.
+/// Rebuilding from inside a running test is not attempted: cargo holds the build
+/// directory's lock.
 ///
 /// One override: if `JITSUDO_TEST_BIN` is set, `jitsudo` is that file, in every
 /// suite. It names a deliberate build (another target or profile), so it is checked
@@ -76,7 +81,12 @@ pub fn artifact(name: &str) -> PathBuf {
                 path.display()
             )
         });
-    if let Some(newer) = newer_source(&workspace_root(), package, built) {
+    let dep_info = path.with_file_name(format!("{}.d", name.strip_suffix(".so").unwrap_or(name)));
+    let newer = match fs::read_to_string(&dep_info) {
+        Ok(text) => newer_listed(&workspace_root(), &dep_info_sources(&text), built),
+        Err(_) => newer_source(&workspace_root(), package, built),
+    };
+    if let Some(newer) = newer {
         panic!(
             "{} is older than {}: run cargo build --workspace first",
             path.display(),
@@ -102,6 +112,49 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("testbed/ is in the workspace root")
         .to_path_buf()
+}
+
+/// The sources a dep-info file lists for its first target (`target: a.rs b\ c.rs`).
+fn dep_info_sources(text: &str) -> Vec<PathBuf> {
+    let Some(line) = text.lines().next() else {
+        return Vec::new();
+    };
+    let Some((_, deps)) = line.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut chars = deps.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            ' ' => {
+                if !word.is_empty() {
+                    out.push(PathBuf::from(std::mem::take(&mut word)));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        out.push(PathBuf::from(word));
+    }
+    out
+}
+
+/// A listed file inside the workspace `root` modified after `built`, if any (registry
+/// crates outside it do not change under a test).
+fn newer_listed(root: &Path, sources: &[PathBuf], built: SystemTime) -> Option<PathBuf> {
+    sources
+        .iter()
+        .filter(|p| p.starts_with(root) && !p.starts_with(root.join("target")))
+        .find(|p| {
+            fs::metadata(p)
+                .and_then(|m| m.modified())
+                // A listed source that is gone was removed after the build: stale.
+                .map_or(true, |t| t > built)
+        })
+        .cloned()
 }
 
 /// A source of `package` (a directory relative to `root`) or of one of its workspace
@@ -182,6 +235,50 @@ fn newer_rust(path: &Path, time: SystemTime) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dep_info_lists_the_first_targets_sources() {
+        let text = "/w/target/debug/jitsudo-nss: /w/src/bin/jitsudo-nss.rs /w/core/src/lib.rs /w/odd\\ name.rs\n\n/w/src/bin/jitsudo-nss.rs:\n";
+        assert_eq!(
+            dep_info_sources(text),
+            [
+                PathBuf::from("/w/src/bin/jitsudo-nss.rs"),
+                PathBuf::from("/w/core/src/lib.rs"),
+                PathBuf::from("/w/odd name.rs")
+            ]
+        );
+    }
+
+    #[test]
+    fn only_listed_workspace_sources_count() {
+        let root = std::env::temp_dir().join(format!("testbed-dep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("src")).unwrap();
+        fs::write(root.join("src/listed.rs"), "").unwrap();
+        let built = SystemTime::now() - std::time::Duration::from_secs(3600);
+        let listed = [
+            root.join("src/listed.rs"),
+            PathBuf::from("/usr/lib/rust/x.rs"),
+        ];
+        assert_eq!(
+            newer_listed(&root, &listed, built),
+            Some(root.join("src/listed.rs"))
+        );
+        assert_eq!(
+            newer_listed(
+                &root,
+                &listed,
+                SystemTime::now() + std::time::Duration::from_secs(60)
+            ),
+            None
+        );
+        let gone = [root.join("src/removed.rs")];
+        assert_eq!(
+            newer_listed(&root, &gone, SystemTime::now()),
+            Some(root.join("src/removed.rs"))
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn dependencies_are_built_from_dev_dependencies_are_not() {
