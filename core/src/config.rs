@@ -78,6 +78,11 @@ pub struct HostConfig {
     pub max_grant_lifetime: Duration,
     pub clock_skew: Duration,
     pub revocation_max_age: Option<Duration>,
+    /// At the end of a grant's window (expiry or revocation) a running command gets
+    /// SIGTERM, and SIGKILL this much later.
+    pub end_grace: Duration,
+    /// The command's terminal is warned this long before the window ends.
+    pub end_warning: Duration,
     /// Confirm the caller through the PAM service `jitsudo` before a grant is used.
     pub authenticate: bool,
     /// How long a confirmation holds on one terminal in one login session; zero: always ask.
@@ -182,6 +187,8 @@ struct RawConfig {
     max_grant_lifetime: Option<toml::Spanned<String>>,
     clock_skew: Option<toml::Spanned<String>>,
     revocation_max_age: Option<toml::Spanned<String>>,
+    end_grace: Option<toml::Spanned<String>>,
+    end_warning: Option<toml::Spanned<String>>,
     authenticate: Option<bool>,
     auth_timeout: Option<toml::Spanned<String>>,
     #[serde(default)]
@@ -364,6 +371,8 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         None => None,
         some => Some(at.duration("revocation_max_age", some, Duration::ZERO)?),
     };
+    let end_grace = at.duration("end_grace", &raw.end_grace, Duration::from_secs(10))?;
+    let end_warning = at.duration("end_warning", &raw.end_warning, Duration::from_secs(60))?;
     let auth_timeout = at.duration("auth_timeout", &raw.auth_timeout, DEFAULT_AUTH_TIMEOUT)?;
 
     let mut log = LogConfig::default();
@@ -425,6 +434,8 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         max_grant_lifetime,
         clock_skew,
         revocation_max_age,
+        end_grace,
+        end_warning,
         authenticate: raw.authenticate.unwrap_or(false),
         auth_timeout,
         log,

@@ -334,6 +334,7 @@ fn non_ascii_pin_in_a_signed_grant_is_refused_not_a_crash() {
         approved_by: vec!["test".into()],
         request: None,
         session_bound: false,
+        exec: false,
     };
     let token = sign_unchecked(&s, &claims);
     s.logs();

@@ -20,6 +20,7 @@ fn claims(now: i64) -> Claims {
         approved_by: vec!["bob".into()],
         request: None,
         session_bound: false,
+        exec: false,
     }
 }
 

@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 pub mod accounts;
+pub mod noexec;
 pub mod nss;
 pub mod process;
 pub mod terminal;
