@@ -6,6 +6,7 @@ mod sandbox;
 mod terminal_driver;
 
 mod accounts;
+mod bounded;
 mod cache;
 mod journal;
 mod logging;
