@@ -10,6 +10,7 @@ mod sandbox;
 mod terminal_driver;
 
 mod audit;
+mod escapes;
 mod files;
 mod input;
 mod journal;
