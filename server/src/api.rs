@@ -354,6 +354,7 @@ fn sign_grant(
         approved_by,
         request: Some(req.id.clone()),
         session_bound: false,
+        exec: req.allow_exec,
     };
     let token = grant::sign(&claims, key)?;
     Ok(GrantRow {
@@ -411,6 +412,7 @@ async fn host_request(
         reason: r.reason.clone(),
         duration: 0,
         uses: None,
+        allow_exec: false,
         source: r.source.clone(),
         status: String::new(),
         rule: decision.rule.clone(),
@@ -428,6 +430,7 @@ async fn host_request(
             inc(&s.metrics.decisions_auto);
             row.duration = terms.duration as i64;
             row.uses = terms.uses.map(i64::from);
+            row.allow_exec = terms.allow_exec;
             row.status = "approved".into();
             row.message = format!("approved automatically by policy rule {}", decision.rule);
             row.decided_at = Some(now);
@@ -445,6 +448,7 @@ async fn host_request(
             inc(&s.metrics.decisions_approve);
             row.duration = terms.duration as i64;
             row.uses = terms.uses.map(i64::from);
+            row.allow_exec = terms.allow_exec;
             row.status = "pending".into();
             row.approvals_needed = *approvals as i64;
             let names: Vec<String> = approvers.iter().map(|p| p.to_string()).collect();

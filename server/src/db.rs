@@ -197,6 +197,8 @@ pub struct RequestRow {
     pub reason: String,
     pub duration: i64,
     pub uses: Option<i64>,
+    /// The grant's `exec` claim (the matched rule's `allow_exec`).
+    pub allow_exec: bool,
     pub source: Option<String>,
     pub status: String,
     pub rule: String,
@@ -271,9 +273,14 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
         "CREATE TABLE revocations (grant_id TEXT PRIMARY KEY, reason TEXT NOT NULL, revoked_by TEXT NOT NULL, exp BIGINT NOT NULL, created_at BIGINT NOT NULL)",
         "CREATE TABLE nonces (host TEXT NOT NULL, nonce TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (host, nonce))",
     ],
-), (2, crate::audit::SQLITE_SCHEMA, crate::audit::POSTGRES_SCHEMA)];
+), (2, crate::audit::SQLITE_SCHEMA, crate::audit::POSTGRES_SCHEMA), (
+    // Policy rules' allow_exec, carried from the decision to the grant signed at approval.
+    3,
+    &["ALTER TABLE requests ADD COLUMN allow_exec INTEGER NOT NULL DEFAULT 0"],
+    &["ALTER TABLE requests ADD COLUMN allow_exec BIGINT NOT NULL DEFAULT 0"],
+)];
 
-const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by";
+const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by, allow_exec";
 
 fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
     Ok(RequestRow {
@@ -286,6 +293,7 @@ fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
         reason: r.try_get("reason")?,
         duration: r.try_get("duration")?,
         uses: r.try_get("uses")?,
+        allow_exec: r.try_get::<i64, _>("allow_exec")? != 0,
         source: r.try_get("source")?,
         status: r.try_get("status")?,
         rule: r.try_get("rule")?,
@@ -627,7 +635,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -648,6 +656,7 @@ impl Db {
             .bind(req.created_at)
             .bind(req.decided_at)
             .bind(req.decided_by.clone())
+            .bind(i64::from(req.allow_exec))
             .execute(&mut **tx)
             .await?;
             if let Some(g) = grant {
@@ -675,6 +684,7 @@ impl Db {
                         "message": req.message,
                         "duration": req.duration,
                         "uses": req.uses,
+                        "allow_exec": req.allow_exec,
                         "approvals_needed": req.approvals_needed,
                         "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
                     })),

@@ -60,6 +60,7 @@ fn request(id: &str, status: &str, needed: i64, approvers: &[&str]) -> RequestRo
         reason: "INC-1".into(),
         duration: 600,
         uses: Some(1),
+        allow_exec: false,
         source: None,
         status: status.into(),
         rule: "r1".into(),

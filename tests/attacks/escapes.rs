@@ -3,9 +3,15 @@
 //! escape runs `id -u > PROOF` as root. Without `--allow-exec` the exec is refused (the
 //! program sees EACCES), PROOF never appears and the attempt is logged; with it, the very
 //! same steps write PROOF, so each test shows that its escape is real.
+//!
+//! The other way out of a grant is time: a command (or a daemon it starts) that keeps
+//! running as root after the window has closed. The last tests show the window end
+//! reaching the whole tree, and the caller unable to stop the supervisor that ends it.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::sandbox::{Outcome, Sandbox};
 use crate::terminal_driver::{on_pty, PtyRun, Step};
@@ -331,4 +337,141 @@ fn systemctl_pager_bang_runs_no_shell() {
         },
         "systemctl -> pager !",
     );
+}
+
+// ---- outliving the window ----------------------------------------------------------------
+
+/// Wait for `child`, which must end by itself; `limit` only keeps a broken build from
+/// hanging the suite (it is far above any window in these tests).
+fn wait_ended(mut child: Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run was not ended");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Processes (anywhere on this machine: the sandbox shares its pid namespace) whose
+/// command line is exactly `argv`.
+fn running(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
+}
+
+fn wait_until_running(argv: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running(argv).is_empty() {
+        assert!(Instant::now() < deadline, "{argv:?} never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_command_that_ignores_sigterm_gets_sigkill_after_the_grace() {
+    let s = Sandbox::new();
+    s.write_config("end_grace = \"1s\"\nend_warning = \"0s\"");
+    s.import_ok(
+        "alice",
+        &s.mint("alice", &["--command", "/usr/bin/sh -c *", "--for", "3s"]),
+    );
+    let mut child = s
+        .jitsudo("alice")
+        .args(["/usr/bin/sh", "-c", "trap '' TERM; read x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its stdin stays open and empty: `read` would wait for ever.
+    let _stdin = child.stdin.take();
+    let status = wait_ended(child, Duration::from_secs(60));
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+}
+
+#[test]
+fn the_whole_tree_ends_at_expiry_setsid_and_double_forks_included() {
+    let s = Sandbox::new();
+    s.write_config("end_grace = \"2s\"\nend_warning = \"0s\"");
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &[
+                "--command",
+                "/usr/bin/sh -c *",
+                "--for",
+                "4s",
+                "--allow-exec",
+            ],
+        ),
+    );
+    let script = "/usr/bin/setsid /usr/bin/sleep 4011 & \
+                  (/usr/bin/sleep 4012 &); \
+                  (trap '' TERM; exec /usr/bin/sleep 4013) & \
+                  exec /usr/bin/sleep 4014";
+    let child = spawn(s.jitsudo("alice").args(["/usr/bin/sh", "-c", script]));
+    for n in ["4011", "4012", "4013", "4014"] {
+        wait_until_running(&["/usr/bin/sleep", n]);
+    }
+    let status = wait_ended(child, Duration::from_secs(60));
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    for n in ["4011", "4012", "4013", "4014"] {
+        assert!(
+            running(&["/usr/bin/sleep", n]).is_empty(),
+            "sleep {n} outlived the run"
+        );
+    }
+}
+
+#[test]
+fn the_caller_cannot_stop_or_kill_the_supervisor_to_keep_the_command_past_its_window() {
+    let s = Sandbox::new();
+    s.write_config("end_grace = \"2s\"\nend_warning = \"0s\"");
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &["--command", "/usr/bin/sleep 4051", "--for", "4s"],
+        ),
+    );
+    let child = spawn(s.jitsudo("alice").args(["/usr/bin/sleep", "4051"]));
+    wait_until_running(&["/usr/bin/sleep", "4051"]);
+    let pid = child.id().to_string();
+    for signal in ["-STOP", "-KILL", "-TERM"] {
+        let out = s
+            .as_user("alice", "/bin/kill")
+            .args([signal, &pid])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success()
+                && String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"),
+            "alice could send {signal} to the root supervisor: {out:?}"
+        );
+    }
+    let status = wait_ended(child, Duration::from_secs(60));
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    assert!(running(&["/usr/bin/sleep", "4051"]).is_empty());
 }

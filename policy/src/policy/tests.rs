@@ -68,7 +68,8 @@ fn first_match_wins_and_is_recorded() {
         d.outcome,
         Outcome::Auto(Terms {
             duration: 900,
-            uses: None
+            uses: None,
+            allow_exec: false,
         })
     );
 }
@@ -124,7 +125,8 @@ fn approval_rules_carry_count_and_approvers() {
         Outcome::Approve {
             terms: Terms {
                 duration: 600,
-                uses: Some(1)
+                uses: Some(1),
+                allow_exec: false,
             },
             approvals: 2,
             approvers: vec![
@@ -152,7 +154,8 @@ fn durations_and_once() {
         p.decide(&a).outcome,
         Outcome::Auto(Terms {
             duration: 1800,
-            uses: Some(1)
+            uses: Some(1),
+            allow_exec: false,
         })
     );
     a.duration = Some(7200);
@@ -264,4 +267,35 @@ fn offsets_and_globs() {
     assert!(glob("w?b-*1", "web-01"));
     assert!(!glob("web-*", "db-01"));
     assert!(!glob("web", "web-01"));
+}
+
+#[test]
+fn allow_exec_is_off_unless_the_rule_turns_it_on() {
+    let p = policy(
+        "[[rule]]\nname = \"pager\"\ncommands = [\"/usr/bin/less *\"]\ndecision = \"auto\"\nallow_exec = true\n\
+         [[rule]]\nname = \"plain\"\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\n",
+    );
+    let args = strings(&["/etc/hosts"]);
+    let d = p.decide(&ask("alice", &[], "/usr/bin/less", &args));
+    assert!(
+        matches!(
+            d.outcome,
+            Outcome::Auto(Terms {
+                allow_exec: true,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
+    let d = p.decide(&ask("alice", &[], "/bin/true", &[]));
+    assert!(
+        matches!(
+            d.outcome,
+            Outcome::Auto(Terms {
+                allow_exec: false,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
 }
