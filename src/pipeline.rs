@@ -321,7 +321,7 @@ fn bounds<'a>(ctx: &'a Context, grant: &'a Grant, record: &Record) -> Bounds<'a>
         }
         stamp = now;
         match ctx.store.revocations() {
-            Ok(Some(list)) => list.ids.iter().any(|r| *r == id),
+            Ok(Some(list)) => list.ids.contains(&id),
             Ok(None) => false,
             // A list that cannot be read can no longer vouch for the grant: end the run.
             Err(_) => true,

@@ -9,7 +9,7 @@
 //! reaching the whole tree, and the caller unable to stop the supervisor that ends it.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,7 @@ fn assert_escaped(proof: &PathBuf, what: &str, detail: &dyn std::fmt::Debug) {
     );
 }
 
-fn escape_command(proof: &PathBuf) -> String {
+fn escape_command(proof: &Path) -> String {
     format!("/usr/bin/id -u > {}", proof.display())
 }
 
@@ -185,7 +185,7 @@ fn tar_checkpoint_action_runs_no_shell() {
 fn both_ways_on_pty(
     grants: &[&str],
     script: &str,
-    steps: &dyn Fn(&str, bool) -> Vec<(bool, String)>,
+    steps: &dyn Fn(&str, bool) -> Plan,
     what: &str,
 ) {
     both_ways_on_pty_with_config(grants, "", script, steps, what)
@@ -195,7 +195,7 @@ fn both_ways_on_pty_with_config(
     grants: &[&str],
     config: &str,
     script: &str,
-    steps: &dyn Fn(&str, bool) -> Vec<(bool, String)>,
+    steps: &dyn Fn(&str, bool) -> Plan,
     what: &str,
 ) {
     for allow in [false, true] {
@@ -228,6 +228,9 @@ fn both_ways_on_pty_with_config(
     }
 }
 
+/// What to do on the terminal: (send it, else wait for it; the text).
+type Plan = Vec<(bool, String)>;
+
 fn expect(text: &str) -> (bool, String) {
     (false, text.to_string())
 }
@@ -237,7 +240,7 @@ fn send(text: &str) -> (bool, String) {
 }
 
 /// In less: `!cmd`, then RETURN at "!done", then quit.
-fn bang_in_less(cmd: &str) -> Vec<(bool, String)> {
+fn bang_in_less(cmd: &str) -> Plan {
     vec![
         send(&format!("!{cmd}\n")),
         expect("!done"),
