@@ -33,6 +33,7 @@ apt_packages=(
     file                # build-release.sh checks the static PIE
     rsyslog             # the syslog daemon install.sh --demo starts in its throwaway root
     iproute2            # loopback in the throwaway roots' network namespace
+    less vim man-db git tar findutils mawk systemd  # the shell escapes of tests/attacks/escapes.rs
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -1,9 +1,18 @@
-//! Running a command as another (non-root) user in a session of its own, on a pty of
-//! its own, as sudo's `use_pty` does.
+//! The root supervisor every run goes through: it starts the command, holds the grant's
+//! terms while it runs (no other program unless the grant allows exec; the window ends
+//! the run), and ends as the command ended.
 //!
-//! # Why
+//! For root and the caller's own user the command is a direct child, in the caller's
+//! process group and on the caller's terminal (sudo's non-pty mode): the terminal's
+//! Ctrl-C and Ctrl-Z reach it directly, the supervisor stops itself when the command
+//! stops and continues it on SIGCONT, and passes on only the signals sent from outside
+//! the job (the command got the others already, as a member of the group). For any other
+//! user it runs in a session of its own, on a pty of its own, as sudo's `use_pty` does;
+//! the rest of this comment is about that case, then about the window and the execs.
 //!
-//! A command exec'd in place shares the caller's terminal and session. The target user
+//! # Why a pty for other users
+//!
+//! A command sharing the caller's terminal and session is exposed to it. The target user
 //! could then inject keystrokes into the caller's shell with TIOCSTI (allowed on one's
 //! controlling terminal unless `dev.tty.legacy_tiocsti` is 0), leave a process behind
 //! that reads what the caller types next, or change the terminal's modes. For root that
@@ -19,9 +28,10 @@
 //!                                      pty's foreground group)
 //! ```
 //!
-//! - The **supervisor** keeps the caller's real uid and root's effective and saved uids
-//!   and is not dumpable, so the target user can neither signal nor ptrace it (kill(2)
-//!   needs the sender's real or effective uid to be the receiver's real or saved uid).
+//! - The **supervisor** is root in every user id and not dumpable, so neither the target
+//!   user nor the caller can signal or ptrace it (kill(2) needs the sender's real or
+//!   effective uid to be the receiver's real or saved uid; only SIGCONT within the
+//!   session is let through, which job control needs).
 //!   It owns the pty master and a new open file description of the caller's terminal
 //!   (`/dev/tty`, non-blocking). Once the command has started (until then keystrokes
 //!   wait in the caller's terminal, whose signal keys still reach us), and while it is
@@ -65,13 +75,19 @@
 //! to the command's process group through the monitor (those the caller ignored stay
 //! ignored, so `nohup jitsudo -u …` still works).
 //!
-//! # Growing it
+//! # The grant's terms
 //!
-//! The supervisor is meant to grow: ending a run when its grant's window closes (SIGTERM,
-//! then SIGKILL, to the command's whole group, sent by the monitor, which alone can do
-//! so without a pid-reuse race), and recording the session (it already sees every byte
-//! both ways). Both fit the loop as one more event source (a timer fd; a recorder fed
-//! from the relay buffers).
+//! Exec: unless the grant allows it, the command installs a seccomp filter before its
+//! exec and hands the listener over a socket (see `system::noexec`); the loop polls the
+//! socket, then the listener, lets the first request (the command's own exec) continue
+//! and refuses every later one of the tree, logging each distinct one once.
+//!
+//! The window: the poll timeout is the next deadline (the warning, the end, the
+//! revocation check every `REVOCATION_CHECK`, SIGKILL after the grace). At the end
+//! every descendant gets SIGTERM and SIGCONT, and SIGKILL `end_grace` later; we are the
+//! subreaper, so that is the whole tree. When the child ends, whatever of the run is
+//! left gets the same (`end_the_rest`) before we exit: a run is the command and all it
+//! started.
 #![forbid(unsafe_code)]
 
 use std::fs::File;

@@ -182,12 +182,7 @@ fn tar_checkpoint_action_runs_no_shell() {
 
 /// Run `script` on a pty both ways; `steps(proof_command, allowed)` drives it. The
 /// script ends with `echo end-of-run` so that every run ends the same way.
-fn both_ways_on_pty(
-    grants: &[&str],
-    script: &str,
-    steps: &dyn Fn(&str, bool) -> Plan,
-    what: &str,
-) {
+fn both_ways_on_pty(grants: &[&str], script: &str, steps: &dyn Fn(&str, bool) -> Plan, what: &str) {
     both_ways_on_pty_with_config(grants, "", script, steps, what)
 }
 

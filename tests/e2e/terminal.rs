@@ -1,5 +1,5 @@
-//! Commands on a terminal. Root (the default target) and the caller's own user run in
-//! place, on the caller's terminal; any other user gets a new pty in a new session, which jitsudo relays to the
+//! Commands on a terminal. Root (the default target) and the caller's own user run on
+//! the caller's terminal, in the caller's job; any other user gets a new pty in a new session, which jitsudo relays to the
 //! caller's terminal (input, output, window size, exit status, job control). Without a
 //! terminal, a new session with none. The attack this prevents is in
 //! tests/attacks/terminal.rs.
