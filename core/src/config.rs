@@ -497,6 +497,18 @@ mod tests {
     }
 
     #[test]
+    fn end_grace_and_end_warning_are_read_and_checked() {
+        let c = parse_str(&format!(
+            "host = \"web-01\"\nend_grace = \"3s\"\nend_warning = \"2m\"\n[[trusted_key]]\nid = \"k1\"\npublic_key = \"{KEY}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.end_grace, Duration::from_secs(3));
+        assert_eq!(c.end_warning, Duration::from_secs(120));
+        let e = parse_str("host = \"a\"\nend_grace = \"soon\"\n").unwrap_err();
+        assert!(e.0.contains("end_grace") && e.0.contains("jitsudo.toml:2"), "{e}");
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = parse_str(&format!(
             "host = \"web-01\"\n[[trusted_key]]\nid = \"k1\"\npublic_key = \"{KEY}\"\n"
@@ -505,6 +517,8 @@ mod tests {
         assert_eq!(c.host, "web-01");
         assert_eq!(c.max_grant_lifetime, Duration::from_secs(12 * 3600));
         assert_eq!(c.clock_skew, Duration::from_secs(60));
+        assert_eq!(c.end_grace, Duration::from_secs(10));
+        assert_eq!(c.end_warning, Duration::from_secs(60));
         assert!(!c.authenticate);
         assert_eq!(c.auth_timeout, Duration::from_secs(300));
         assert_eq!(c.log, LogConfig::default());

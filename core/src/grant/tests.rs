@@ -237,3 +237,18 @@ fn verification_mark_skips_only_the_signature_of_the_same_token_and_key() {
         Err(Rejection::LifetimeTooLong { .. })
     ));
 }
+
+#[test]
+fn exec_claim_is_left_out_when_false_and_round_trips_when_true() {
+    let plain = serde_json::to_string(&claims(1_800_000_000)).unwrap();
+    assert!(!plain.contains("\"exec\":"), "{plain}");
+    let (key, trusted) = setup();
+    let mut with_exec = claims(1_800_000_000);
+    with_exec.exec = true;
+    let json = serde_json::to_string(&with_exec).unwrap();
+    assert!(json.contains("\"exec\":true"), "{json}");
+    let g = verify(&sign(&with_exec, &key).unwrap(), &trusted, MAX).unwrap();
+    assert!(g.claims.exec);
+    let g = verify(&sign(&claims(1_800_000_000), &key).unwrap(), &trusted, MAX).unwrap();
+    assert!(!g.claims.exec);
+}
