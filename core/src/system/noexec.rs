@@ -82,19 +82,32 @@ pub fn install_exec_filter() -> io::Result<OwnedFd> {
         len: filter.len() as libc::c_ushort,
         filter: filter.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: prog points to a valid program that outlives the call; the kernel copies
-    // it. The flags are plain bits; the return value is a new descriptor or -1.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &prog as *const libc::sock_fprog,
-        )
+    let install = |flags: libc::c_ulong| {
+        // SAFETY: prog points to a valid program that outlives the call; the kernel
+        // copies it. The flags are plain bits; the return value is a new descriptor or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(fd)
+        }
     };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SPEC_ALLOW: the filter is an exec gate, not a sandbox for hostile code, so it must
+    // not turn on the kernel's speculative-store-bypass mitigation for the command
+    // (`spec_store_bypass_disable=seccomp`), which it did not have before and which
+    // would slow every run down. Kernels before 4.17 do not know the flag (EINVAL).
+    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    let fd = match install(listener | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => install(listener)?,
+        other => other?,
+    };
     // SAFETY: fd was just returned by seccomp and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
