@@ -505,7 +505,10 @@ mod tests {
         assert_eq!(c.end_grace, Duration::from_secs(3));
         assert_eq!(c.end_warning, Duration::from_secs(120));
         let e = parse_str("host = \"a\"\nend_grace = \"soon\"\n").unwrap_err();
-        assert!(e.0.contains("end_grace") && e.0.contains("jitsudo.toml:2"), "{e}");
+        assert!(
+            e.0.contains("end_grace") && e.0.contains("jitsudo.toml:2"),
+            "{e}"
+        );
     }
 
     #[test]

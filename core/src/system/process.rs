@@ -219,9 +219,12 @@ pub fn set_ignored(signal: i32, ignored: bool) {
 pub fn suspend_self() {
     let cont_was_ignored = is_ignored(libc::SIGCONT);
     set_ignored(libc::SIGCONT, true);
-    change_blocked(libc::SIG_UNBLOCK, &[libc::SIGCONT, libc::SIGTSTP]);
+    // Sent while blocked, then unblocked: it merges with a SIGTSTP already pending (the
+    // terminal's Ctrl-Z reaches us too when the command shares our process group), so
+    // we stop exactly once, not once more after being continued.
     // SAFETY: plain integer arguments; the signal goes to this process.
     unsafe { libc::kill(libc::getpid(), libc::SIGTSTP) };
+    change_blocked(libc::SIG_UNBLOCK, &[libc::SIGCONT, libc::SIGTSTP]);
     change_blocked(libc::SIG_BLOCK, &[libc::SIGCONT, libc::SIGTSTP]);
     set_ignored(libc::SIGCONT, cont_was_ignored);
 }
