@@ -689,13 +689,18 @@ impl Supervisor<'_> {
             }
             return;
         }
+        if self.blocked.len() >= BLOCKED_LOGGED {
+            // Nothing more will be logged: refuse without reading anything.
+            let _ = noexec::refuse(fd, &request);
+            return;
+        }
         // Read what it asked for while it still waits, then refuse.
         let described = noexec::describe(fd, &request);
         let _ = noexec::refuse(fd, &request);
         let Some(seen) = described else {
             return;
         };
-        if self.blocked.len() < BLOCKED_LOGGED && !self.blocked.contains(&seen) {
+        if !self.blocked.contains(&seen) {
             (self.bounds.log)(RunEvent::BlockedExec {
                 path: &seen.0,
                 program: &seen.1,

@@ -358,3 +358,54 @@ pub fn receive_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
     }
     Ok(None)
 }
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod tests {
+    use super::*;
+
+    /// A tiny classic-BPF interpreter for the instructions the filter uses.
+    fn run(nr: u32, arch: u32) -> u32 {
+        let prog = program();
+        let mut acc = 0u32;
+        let mut pc = 0usize;
+        loop {
+            let i = prog[pc];
+            match i.code {
+                LD_W_ABS => acc = if i.k == ARCH_OFFSET { arch } else { nr },
+                JEQ_K | JGE_K => {
+                    let taken = if i.code == JEQ_K {
+                        acc == i.k
+                    } else {
+                        acc >= i.k
+                    };
+                    pc += usize::from(if taken { i.jt } else { i.jf });
+                }
+                RET_K => return i.k,
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+            pc += 1;
+            assert!(pc < prog.len(), "jumped past the end");
+        }
+    }
+
+    #[test]
+    fn exec_asks_everything_else_passes_and_other_abis_are_killed() {
+        let (execve, execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
+        assert_eq!(run(execve, AUDIT_ARCH), libc::SECCOMP_RET_USER_NOTIF);
+        assert_eq!(run(execveat, AUDIT_ARCH), libc::SECCOMP_RET_USER_NOTIF);
+        for nr in [0, 1, libc::SYS_openat as u32, libc::SYS_clone as u32, 400] {
+            assert_eq!(run(nr, AUDIT_ARCH), libc::SECCOMP_RET_ALLOW, "syscall {nr}");
+        }
+        // x32's execve, and any number with the x32 bit.
+        assert_eq!(
+            run(X32_SYSCALL_BIT | 520, AUDIT_ARCH),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(
+            run(X32_SYSCALL_BIT | execve, AUDIT_ARCH),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        // i386 (AUDIT_ARCH_I386), where 11 is execve.
+        assert_eq!(run(11, 0x4000_0003), libc::SECCOMP_RET_KILL_PROCESS);
+    }
+}
