@@ -597,9 +597,18 @@ impl Supervisor<'_> {
         if let Some(relay) = &mut self.relay {
             relay.give_terminal_back();
         }
-        if !self.caller.ignores(libc::SIGTSTP) {
+        // Stopped, we cannot end the run: and SIGCONT is allowed to anyone in the
+        // session, so the caller could continue a root command alone and keep it running
+        // while we wait. The kernel continues us at the window's end, then; if that
+        // cannot be arranged, or the run is already ending, we do not stop at all.
+        let wake = match self.window.ending {
+            None => process::continue_self_at(self.window.end_ms).ok(),
+            Some(_) => None,
+        };
+        if wake.is_some() && !self.caller.ignores(libc::SIGTSTP) {
             process::suspend_self();
         }
+        drop(wake);
         self.resume();
     }
 

@@ -473,3 +473,56 @@ fn the_caller_cannot_stop_or_kill_the_supervisor_to_keep_the_command_past_its_wi
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     assert!(running(&["/usr/bin/sleep", "4051"]).is_empty());
 }
+
+/// Ctrl-Z stops the command and jitsudo; SIGCONT is allowed to anyone in the session, so
+/// the caller can continue the root command alone while its supervisor stays stopped.
+/// The kernel continues the supervisor at the window's end, and the run still ends.
+#[test]
+fn a_stopped_job_whose_command_is_continued_alone_still_ends_with_the_window() {
+    let s = Sandbox::new();
+    s.write_config("end_grace = \"2s\"\nend_warning = \"0s\"");
+    let id = s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &[
+                "--command",
+                "/usr/bin/sh -c *",
+                "--allow-exec",
+                "--for",
+                "8s",
+            ],
+        ),
+    );
+    s.logs();
+    let run = on_pty(
+        &s,
+        "alice",
+        "exec /usr/bin/bash --norc --noprofile --noediting -i",
+        &[
+            Step::Send("PS1='prom''pt> '\n"),
+            Step::Expect("prompt> "),
+            Step::Send("\"$J\" /usr/bin/sh -c 'echo st''arted; exec /usr/bin/sleep 4061'\n"),
+            Step::Expect("started"),
+            Step::Send("\x1a"),
+            Step::Expect("Stopped"),
+            Step::Expect("prompt> "),
+            // The command alone, not jitsudo (the job's leader).
+            Step::Send(
+                "P=$(pgrep -P $(jobs -p)); kill -CONT $P; echo \"cont=$?\"; \
+                 while [ -d /proc/$P ]; do sleep 0.2; done; echo command-gone\n",
+            ),
+            Step::Expect("cont=0"),
+            Step::Expect("command-gone"),
+            Step::Send("exit\n"),
+        ],
+    );
+    run.assert_completed();
+    assert!(running(&["/usr/bin/sleep", "4061"]).is_empty());
+    let logs = s.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("command ended: grant expired") && l.contains(&id)),
+        "{logs:#?}"
+    );
+}

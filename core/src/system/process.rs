@@ -509,3 +509,42 @@ pub fn process_group_of(pid: Pid) -> Option<Pid> {
     let pgid = unsafe { libc::getpgid(pid) };
     (pgid > 0).then_some(pgid)
 }
+
+/// A one-shot kernel timer that sends SIGCONT to this process at a wall-clock time
+/// (milliseconds since the epoch); deleted when dropped. For the supervisor stopped as a
+/// job of the caller's shell: the kernel continues it at its window's end even if
+/// nobody else does.
+pub struct ContinueAt(libc::timer_t);
+
+pub fn continue_self_at(unix_ms: i64) -> io::Result<ContinueAt> {
+    // SAFETY: sigevent is plain data, for which all-zero bytes are a valid value.
+    let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+    event.sigev_notify = libc::SIGEV_SIGNAL;
+    event.sigev_signo = libc::SIGCONT;
+    let mut timer: libc::timer_t = std::ptr::null_mut();
+    // SAFETY: event and timer are valid for the call; the kernel writes the timer id.
+    cerr(unsafe { libc::timer_create(libc::CLOCK_REALTIME, &mut event, &mut timer) })?;
+    let armed = ContinueAt(timer);
+    let at = unix_ms.max(1);
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: (at / 1000) as libc::time_t,
+            tv_nsec: ((at % 1000) * 1_000_000) as libc::c_long,
+        },
+    };
+    // SAFETY: timer was just created; spec is an initialised itimerspec; the old value
+    // is not wanted.
+    cerr(unsafe { libc::timer_settime(timer, libc::TIMER_ABSTIME, &spec, std::ptr::null_mut()) })?;
+    Ok(armed)
+}
+
+impl Drop for ContinueAt {
+    fn drop(&mut self) {
+        // SAFETY: the timer was created by timer_create and is deleted only here.
+        unsafe { libc::timer_delete(self.0) };
+    }
+}
