@@ -34,6 +34,7 @@ apt_packages=(
     rsyslog             # the syslog daemon install.sh --demo starts in its throwaway root
     iproute2            # loopback in the throwaway roots' network namespace
     sudo                # sudoreplay: jitsudo's session recordings must replay in it
+    less vim man-db git tar findutils mawk systemd  # the shell escapes of tests/attacks/escapes.rs
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -92,6 +92,9 @@ fn describe(g: &Grant, used: u32, now: i64) -> String {
     if let Some(n) = g.claims.uses {
         text.push_str(&format!(", {} of {n} uses left", n.saturating_sub(used)));
     }
+    if g.claims.exec {
+        text.push_str(", may run other programs");
+    }
     text
 }
 
@@ -127,11 +130,12 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
         );
     } else {
         crate::say!(
-            "{:<12}  {:<8}  {:<11}  {:<9}  COMMANDS",
+            "{:<12}  {:<8}  {:<11}  {:<9}  {:<4}  COMMANDS",
             "GRANT",
             "RUN AS",
             "EXPIRES IN",
-            "USES LEFT"
+            "USES LEFT",
+            "EXEC"
         );
         for (g, used) in rows {
             let expires = if g.nbf > now {
@@ -152,15 +156,24 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
                     .collect(),
                 Kind::Exec => g.commands.iter().map(|c| c.to_string()).collect(),
             };
+            // Whether the command may execute other programs (the `exec` claim).
+            let exec = if g.claims.exec { "yes" } else { "no" };
             let id: String = g.id().chars().take(12).collect();
             for (i, command) in commands.iter().enumerate() {
                 if i == 0 {
                     crate::say!(
-                        "{id:<12}  {:<8}  {expires:<11}  {uses:<9}  {command}",
+                        "{id:<12}  {:<8}  {expires:<11}  {uses:<9}  {exec:<4}  {command}",
                         g.claims.run_as
                     );
                 } else {
-                    crate::say!("{:<12}  {:<8}  {:<11}  {:<9}  {command}", "", "", "", "");
+                    crate::say!(
+                        "{:<12}  {:<8}  {:<11}  {:<9}  {:<4}  {command}",
+                        "",
+                        "",
+                        "",
+                        "",
+                        ""
+                    );
                 }
             }
         }

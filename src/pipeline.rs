@@ -10,7 +10,7 @@ use crate::admission::{self, RevocationList, SpendError};
 use crate::audit::AuditError;
 use crate::context::{Context, Refused};
 use crate::decision::{self, Ask, Denial};
-use crate::exec::{self, env, resolve, ExecPlan, Pinned, Program, Session};
+use crate::exec::{self, env, resolve, Bounds, ExecPlan, Pinned, Program, RunEvent, Session};
 use crate::grant::Grant;
 use crate::host;
 use crate::log::{Outcome, Record};
@@ -123,12 +123,11 @@ pub fn run_command(
     let plan = build_plan(ctx, program, args, target, grant)
         .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
     let path = plan.program.path().to_string();
-    if plan.session == Session::Separate {
-        // The supervisor lives as long as the command: it must not keep the caller's
-        // other runs waiting for their lock. The use is already durably counted.
-        drop(lock);
-    }
-    let error = exec::exec(plan);
+    // The supervisor lives as long as the command: it must not keep the caller's other
+    // runs waiting for their lock. The use is already durably counted.
+    drop(lock);
+    let bounds = bounds(ctx, grant, &record);
+    let error = exec::exec(plan, bounds);
     let why = format!("cannot run {path}: {error}");
     Err(refuse(ctx, &mut record, Outcome::Error(why.clone()), why))
 }
@@ -295,6 +294,49 @@ fn build_plan(
         limits: ctx.limits,
         session,
     })
+}
+
+/// The grant's terms for the supervisor: its window, whether it may exec, and how the
+/// run's events are logged (the run's own record, with the event as its prefix).
+fn bounds<'a>(ctx: &'a Context, grant: &'a Grant, record: &Record) -> Bounds<'a> {
+    let record = record.clone();
+    let id = grant.id().to_string();
+    let mut stamp = ctx.store.revocations_stamp();
+    let revoked = move || {
+        let now = ctx.store.revocations_stamp();
+        if now == stamp {
+            return false;
+        }
+        stamp = now;
+        match ctx.store.revocations() {
+            Ok(Some(list)) => list.ids.contains(&id),
+            Ok(None) => false,
+            // A list that cannot be read can no longer vouch for the grant: end the run.
+            Err(_) => true,
+        }
+    };
+    let log = move |event: RunEvent<'_>| {
+        let mut line = record.clone();
+        match event {
+            RunEvent::BlockedExec { path, program } => {
+                line.outcome = Outcome::Event(format!("blocked exec of {path} by {program}"));
+                line.command = Vec::new();
+            }
+            RunEvent::Ended(reason) => {
+                line.outcome = Outcome::Event(format!("command ended: {}", reason.text()));
+            }
+        }
+        ctx.audit.send_best_effort(&line);
+    };
+    Bounds {
+        exp: grant.exp,
+        end_grace: ctx.config.end_grace,
+        end_warning: ctx.config.end_warning,
+        allow_exec: grant.claims.exec,
+        grant: grant.id().to_string(),
+        revoked: Box::new(revoked),
+        log: Box::new(log),
+    }
 }
 
 // ---- refusing -------------------------------------------------------------------------

@@ -79,6 +79,11 @@ pub struct HostConfig {
     pub max_grant_lifetime: Duration,
     pub clock_skew: Duration,
     pub revocation_max_age: Option<Duration>,
+    /// At the end of a grant's window (expiry or revocation) a running command gets
+    /// SIGTERM, and SIGKILL this much later.
+    pub end_grace: Duration,
+    /// The command's terminal is warned this long before the window ends.
+    pub end_warning: Duration,
     /// Confirm the caller through the PAM service `jitsudo` before a grant is used.
     pub authenticate: bool,
     /// How long a confirmation holds on one terminal in one login session; zero: always ask.
@@ -183,6 +188,8 @@ struct RawConfig {
     max_grant_lifetime: Option<toml::Spanned<String>>,
     clock_skew: Option<toml::Spanned<String>>,
     revocation_max_age: Option<toml::Spanned<String>>,
+    end_grace: Option<toml::Spanned<String>>,
+    end_warning: Option<toml::Spanned<String>>,
     authenticate: Option<bool>,
     auth_timeout: Option<toml::Spanned<String>>,
     #[serde(default)]
@@ -379,6 +386,8 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         None => None,
         some => Some(at.duration("revocation_max_age", some, Duration::ZERO)?),
     };
+    let end_grace = at.duration("end_grace", &raw.end_grace, Duration::from_secs(10))?;
+    let end_warning = at.duration("end_warning", &raw.end_warning, Duration::from_secs(60))?;
     let auth_timeout = at.duration("auth_timeout", &raw.auth_timeout, DEFAULT_AUTH_TIMEOUT)?;
 
     let mut log = LogConfig::default();
@@ -445,6 +454,8 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         max_grant_lifetime,
         clock_skew,
         revocation_max_age,
+        end_grace,
+        end_warning,
         authenticate: raw.authenticate.unwrap_or(false),
         auth_timeout,
         log,
@@ -541,6 +552,21 @@ mod tests {
     }
 
     #[test]
+    fn end_grace_and_end_warning_are_read_and_checked() {
+        let c = parse_str(&format!(
+            "host = \"web-01\"\nend_grace = \"3s\"\nend_warning = \"2m\"\n[[trusted_key]]\nid = \"k1\"\npublic_key = \"{KEY}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.end_grace, Duration::from_secs(3));
+        assert_eq!(c.end_warning, Duration::from_secs(120));
+        let e = parse_str("host = \"a\"\nend_grace = \"soon\"\n").unwrap_err();
+        assert!(
+            e.0.contains("end_grace") && e.0.contains("jitsudo.toml:2"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = parse_str(&format!(
             "host = \"web-01\"\n[[trusted_key]]\nid = \"k1\"\npublic_key = \"{KEY}\"\n"
@@ -549,6 +575,8 @@ mod tests {
         assert_eq!(c.host, "web-01");
         assert_eq!(c.max_grant_lifetime, Duration::from_secs(12 * 3600));
         assert_eq!(c.clock_skew, Duration::from_secs(60));
+        assert_eq!(c.end_grace, Duration::from_secs(10));
+        assert_eq!(c.end_warning, Duration::from_secs(60));
         assert!(!c.authenticate);
         assert_eq!(c.auth_timeout, Duration::from_secs(300));
         assert_eq!(c.log, LogConfig::default());

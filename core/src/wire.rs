@@ -490,6 +490,7 @@ mod tests {
                 approved_by: vec![],
                 request: None,
                 session_bound: false,
+                exec: false,
             },
             &key,
         )

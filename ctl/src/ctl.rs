@@ -160,6 +160,10 @@ pub struct MintArgs {
     /// End the grant when the login session that used it closes (pam_jitsudo drops it then)
     #[arg(long)]
     pub session_bound: bool,
+    /// Let the command execute other programs (shell escapes, pagers, `find -exec`); by
+    /// default every exec after the granted program fails
+    #[arg(long)]
+    pub allow_exec: bool,
 }
 
 pub fn ctl_main() -> ExitCode {
@@ -391,6 +395,7 @@ fn mint(args: &MintArgs) -> Result<(), String> {
         approved_by: vec![operator],
         request: None,
         session_bound: args.session_bound,
+        exec: args.allow_exec,
     };
     let token = grant::sign(&claims, &key)?;
     if exp <= now {

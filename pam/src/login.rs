@@ -355,6 +355,7 @@ mod tests {
             approved_by: vec![],
             request: None,
             session_bound: false,
+            exec: false,
         };
         edit(&mut c);
         let trusted = [TrustedKey {

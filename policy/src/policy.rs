@@ -21,6 +21,7 @@
 //! networks = ["10.0.0.0/8"]         # allowed SSH source addresses
 //! require_reason = true
 //! single_use = true                 # grants from this rule are one-time
+//! allow_exec = true                 # the command may run other programs (default: not)
 //!
 //! [[rule]]
 //! name = "nginx-config"
@@ -82,6 +83,9 @@ pub struct Rule {
     networks: Vec<Network>,
     pub require_reason: bool,
     pub single_use: bool,
+    /// Grants from this rule carry `exec`: the command may execute other programs (a
+    /// pager's `!`, `find -exec`). Off by default.
+    pub allow_exec: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +243,8 @@ pub enum Outcome {
 pub struct Terms {
     pub duration: u64,
     pub uses: Option<u32>,
+    /// The grant's `exec` claim.
+    pub allow_exec: bool,
 }
 
 pub const NO_MATCH: &str = "no matching rule";
@@ -354,6 +360,7 @@ impl Rule {
         let terms = Terms {
             duration,
             uses: (self.single_use || ask.once).then_some(1),
+            allow_exec: self.allow_exec,
         };
         match self.decision {
             DecisionKind::Auto => Outcome::Auto(terms),
@@ -442,6 +449,8 @@ struct RawRule {
     require_reason: bool,
     #[serde(default)]
     single_use: bool,
+    #[serde(default)]
+    allow_exec: bool,
 }
 
 /// A policy error, already carrying file and line.
@@ -733,6 +742,7 @@ fn parse_rule(at: &At<'_>, r: &RawRule, name: String, line: usize) -> Result<Rul
         networks,
         require_reason: r.require_reason,
         single_use: r.single_use,
+        allow_exec: r.allow_exec,
     })
 }
 

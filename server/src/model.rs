@@ -124,6 +124,8 @@ pub struct RequestRow {
     pub reason: String,
     pub duration: i64,
     pub uses: Option<i64>,
+    /// The grant's `exec` claim (the matched rule's `allow_exec`).
+    pub allow_exec: bool,
     pub source: Option<String>,
     pub status: RequestStatus,
     pub rule: String,

@@ -43,6 +43,17 @@ commands = ["/etc/jitsudo-app.conf"]
 decision = "auto"
 
 [[rule]]
+name = "env-exec"
+commands = ["/usr/bin/env /usr/bin/id -u"]
+decision = "auto"
+allow_exec = true
+
+[[rule]]
+name = "env-plain"
+commands = ["/usr/bin/env /usr/bin/id -g"]
+decision = "auto"
+
+[[rule]]
 name = "office-hours"
 commands = ["/usr/bin/date"]
 decision = "auto"
@@ -119,6 +130,39 @@ fn suite(database: &str) {
         .ok();
     assert_eq!(out.stdout.trim(), "0", "{out:?}");
     assert_eq!(host.run("alice", &["id", "-u"]).ok().stdout.trim(), "0");
+
+    // allow_exec: env may run id; without it the exec is refused (126 from env).
+    let out = host
+        .run(
+            "alice",
+            &[
+                "--request",
+                "--reason",
+                "x",
+                "--run",
+                "--",
+                "/usr/bin/env",
+                "/usr/bin/id",
+                "-u",
+            ],
+        )
+        .ok();
+    assert_eq!(out.stdout.trim(), "0", "{out:?}");
+    let plain = host.run(
+        "alice",
+        &[
+            "--request",
+            "--reason",
+            "x",
+            "--run",
+            "--",
+            "/usr/bin/env",
+            "/usr/bin/id",
+            "-g",
+        ],
+    );
+    assert_eq!(plain.code, 126, "{plain:?}");
+    assert!(plain.stdout.is_empty(), "{plain:?}");
 
     // A deny rule.
     host.run(

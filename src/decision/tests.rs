@@ -24,6 +24,7 @@ fn grant(commands: &[&str], edit: impl FnOnce(&mut Claims)) -> Grant {
         approved_by: vec![],
         request: None,
         session_bound: false,
+        exec: false,
     };
     edit(&mut c);
     let trusted = [TrustedKey {

@@ -84,6 +84,7 @@ mod tests {
             approved_by: vec![],
             request: None,
             session_bound: false,
+            exec: false,
         };
         change(&mut claims);
         let key = SecretKey::generate("k1").unwrap();

@@ -1,15 +1,18 @@
-//! Becoming the target user and replacing ourselves with the command.
+//! Becoming the target user and starting the command under a root supervisor.
 //!
-//! For root (the default target) and for the caller's own user, jitsudo execs the
-//! command in place: no root parent lingers, the command gets the caller's terminal and
-//! signals directly, and its exit status is ours by construction. The caller already
-//! trusts root fully, and their own uid crosses no boundary.
+//! Every run is supervised (see `supervisor`): the grant's terms hold for the command's
+//! whole life, not only at exec. The supervisor ends the run when the grant's window
+//! closes (expiry, or a revocation learnt by `jitsudo --sync`), and, unless the grant
+//! has `exec`, refuses every exec after the granted program's own, for the whole tree.
+//!
+//! For root (the default target) and for the caller's own user, the command runs on the
+//! caller's terminal, in the caller's job (so Ctrl-Z and `fg` work as for any command):
+//! the caller already trusts root fully, and their own uid crosses no boundary.
 //!
 //! For any other target the command must not share the caller's terminal: with it, the
 //! target user could push keystrokes into the caller's shell (TIOCSTI), read what the
 //! caller types next, or change its modes. Such a command runs in a new session on a new
-//! pty, under a root supervisor that relays between the two terminals (see
-//! `supervisor`).
+//! pty, and the supervisor relays between the two terminals.
 #![forbid(unsafe_code)]
 
 pub mod env;
@@ -22,6 +25,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -178,10 +182,54 @@ pub struct ExecPlan {
     pub session: Session,
 }
 
+/// The grant's terms the supervisor enforces while the command runs.
+pub struct Bounds<'a> {
+    /// When the grant's window closes (seconds since the epoch).
+    pub exp: i64,
+    /// SIGTERM at the end, SIGKILL this much later (`end_grace`).
+    pub end_grace: Duration,
+    /// Warn the command's terminal this long before the end (`end_warning`).
+    pub end_warning: Duration,
+    /// The grant's `exec` claim: the command may execute other programs.
+    pub allow_exec: bool,
+    /// The grant id, for the terminal warning.
+    pub grant: String,
+    /// Whether the grant has been revoked since the run started: asked every
+    /// `supervisor::REVOCATION_CHECK`, and expected to read the list only when it changed.
+    pub revoked: Box<dyn FnMut() -> bool + 'a>,
+    /// Log an event of the run (syslog and journal).
+    pub log: Box<dyn FnMut(RunEvent<'_>) + 'a>,
+}
+
+/// What the supervisor logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEvent<'s> {
+    /// A process of the run tried to execute `path`, and was refused; `program` is the
+    /// program that tried.
+    BlockedExec { path: &'s str, program: &'s str },
+    /// The window closed while the command ran, and the run is being ended.
+    Ended(EndReason),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    Expired,
+    Revoked,
+}
+
+impl EndReason {
+    pub fn text(self) -> &'static str {
+        match self {
+            EndReason::Expired => "grant expired",
+            EndReason::Revoked => "grant revoked",
+        }
+    }
+}
+
 /// Whether the command shares the caller's terminal session or gets its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Session {
-    /// Exec in place, on the caller's terminal.
+    /// On the caller's terminal, in the caller's job.
     Shared,
     /// A new session on a new pty, under a root supervisor.
     Separate,
@@ -207,25 +255,23 @@ fn cstring(bytes: &[u8]) -> io::Result<CString> {
     })
 }
 
-/// Start the command as the plan says: exec in place, or under the supervisor. Returns
-/// only if the command could not be started, with the reason; once it has started, this
-/// process either is the command or ends as it ends.
-pub fn exec(plan: ExecPlan) -> io::Error {
-    match plan.session {
-        Session::Shared => exec_in_place(plan),
-        Session::Separate => supervisor::run(plan),
-    }
+/// Start the command under the supervisor, which ends as it ends. Returns only if the
+/// command could not be started, with the reason.
+pub fn exec(plan: ExecPlan, bounds: Bounds<'_>) -> io::Error {
+    supervisor::run(plan, bounds)
 }
 
-/// Become the target user and exec. Returns only on failure, with the reason.
-fn exec_in_place(plan: ExecPlan) -> io::Error {
-    match exec_inner(plan) {
+/// Become the target user and exec (in a child of the supervisor). With `confine`, first
+/// install the exec filter and hand its listener to the supervisor over that socket.
+/// Returns only on failure, with the reason.
+fn exec_in_place(plan: ExecPlan, confine: Option<&File>) -> io::Error {
+    match exec_inner(plan, confine) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn exec_inner(plan: ExecPlan) -> io::Result<std::convert::Infallible> {
+fn exec_inner(plan: ExecPlan, confine: Option<&File>) -> io::Result<std::convert::Infallible> {
     let argv = plan
         .argv
         .iter()
@@ -253,6 +299,23 @@ fn exec_inner(plan: ExecPlan) -> io::Result<std::convert::Infallible> {
 
     system::restore_limits(&plan.limits)?;
     system::set_umask(plan.umask);
+    if let Some(socket) = confine {
+        // Installed while still root, with CAP_SYS_ADMIN, so no_new_privs is not needed
+        // (it would strip a setuid granted program of its rights). Nothing between here
+        // and the exec below is an exec, so the first exec the supervisor sees is ours.
+        let listener = system::noexec::install_exec_filter().map_err(|e| {
+            io::Error::other(format!(
+                "cannot stop the command from running other programs: this kernel refused \
+                 the seccomp exec filter ({e}); it needs Linux 5.5 or later with seccomp \
+                 user notification, or a grant that allows exec (jitsudoctl mint --allow-exec, \
+                 policy allow_exec = true)"
+            ))
+        })?;
+        system::noexec::send_fd(socket.as_fd(), listener.as_fd())
+            .map_err(|e| io::Error::other(format!("cannot hand the exec filter over: {e}")))?;
+        // Only the supervisor holds the listener now.
+        drop(listener);
+    }
     system::irrevocably_become(plan.target.uid, plan.target.gid, &plan.groups)?;
 
     Err(match &plan.program {

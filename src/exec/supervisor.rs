@@ -1,9 +1,18 @@
-//! Running a command as another (non-root) user in a session of its own, on a pty of
-//! its own, as sudo's `use_pty` does.
+//! The root supervisor every run goes through: it starts the command, holds the grant's
+//! terms while it runs (no other program unless the grant allows exec; the window ends
+//! the run), and ends as the command ended.
 //!
-//! # Why
+//! For root and the caller's own user the command is a direct child, in the caller's
+//! process group and on the caller's terminal (sudo's non-pty mode): the terminal's
+//! Ctrl-C and Ctrl-Z reach it directly, the supervisor stops itself when the command
+//! stops and continues it on SIGCONT, and passes on only the signals sent from outside
+//! the job (the command got the others already, as a member of the group). For any other
+//! user it runs in a session of its own, on a pty of its own, as sudo's `use_pty` does;
+//! the rest of this comment is about that case, then about the window and the execs.
 //!
-//! A command exec'd in place shares the caller's terminal and session. The target user
+//! # Why a pty for other users
+//!
+//! A command sharing the caller's terminal and session is exposed to it. The target user
 //! could then inject keystrokes into the caller's shell with TIOCSTI (allowed on one's
 //! controlling terminal unless `dev.tty.legacy_tiocsti` is 0), leave a process behind
 //! that reads what the caller types next, or change the terminal's modes. For root that
@@ -19,9 +28,10 @@
 //!                                      pty's foreground group)
 //! ```
 //!
-//! - The **supervisor** keeps the caller's real uid and root's effective and saved uids
-//!   and is not dumpable, so the target user can neither signal nor ptrace it (kill(2)
-//!   needs the sender's real or effective uid to be the receiver's real or saved uid).
+//! - The **supervisor** is root in every user id and not dumpable, so neither the target
+//!   user nor the caller can signal or ptrace it (kill(2) needs the sender's real or
+//!   effective uid to be the receiver's real or saved uid; only SIGCONT within the
+//!   session is let through, which job control needs).
 //!   It owns the pty master and a new open file description of the caller's terminal
 //!   (`/dev/tty`, non-blocking). Once the command has started (until then keystrokes
 //!   wait in the caller's terminal, whose signal keys still reach us), and while it is
@@ -65,24 +75,42 @@
 //! to the command's process group through the monitor (those the caller ignored stay
 //! ignored, so `nohup jitsudo -u …` still works).
 //!
-//! # Growing it
+//! # The grant's terms
 //!
-//! The supervisor is meant to grow: ending a run when its grant's window closes (SIGTERM,
-//! then SIGKILL, to the command's whole group, sent by the monitor, which alone can do
-//! so without a pid-reuse race), and recording the session (it already sees every byte
-//! both ways). Both fit the loop as one more event source (a timer fd; a recorder fed
-//! from the relay buffers).
+//! Exec: unless the grant allows it, the command installs a seccomp filter before its
+//! exec and hands the listener over a socket (see `system::noexec`); the loop polls the
+//! socket, then the listener, lets the first request (the command's own exec) continue
+//! and refuses every later one of the tree, logging each distinct one once.
+//!
+//! The window: the poll timeout is the next deadline (the warning, the end, the
+//! revocation check every `REVOCATION_CHECK`, SIGKILL after the grace). At the end
+//! every descendant gets SIGTERM and SIGCONT, and SIGKILL `end_grace` later; we are the
+//! subreaper, so that is the whole tree. When the child ends, whatever of the run is
+//! left gets the same (`end_the_rest`) before we exit: a run is the command and all it
+//! started.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{exec_in_place, ExecPlan, Program};
+use super::{exec_in_place, Bounds, EndReason, ExecPlan, Program, RunEvent, Session};
+use crate::system::noexec;
 use crate::system::process::{self, ChildState, Pid, PollFd, Ready};
 use crate::system::terminal::{self, TermMode};
 use crate::system::{self, ChildEnd, Uid};
+
+/// How often the supervisor asks whether the grant has been revoked (a stat of the
+/// revocation list; it is read again only when it changed).
+pub const REVOCATION_CHECK: Duration = Duration::from_secs(2);
+
+/// After SIGKILL, how often the tree is walked again for processes forked meanwhile.
+const KILL_AGAIN: Duration = Duration::from_millis(50);
+
+/// Distinct blocked execs (program, path) logged per run; later ones are still refused.
+const BLOCKED_LOGGED: usize = 32;
 
 /// Signals passed on to the command (unless the caller ignored them).
 const FORWARDED: [i32; 8] = [
@@ -124,8 +152,8 @@ const DRAIN_LIMIT: usize = 1024 * 1024;
 
 /// Start the command under a supervisor and end as it ends. Returns only if it could not
 /// be started, with the reason (the caller logs it, as for a failed exec in place).
-pub fn run(plan: ExecPlan) -> io::Error {
-    match supervise(plan) {
+pub fn run(plan: ExecPlan, bounds: Bounds<'_>) -> io::Error {
+    match supervise(plan, bounds) {
         Ok(ChildEnd::Exited(code)) => std::process::exit(code),
         Ok(ChildEnd::Signaled(signal)) => process::die_by_signal(signal),
         Err(e) => e,
@@ -155,17 +183,32 @@ impl Dispositions {
     }
 }
 
-fn supervise(plan: ExecPlan) -> io::Result<ChildEnd> {
-    check_unreachable_by(plan.target.uid)?;
+fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
+    // All uids root: neither the caller nor the target user can signal, stop or ptrace
+    // the process that ends the run at its window's end. Subreaper: whatever the command
+    // leaves behind (setsid, double forks) stays our descendant, in reach at the end.
+    process::become_root_in_all_ids()?;
+    process::set_not_dumpable()?;
+    process::set_child_subreaper()?;
+    let separate = plan.session == Session::Separate;
+    if separate {
+        check_unreachable_by(plan.target.uid)?;
+    }
     let caller = Dispositions::of_caller();
     let tty_fds = [
         io::stdin().is_terminal(),
         io::stdout().is_terminal(),
         io::stderr().is_terminal(),
     ];
-    let terminal = terminal::open_controlling_terminal()
-        .map_err(|e| io::Error::other(format!("cannot open /dev/tty: {e}")))?;
-    if terminal.is_none() && tty_fds.contains(&true) {
+    // Only a separate session needs the caller's terminal (to relay it); a shared one
+    // leaves it to the command and opens it only to warn of the end.
+    let terminal = if separate {
+        terminal::open_controlling_terminal()
+            .map_err(|e| io::Error::other(format!("cannot open /dev/tty: {e}")))?
+    } else {
+        None
+    };
+    if separate && terminal.is_none() && tty_fds.contains(&true) {
         // A terminal that is not ours to relay: handing it to the command would give the
         // target user a descriptor of it.
         return Err(io::Error::other(
@@ -195,27 +238,58 @@ fn supervise(plan: ExecPlan) -> io::Result<ChildEnd> {
     let signals = process::signal_fd(&handled, false)?;
     let (start_read, start_write) = system::pipe()?;
     terminal::set_nonblocking(start_read.as_raw_fd())?;
+    // The socket on which the command hands over its exec filter's listener.
+    let (confine_read, confine_write) = if bounds.allow_exec {
+        (None, None)
+    } else {
+        let (ours, theirs) = noexec::socket_pair()?;
+        terminal::set_nonblocking(ours.as_raw_fd())?;
+        (Some(ours), Some(theirs))
+    };
 
     let (master, slave, mode) = match pty {
         Some((pty, mode)) => (Some(pty.master), Some(pty.slave), Some(mode)),
         None => (None, None, None),
     };
-    let mut keep: Vec<RawFd> = vec![start_write.as_raw_fd()];
-    keep.extend(slave.as_ref().map(|s| s.as_raw_fd()));
-    if let Program::Pinned { file, .. } = &plan.program {
-        keep.push(file.as_raw_fd());
-    }
-    // The closure owns the plan, the slave and the pipe's write end: in this process they
-    // are dropped (closed) when fork_child returns.
-    let monitor =
-        system::fork_child(move || monitor(plan, slave, tty_fds, start_write, caller, &keep))?;
+    let child = if separate {
+        let mut keep: Vec<RawFd> = vec![start_write.as_raw_fd()];
+        keep.extend(slave.as_ref().map(|s| s.as_raw_fd()));
+        keep.extend(confine_write.as_ref().map(|s| s.as_raw_fd()));
+        if let Program::Pinned { file, .. } = &plan.program {
+            keep.push(file.as_raw_fd());
+        }
+        // The closure owns the plan, the slave and the pipe's write end: in this process
+        // they are dropped (closed) when fork_child returns.
+        system::fork_child(move || {
+            monitor(
+                plan,
+                slave,
+                tty_fds,
+                start_write,
+                confine_write,
+                caller,
+                &keep,
+            )
+        })?
+    } else {
+        // The command stays in the caller's process group: the caller's job, so the
+        // terminal's Ctrl-C, Ctrl-Z and `fg` reach it directly.
+        system::fork_child(move || {
+            caller.restore();
+            let error = exec_in_place(plan, confine_write.as_ref());
+            report(&start_write, &error.to_string());
+            127
+        })?
+    };
 
     let relay = match (terminal, master, mode) {
         (Some(tty), Some(master), Some(saved)) => Some(Relay::new(tty, master, saved)),
         _ => None,
     };
+    let window = Window::new(&bounds);
     let mut supervisor = Supervisor {
-        monitor,
+        child,
+        forward_all: separate,
         signals,
         start: Some(start_read),
         start_error: Vec::new(),
@@ -223,6 +297,12 @@ fn supervise(plan: ExecPlan) -> io::Result<ChildEnd> {
         ended: false,
         relay,
         caller,
+        confine: confine_read,
+        listener: None,
+        first_exec_seen: false,
+        blocked: Vec::new(),
+        window,
+        bounds,
     };
     let end = supervisor.event_loop();
     supervisor.ended = true;
@@ -231,12 +311,20 @@ fn supervise(plan: ExecPlan) -> io::Result<ChildEnd> {
         relay.drain();
         relay.give_terminal_back();
     }
+    // What the command left behind ends with it (a run is the command and everything it
+    // started), and so does everything still running when the window closed.
+    supervisor.end_the_rest();
     if !supervisor.start_error.is_empty() {
         return Err(io::Error::other(
             String::from_utf8_lossy(&supervisor.start_error).into_owned(),
         ));
     }
-    Ok(end)
+    Ok(match (&supervisor.window.ending, end) {
+        // Ended by the window: the caller sees 128 + the signal that ended it, even if
+        // the command caught SIGTERM and exited on its own.
+        (Some(ending), ChildEnd::Exited(_)) => ChildEnd::Signaled(ending.last_signal()),
+        _ => end,
+    })
 }
 
 /// The supervisor must be out of the target user's reach: root's effective and saved
@@ -265,8 +353,13 @@ fn new_pty(tty: &File, target: Uid) -> io::Result<(terminal::Pty, TermMode)> {
     Ok((pty, mode))
 }
 
-struct Supervisor {
-    monitor: Pid,
+struct Supervisor<'a> {
+    /// The monitor (separate session) or the command itself (shared session).
+    child: Pid,
+    /// Pass every handled signal on to the child. In a shared session the command is in
+    /// our process group, so what the terminal sends (Ctrl-C, hangup) or the command
+    /// sends its own group reaches it already; only signals from elsewhere are passed on.
+    forward_all: bool,
     signals: File,
     /// Where the monitor and the command report a failure to start; `None` at its end.
     start: Option<File>,
@@ -276,16 +369,98 @@ struct Supervisor {
     /// included. Until then the caller's terminal is left as it is (its own signal keys
     /// reach us, and are passed on).
     started: bool,
-    /// The monitor has ended: the terminal is not to be taken again.
+    /// The child has ended: the terminal is not to be taken again.
     ended: bool,
     relay: Option<Relay>,
     caller: Dispositions,
+    /// Where the command hands over its exec filter's listener; `None` once it has.
+    confine: Option<File>,
+    /// The exec filter's listener: every exec of the tree waits here for our answer.
+    listener: Option<OwnedFd>,
+    /// The command's own exec (the first request) has been let through.
+    first_exec_seen: bool,
+    /// Blocked execs already logged: (path, program).
+    blocked: Vec<(String, String)>,
+    window: Window,
+    bounds: Bounds<'a>,
 }
 
-impl Supervisor {
-    /// Run until the monitor has ended; its end is the command's.
+/// The grant's window, as the supervisor keeps it.
+struct Window {
+    /// Wall-clock milliseconds: the grant's `exp` and the warning before it.
+    end_ms: i64,
+    warn_ms: i64,
+    grace: Duration,
+    warned: bool,
+    next_revocation_check: Instant,
+    ending: Option<Ending>,
+}
+
+/// The run is being ended: SIGTERM has gone to the whole tree.
+struct Ending {
+    kill_at: Instant,
+    killed: bool,
+    next_kill: Instant,
+}
+
+impl Ending {
+    fn last_signal(&self) -> i32 {
+        if self.killed {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        }
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Window {
+    fn new(bounds: &Bounds<'_>) -> Window {
+        let end_ms = bounds.exp.saturating_mul(1000);
+        Window {
+            end_ms,
+            warn_ms: end_ms.saturating_sub(bounds.end_warning.as_millis() as i64),
+            grace: bounds.end_grace,
+            warned: false,
+            next_revocation_check: Instant::now() + REVOCATION_CHECK,
+            ending: None,
+        }
+    }
+
+    /// How long poll may wait before the window needs looking at again. Wall-clock
+    /// deadlines are waited for in monotonic time, so the wait is capped at the
+    /// revocation check: a clock set forward is noticed within that.
+    fn timeout(&self) -> Duration {
+        let now = Instant::now();
+        if let Some(ending) = &self.ending {
+            let at = if ending.killed {
+                ending.next_kill
+            } else {
+                ending.kill_at
+            };
+            return at.saturating_duration_since(now);
+        }
+        let now_ms = wall_clock_ms();
+        let mut until_ms = self.end_ms - now_ms;
+        if !self.warned {
+            until_ms = until_ms.min(self.warn_ms - now_ms);
+        }
+        Duration::from_millis(until_ms.max(0) as u64)
+            .min(self.next_revocation_check.saturating_duration_since(now))
+    }
+}
+
+impl Supervisor<'_> {
+    /// Run until the child has ended; its end is the command's.
     fn event_loop(&mut self) -> ChildEnd {
         loop {
+            self.check_window();
             let mut fds = vec![PollFd {
                 fd: self.signals.as_raw_fd(),
                 readable: true,
@@ -299,8 +474,24 @@ impl Supervisor {
                 });
                 fds.len() - 1
             });
+            let confine_at = self.confine.as_ref().map(|socket| {
+                fds.push(PollFd {
+                    fd: socket.as_raw_fd(),
+                    readable: true,
+                    writable: false,
+                });
+                fds.len() - 1
+            });
+            let listener_at = self.listener.as_ref().map(|listener| {
+                fds.push(PollFd {
+                    fd: listener.as_raw_fd(),
+                    readable: true,
+                    writable: false,
+                });
+                fds.len() - 1
+            });
             let relay_at = self.relay.as_ref().map(|relay| relay.interest(&mut fds));
-            let ready = match process::poll(&fds) {
+            let ready = match process::poll_within(&fds, Some(self.window.timeout())) {
                 Ok(ready) => ready,
                 Err(_) => return self.abandon(),
             };
@@ -314,30 +505,53 @@ impl Supervisor {
                     self.read_start_report();
                 }
             }
+            if let Some(at) = confine_at {
+                if ready[at].readable || ready[at].closed {
+                    self.take_listener();
+                }
+            }
+            if let Some(at) = listener_at {
+                if ready[at].readable {
+                    self.on_exec_request();
+                } else if ready[at].closed {
+                    // Nothing runs under the filter any more.
+                    self.listener = None;
+                }
+            }
             if let (Some(relay), Some(at)) = (&mut self.relay, relay_at) {
                 relay.on_ready(&ready, at);
             }
         }
     }
 
-    /// Handle every queued signal; the command's end if the monitor has ended.
+    /// Handle every queued signal; the command's end if the child has ended.
     fn on_signals(&mut self) -> Option<ChildEnd> {
         loop {
-            let signal = match process::read_signal(&mut self.signals) {
-                Ok(Some(signal)) => signal,
+            let info = match process::read_signal_info(&mut self.signals) {
+                Ok(Some(info)) => info,
                 Ok(None) => return None,
                 Err(_) => return Some(self.abandon()),
             };
-            match signal {
-                libc::SIGCHLD => loop {
-                    match process::child_state(self.monitor) {
-                        Ok(None) => break,
-                        Ok(Some(ChildState::Stopped(_))) => self.suspend(),
-                        Ok(Some(ChildState::Exited(code))) => return Some(ChildEnd::Exited(code)),
-                        Ok(Some(ChildState::Signaled(s))) => return Some(ChildEnd::Signaled(s)),
-                        Err(_) => return Some(ChildEnd::Exited(1)),
+            match info.signal {
+                libc::SIGCHLD => {
+                    loop {
+                        match process::child_state(self.child) {
+                            Ok(None) => break,
+                            Ok(Some(ChildState::Stopped(_))) => self.suspend(),
+                            Ok(Some(ChildState::Exited(code))) => {
+                                return Some(ChildEnd::Exited(code))
+                            }
+                            Ok(Some(ChildState::Signaled(s))) => {
+                                return Some(ChildEnd::Signaled(s))
+                            }
+                            Err(_) => return Some(ChildEnd::Exited(1)),
+                        }
                     }
-                },
+                    // Orphans re-parented to us (we are their subreaper) are reaped here.
+                    if let Some(end) = self.reap_others() {
+                        return Some(end);
+                    }
+                }
                 libc::SIGWINCH => {
                     if let Some(relay) = &self.relay {
                         relay.copy_window_size();
@@ -345,10 +559,36 @@ impl Supervisor {
                 }
                 libc::SIGCONT => self.resume(),
                 other => {
-                    let _ = process::signal_process(self.monitor, other);
+                    if self.forward_all || self.sent_from_outside(&info) {
+                        let _ = process::signal_process(self.child, other);
+                    }
                 }
             }
         }
+    }
+
+    /// A signal the command did not get already: sent by a process outside its group.
+    fn sent_from_outside(&self, info: &process::SignalInfo) -> bool {
+        info.sent_by_a_process()
+            && info.pid != self.child
+            && process::process_group_of(info.pid) != Some(process::own_process_group())
+    }
+
+    /// Reap every ended child other than ours (re-parented orphans); the child's own
+    /// end if it is among them.
+    fn reap_others(&mut self) -> Option<ChildEnd> {
+        let mut end = None;
+        while let Ok(Some((pid, state))) = process::reap_any() {
+            if pid == self.child {
+                end = match state {
+                    ChildState::Signaled(s) => Some(ChildEnd::Signaled(s)),
+                    ChildState::Exited(code) | ChildState::Stopped(code) => {
+                        Some(ChildEnd::Exited(code))
+                    }
+                };
+            }
+        }
+        end
     }
 
     /// The command stopped: give the terminal back and stop as a job of the caller's
@@ -357,9 +597,18 @@ impl Supervisor {
         if let Some(relay) = &mut self.relay {
             relay.give_terminal_back();
         }
-        if !self.caller.ignores(libc::SIGTSTP) {
+        // Stopped, we cannot end the run: and SIGCONT is allowed to anyone in the
+        // session, so the caller could continue a root command alone and keep it running
+        // while we wait. The kernel continues us at the window's end, then; if that
+        // cannot be arranged, or the run is already ending, we do not stop at all.
+        let wake = match self.window.ending {
+            None => process::continue_self_at(self.window.end_ms).ok(),
+            Some(_) => None,
+        };
+        if wake.is_some() && !self.caller.ignores(libc::SIGTSTP) {
             process::suspend_self();
         }
+        drop(wake);
         self.resume();
     }
 
@@ -372,7 +621,7 @@ impl Supervisor {
             }
             relay.copy_window_size();
         }
-        let _ = process::signal_process(self.monitor, libc::SIGCONT);
+        let _ = process::signal_process(self.child, libc::SIGCONT);
     }
 
     fn read_start_report(&mut self) {
@@ -403,14 +652,208 @@ impl Supervisor {
         }
     }
 
+    // ---- exec requests ----------------------------------------------------------------
+
+    fn take_listener(&mut self) {
+        let Some(socket) = &self.confine else {
+            return;
+        };
+        match noexec::receive_fd(socket.as_fd()) {
+            Ok(Some(listener)) => {
+                self.listener = Some(listener);
+                self.confine = None;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Closed without a listener: the command failed before its exec, and its
+            // report says why.
+            Ok(None) | Err(_) => self.confine = None,
+        }
+    }
+
+    /// One exec of the tree waits for an answer: the first is the command's own (nothing
+    /// else runs under the filter before it), every later one is refused and logged.
+    fn on_exec_request(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let fd = listener.as_fd();
+        let request = match noexec::receive(fd) {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(_) => {
+                // Closing the listener fails every exec under the filter: closed.
+                self.listener = None;
+                return;
+            }
+        };
+        if !self.first_exec_seen {
+            self.first_exec_seen = true;
+            if noexec::allow(fd, &request).is_err() {
+                let _ = noexec::refuse(fd, &request);
+                self.start_error.extend_from_slice(
+                    b"this kernel cannot let the granted program's own exec go on under the exec \
+                      filter (seccomp user notification with SECCOMP_USER_NOTIF_FLAG_CONTINUE, \
+                      Linux 5.5 or later); here only a grant that allows exec can run",
+                );
+            }
+            return;
+        }
+        if self.blocked.len() >= BLOCKED_LOGGED {
+            // Nothing more will be logged: refuse without reading anything.
+            let _ = noexec::refuse(fd, &request);
+            return;
+        }
+        // Read what it asked for while it still waits, then refuse.
+        let described = noexec::describe(fd, &request);
+        let _ = noexec::refuse(fd, &request);
+        let Some(seen) = described else {
+            return;
+        };
+        if !self.blocked.contains(&seen) {
+            (self.bounds.log)(RunEvent::BlockedExec {
+                path: &seen.0,
+                program: &seen.1,
+            });
+            self.blocked.push(seen);
+        }
+    }
+
+    // ---- the window -------------------------------------------------------------------
+
+    fn check_window(&mut self) {
+        let now = Instant::now();
+        if let Some(ending) = &mut self.window.ending {
+            let due = if ending.killed {
+                ending.next_kill
+            } else {
+                ending.kill_at
+            };
+            if now >= due {
+                ending.killed = true;
+                ending.next_kill = now + KILL_AGAIN;
+                process::signal_descendants(libc::SIGKILL);
+            }
+            return;
+        }
+        let now_ms = wall_clock_ms();
+        if now_ms >= self.window.end_ms {
+            return self.end_run(EndReason::Expired);
+        }
+        if now >= self.window.next_revocation_check {
+            self.window.next_revocation_check = now + REVOCATION_CHECK;
+            if (self.bounds.revoked)() {
+                return self.end_run(EndReason::Revoked);
+            }
+        }
+        if !self.window.warned && now_ms >= self.window.warn_ms {
+            self.window.warned = true;
+            let left = ((self.window.end_ms - now_ms).max(0) as u64).div_ceil(1000);
+            let text = format!(
+                "jitsudo: grant {} ends in {} (at {}); the command will then be ended",
+                self.bounds.grant,
+                crate::grant::human_duration(left),
+                crate::grant::format_time(self.window.end_ms / 1000)
+            );
+            self.tell_terminal(&text);
+        }
+    }
+
+    /// The window has closed: log it, tell the terminal, SIGTERM the whole tree (and
+    /// continue what is stopped, so it can act on it), SIGKILL after the grace.
+    fn end_run(&mut self, reason: EndReason) {
+        (self.bounds.log)(RunEvent::Ended(reason));
+        let text = format!(
+            "jitsudo: {} (grant {}); ending the command",
+            reason.text(),
+            self.bounds.grant
+        );
+        self.tell_terminal(&text);
+        process::signal_descendants(libc::SIGTERM);
+        process::signal_descendants(libc::SIGCONT);
+        let now = Instant::now();
+        self.window.ending = Some(Ending {
+            kill_at: now + self.window.grace,
+            killed: false,
+            next_kill: now,
+        });
+    }
+
+    /// One line on the command's terminal: through the relay, or straight to our
+    /// controlling terminal (opened only now) when the command shares it. Carriage
+    /// returns, since the terminal may be in raw mode.
+    fn tell_terminal(&mut self, text: &str) {
+        let line = format!("\r\n{text}\r\n");
+        if let Some(relay) = &mut self.relay {
+            if relay.tty_out_open {
+                relay.to_tty.extend_from_slice(line.as_bytes());
+            }
+            return;
+        }
+        if let Ok(Some(mut tty)) = terminal::open_controlling_terminal() {
+            let _ = tty.write_all(line.as_bytes());
+        }
+    }
+
+    /// After the child has ended: end whatever of the run is left (SIGTERM, then SIGKILL
+    /// after the grace, or at the window's kill time) and reap it. Execs are refused
+    /// outright from here on: the listener is closed.
+    fn end_the_rest(&mut self) {
+        self.listener = None;
+        self.confine = None;
+        self.reap_others();
+        if !process::has_children() {
+            return;
+        }
+        let now = Instant::now();
+        let kill_at = match &self.window.ending {
+            Some(ending) if ending.killed => now,
+            Some(ending) => ending.kill_at,
+            None => {
+                process::signal_descendants(libc::SIGTERM);
+                process::signal_descendants(libc::SIGCONT);
+                now + self.window.grace
+            }
+        };
+        loop {
+            self.reap_others();
+            if !process::has_children() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= kill_at {
+                break;
+            }
+            self.wait_for_child_signal((kill_at - now).min(KILL_AGAIN * 4));
+        }
+        loop {
+            process::signal_descendants(libc::SIGKILL);
+            self.reap_others();
+            if !process::has_children() {
+                return;
+            }
+            self.wait_for_child_signal(KILL_AGAIN);
+        }
+    }
+
+    /// Wait up to `timeout` for a signal (SIGCHLD, above all), and drop what is queued.
+    fn wait_for_child_signal(&mut self, timeout: Duration) {
+        let fds = [PollFd {
+            fd: self.signals.as_raw_fd(),
+            readable: true,
+            writable: false,
+        }];
+        let _ = process::poll_within(&fds, Some(timeout));
+        while let Ok(Some(_)) = process::read_signal(&mut self.signals) {}
+    }
+
     /// The loop cannot go on (poll or the signalfd failed, which should not happen): end
-    /// the monitor, and with it the session, and wait for it.
+    /// the child, and with it the session, and wait for it.
     fn abandon(&mut self) -> ChildEnd {
         if let Some(relay) = &mut self.relay {
             relay.give_terminal_back();
         }
-        let _ = process::signal_process(self.monitor, libc::SIGKILL);
-        system::wait_child(self.monitor).unwrap_or(ChildEnd::Exited(1))
+        let _ = process::signal_process(self.child, libc::SIGKILL);
+        system::wait_child(self.child).unwrap_or(ChildEnd::Exited(1))
     }
 }
 
@@ -669,6 +1112,7 @@ fn monitor(
     slave: Option<File>,
     tty_fds: [bool; 3],
     start: File,
+    confine: Option<File>,
     caller: Dispositions,
     keep: &[RawFd],
 ) -> i32 {
@@ -713,8 +1157,10 @@ fn monitor(
     };
     let slave_ref = slave.as_ref();
     let start_ref = &start;
-    let command = match system::fork_child(move || run_command(plan, slave_ref, start_ref, caller))
-    {
+    let confine_ref = confine.as_ref();
+    let command = match system::fork_child(move || {
+        run_command(plan, slave_ref, start_ref, confine_ref, caller)
+    }) {
         Ok(pid) => pid,
         Err(e) => {
             report(&start, &format!("cannot fork: {e}"));
@@ -728,6 +1174,7 @@ fn monitor(
         let _ = terminal::set_foreground_group(slave.as_fd(), command);
     }
     drop(start);
+    drop(confine);
 
     loop {
         let signal = match process::read_signal(&mut signals) {
@@ -759,14 +1206,20 @@ fn monitor(
 
 /// The command (a forked child of the monitor): its own process group, the pty's
 /// foreground, the caller's signal dispositions, then exec exactly as in place.
-fn run_command(plan: ExecPlan, slave: Option<&File>, start: &File, caller: Dispositions) -> i32 {
+fn run_command(
+    plan: ExecPlan,
+    slave: Option<&File>,
+    start: &File,
+    confine: Option<&File>,
+    caller: Dispositions,
+) -> i32 {
     let _ = process::set_process_group(0, 0);
     if let Some(slave) = slave {
         // Allowed from a background group because SIGTTOU is still ignored here.
         let _ = terminal::set_foreground_group(slave.as_fd(), process::own_pid());
     }
     caller.restore();
-    let error = exec_in_place(plan);
+    let error = exec_in_place(plan, confine);
     report(start, &error.to_string());
     127
 }

@@ -13,6 +13,7 @@ mod terminal_driver;
 
 mod audit;
 mod edit;
+mod escapes;
 mod files;
 mod input;
 mod journal;

@@ -108,6 +108,7 @@ fn request_refuses_a_revoked_grant_and_a_broken_revocation_list() {
         approved_by: vec!["carol".into()],
         request: Some("r1".into()),
         session_bound: false,
+        exec: false,
     };
     let token = crate::pins::sign_unchecked(&s, &claims);
     let id = &claims.jti;

@@ -47,7 +47,12 @@ fn grant_pinned(s: &Sandbox, program: &Path, args: &str) {
         sha256_hex(program),
         program.display()
     );
-    s.import_ok("alice", &s.mint("alice", &["--command", spec.trim_end()]));
+    // The scripts here run other programs (sleep, id): these tests are about the bytes
+    // that run, not about exec (tests/attacks/escapes.rs).
+    s.import_ok(
+        "alice",
+        &s.mint("alice", &["--command", spec.trim_end(), "--allow-exec"]),
+    );
 }
 
 #[track_caller]
@@ -334,6 +339,7 @@ fn non_ascii_pin_in_a_signed_grant_is_refused_not_a_crash() {
         approved_by: vec!["test".into()],
         request: None,
         session_bound: false,
+        exec: false,
     };
     let token = sign_unchecked(&s, &claims);
     s.logs();

@@ -7,6 +7,7 @@ mod sandbox;
 mod terminal_driver;
 
 mod accounts;
+mod bounded;
 mod cache;
 mod edit;
 mod journal;

@@ -1,5 +1,5 @@
-//! Commands on a terminal. Root (the default target) and the caller's own user run in
-//! place, on the caller's terminal; any other user gets a new pty in a new session, which jitsudo relays to the
+//! Commands on a terminal. Root (the default target) and the caller's own user run on
+//! the caller's terminal, in the caller's job; any other user gets a new pty in a new session, which jitsudo relays to the
 //! caller's terminal (input, output, window size, exit status, job control). Without a
 //! terminal, a new session with none. The attack this prevents is in
 //! tests/attacks/terminal.rs.
@@ -29,12 +29,20 @@ fn sandbox() -> Sandbox {
             "/usr/bin/python3 *",
             "--run-as",
             "bob",
+            // These shells run other programs (stty, sleep, tty).
+            "--allow-exec",
         ],
     );
     s.import_ok("alice", &as_bob);
     let as_root = s.mint(
         "alice",
-        &["--command", "/usr/bin/tty", "--command", "/usr/bin/sh -c *"],
+        &[
+            "--command",
+            "/usr/bin/tty",
+            "--command",
+            "/usr/bin/sh -c *",
+            "--allow-exec",
+        ],
     );
     s.import_ok("alice", &as_root);
     let as_alice = s.mint("alice", &["--command", "/usr/bin/tty", "--run-as", "alice"]);
@@ -93,24 +101,25 @@ fn another_user_gets_a_new_terminal_root_and_the_caller_keep_theirs() {
     );
     assert_eq!(ttys[0], ttys[3], "so does the caller's own user: {run:#?}");
 
-    // Root: exec in place, the very process the caller started.
+    // Root: under the supervisor (the process the caller started), in the caller's
+    // job: the command's process group is the caller's.
     let run = on_pty(
         &s,
         "alice",
-        r#"echo "pid=$$"; tty; exec "$J" /usr/bin/sh -c 'echo "pid=$$"; tty'"#,
+        r#"echo "id=$$"; tty; exec "$J" /usr/bin/sh -c 'read -r stat < /proc/$$/stat; set -- $stat; echo "id=$5"; tty'"#,
         &[],
     );
     run.assert_completed();
-    let pids: Vec<&str> = run
+    let ids: Vec<&str> = run
         .output
         .lines()
-        .filter(|l| l.starts_with("pid="))
+        .filter(|l| l.starts_with("id="))
         .map(str::trim)
         .collect();
-    assert_eq!(pids.len(), 2, "{run:#?}");
+    assert_eq!(ids.len(), 2, "{run:#?}");
     assert_eq!(
-        pids[0], pids[1],
-        "root's command must be exec'd in place: {run:#?}"
+        ids[0], ids[1],
+        "root's command must run in the caller's process group: {run:#?}"
     );
     let ttys = pts_lines(&run.output);
     assert_eq!(ttys.len(), 2, "{run:#?}");

@@ -49,6 +49,7 @@ fn claims(kind: Kind) -> Claims {
         approved_by: vec![],
         request: None,
         session_bound: false,
+        exec: false,
     }
 }
 

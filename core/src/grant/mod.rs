@@ -78,6 +78,11 @@ pub struct Claims {
     /// grants without it are unchanged; a host too old to know the claim refuses it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub session_bound: bool,
+    /// The command may execute other programs (a shell escape, `find -exec`, a pager).
+    /// When false, every exec after the granted program's own fails for the whole
+    /// process tree. Left out of the token when false, like `session_bound`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exec: bool,
 }
 
 fn default_run_as() -> String {

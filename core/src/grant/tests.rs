@@ -20,6 +20,7 @@ fn claims(now: i64) -> Claims {
         approved_by: vec!["bob".into()],
         request: None,
         session_bound: false,
+        exec: false,
     }
 }
 
@@ -289,4 +290,19 @@ fn edit_grant_refuses_paths_that_are_not_one_plain_file() {
 fn edit_kind_in_the_payload_is_lowercase() {
     let json = serde_json::to_string(&edit_claims(&["/etc/hosts"])).unwrap();
     assert!(json.contains(r#""kind":"edit""#), "{json}");
+}
+
+#[test]
+fn exec_claim_is_left_out_when_false_and_round_trips_when_true() {
+    let plain = serde_json::to_string(&claims(1_800_000_000)).unwrap();
+    assert!(!plain.contains("\"exec\":"), "{plain}");
+    let (key, trusted) = setup();
+    let mut with_exec = claims(1_800_000_000);
+    with_exec.exec = true;
+    let json = serde_json::to_string(&with_exec).unwrap();
+    assert!(json.contains("\"exec\":true"), "{json}");
+    let g = verify(&sign(&with_exec, &key).unwrap(), &trusted, MAX).unwrap();
+    assert!(g.claims.exec);
+    let g = verify(&sign(&claims(1_800_000_000), &key).unwrap(), &trusted, MAX).unwrap();
+    assert!(!g.claims.exec);
 }

@@ -251,6 +251,14 @@ impl Store {
         .map_err(|e| StoreError(format!("cannot update clock mark: {e}")))
     }
 
+    /// What identifies the current revocation list file (inode, size, change time), to
+    /// notice cheaply that `jitsudo --sync` replaced it; `None` if there is none.
+    pub fn revocations_stamp(&self) -> Option<(u64, u64, i64, i64)> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(self.root.join("revocations.json")).ok()?;
+        Some((meta.ino(), meta.size(), meta.ctime(), meta.ctime_nsec()))
+    }
+
     /// The revocation list `jitsudo --sync` stored; `None` if there is none yet. Every
     /// other failure names the file and why, so that callers can refuse on it.
     pub fn revocations(&self) -> Result<Option<Revocations>, StoreError> {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub mod accounts;
 mod errno;
 pub mod fs;
+pub mod noexec;
 pub mod nss;
 pub mod process;
 pub mod terminal;
@@ -571,15 +572,15 @@ pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
     Ok((r, w))
 }
 
-/// True when this process has exactly one thread (from /proc/self/status).
+/// True when this process has exactly one thread. The link count of /proc/self/task is
+/// two plus the number of threads: one stat, where reading /proc/self/status would make
+/// the kernel format the whole status text (this runs on every command's path).
 fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim() == "1"))
-        })
-        .unwrap_or(false)
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata("/proc/self/task") {
+        Ok(meta) => meta.nlink() == 3,
+        Err(_) => false,
+    }
 }
 
 /// Fork a child that runs `child` and exits with the status it returns; the parent gets

@@ -147,13 +147,40 @@ pub fn signal_fd(signals: &[i32], blocking: bool) -> io::Result<File> {
 
 /// The next signal queued on a signalfd; `None` when none is pending (non-blocking fd).
 pub fn read_signal(fd: &mut File) -> io::Result<Option<i32>> {
+    read_signal_info(fd).map(|info| info.map(|i| i.signal))
+}
+
+/// A signal read from a signalfd, with who sent it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignalInfo {
+    pub signal: i32,
+    /// si_code: at most 0 when a process sent it (kill, tgkill, sigqueue); positive when
+    /// the kernel did (SI_KERNEL: a terminal's Ctrl-C or hangup, say).
+    pub code: i32,
+    /// The sending process, when a process sent it.
+    pub pid: Pid,
+}
+
+impl SignalInfo {
+    pub fn sent_by_a_process(&self) -> bool {
+        self.code <= 0
+    }
+}
+
+/// Like `read_signal`, with the sender.
+pub fn read_signal_info(fd: &mut File) -> io::Result<Option<SignalInfo>> {
     let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+    let field = |buf: &[u8], at: usize| [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
     loop {
         match fd.read(&mut buf) {
             Ok(n) if n == buf.len() => {
-                // ssi_signo is the first field: a u32 in native byte order.
-                let signo = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                return Ok(Some(signo as i32));
+                // struct signalfd_siginfo starts ssi_signo (u32), ssi_errno (i32),
+                // ssi_code (i32), ssi_pid (u32), in native byte order.
+                return Ok(Some(SignalInfo {
+                    signal: u32::from_ne_bytes(field(&buf, 0)) as i32,
+                    code: i32::from_ne_bytes(field(&buf, 8)),
+                    pid: u32::from_ne_bytes(field(&buf, 12)) as Pid,
+                }));
             }
             Ok(_) => return Err(io::Error::other("short read from signalfd")),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -192,9 +219,12 @@ pub fn set_ignored(signal: i32, ignored: bool) {
 pub fn suspend_self() {
     let cont_was_ignored = is_ignored(libc::SIGCONT);
     set_ignored(libc::SIGCONT, true);
-    change_blocked(libc::SIG_UNBLOCK, &[libc::SIGCONT, libc::SIGTSTP]);
+    // Sent while blocked, then unblocked: it merges with a SIGTSTP already pending (the
+    // terminal's Ctrl-Z reaches us too when the command shares our process group), so
+    // we stop exactly once, not once more after being continued.
     // SAFETY: plain integer arguments; the signal goes to this process.
     unsafe { libc::kill(libc::getpid(), libc::SIGTSTP) };
+    change_blocked(libc::SIG_UNBLOCK, &[libc::SIGCONT, libc::SIGTSTP]);
     change_blocked(libc::SIG_BLOCK, &[libc::SIGCONT, libc::SIGTSTP]);
     set_ignored(libc::SIGCONT, cont_was_ignored);
 }
@@ -236,6 +266,16 @@ pub struct Ready {
 
 /// Wait until one of `fds` is ready (no timeout). EINTR gives all-false answers.
 pub fn poll(fds: &[PollFd]) -> io::Result<Vec<Ready>> {
+    poll_within(fds, None)
+}
+
+/// Wait until one of `fds` is ready or `timeout` has passed (then all-false answers).
+pub fn poll_within(fds: &[PollFd], timeout: Option<std::time::Duration>) -> io::Result<Vec<Ready>> {
+    let timeout_ms: libc::c_int = match timeout {
+        None => -1,
+        // Rounded up, so that a wake-up is never before the deadline it waits for.
+        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
+    };
     let mut raw: Vec<libc::pollfd> = fds
         .iter()
         .map(|p| libc::pollfd {
@@ -246,7 +286,7 @@ pub fn poll(fds: &[PollFd]) -> io::Result<Vec<Ready>> {
         })
         .collect();
     // SAFETY: the pointer and length describe the vector's initialised pollfd entries.
-    let ret = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as libc::nfds_t, -1) };
+    let ret = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as libc::nfds_t, timeout_ms) };
     if ret == -1 {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
@@ -308,5 +348,203 @@ fn close_range(first: RawFd, last: RawFd) {
     for fd in first..=last.min(1023) {
         // SAFETY: as above; EBADF for unused numbers is expected and ignored.
         unsafe { libc::close(fd) };
+    }
+}
+
+// ---- the whole tree of a run ----------------------------------------------------------
+
+/// Become the subreaper of everything this process starts: an orphaned descendant (a
+/// double fork, a `setsid` daemon) is re-parented to us instead of init, so it stays
+/// in reach of `signal_descendants` and is reaped here.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes integer arguments only.
+    cerr(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(|_| ())
+}
+
+/// Make every user id root (real, effective, saved), so that no other user can signal
+/// or ptrace this process: the supervisor, which alone ends a run at its window's end.
+pub fn become_root_in_all_ids() -> io::Result<()> {
+    // SAFETY: plain integer arguments; allowed because the effective uid is root.
+    cerr(unsafe { libc::setresuid(0, 0, 0) }).map(|_| ())
+}
+
+/// Reap any child that has ended, without waiting. `Ok(None)` if none has ended yet;
+/// `Err` with ECHILD once there are no children at all.
+pub fn reap_any() -> io::Result<Option<(Pid, ChildState)>> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: status is valid for writes; -1 means any child of ours.
+        let ret = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if ret == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if ret == 0 {
+            return Ok(None);
+        }
+        let state = if libc::WIFSIGNALED(status) {
+            ChildState::Signaled(libc::WTERMSIG(status))
+        } else {
+            ChildState::Exited(libc::WEXITSTATUS(status))
+        };
+        return Ok(Some((ret, state)));
+    }
+}
+
+/// Whether this process has any child (running, stopped or a zombie).
+pub fn has_children() -> bool {
+    let mut info: libc::siginfo_t = unsafe_zeroed_siginfo();
+    // SAFETY: info is valid for writes; WNOWAIT leaves any ended child to be reaped.
+    let ret = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WSTOPPED | libc::WCONTINUED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // ECHILD: none at all. Any other answer (0, even with nothing to report) means at
+    // least one child exists.
+    !(ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
+}
+
+fn unsafe_zeroed_siginfo() -> libc::siginfo_t {
+    // SAFETY: siginfo_t is plain data, for which all-zero bytes are a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// The parent of `pid` from /proc/PID/stat (the field after the command name, which is
+/// in parentheses and may itself contain spaces and parentheses).
+fn parent_of(pid: Pid) -> Option<Pid> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let _state = fields.next()?;
+    fields.next()?.parse().ok()
+}
+
+/// Every process below this one (children, their children, ...), parents first. One
+/// scan of /proc (this kernel may lack /proc/PID/task/TID/children).
+pub fn descendants() -> Vec<(Pid, Pid)> {
+    let me = own_pid();
+    let mut all: Vec<(Pid, Pid)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Pid>().ok())
+            else {
+                continue;
+            };
+            if let Some(parent) = parent_of(pid) {
+                all.push((pid, parent));
+            }
+        }
+    }
+    let mut found: Vec<(Pid, Pid)> = Vec::new();
+    let mut frontier = vec![me];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, p) in &all {
+            if p == parent && pid != me && !found.iter().any(|&(f, _)| f == pid) {
+                found.push((pid, parent));
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// Send `signal` to every descendant of this process; how many were signalled. Each
+/// pid is pinned with a pidfd and its parent checked again after that, so a pid that
+/// ended and was reused by a process outside the tree between the scan and the signal
+/// is never signalled.
+pub fn signal_descendants(signal: i32) -> usize {
+    let mut sent = 0;
+    for (pid, parent) in descendants() {
+        // SAFETY: plain integer arguments; returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            // No pidfds (before Linux 5.3): our own children cannot be reused before we
+            // reap them; anyone further down is checked, then signalled by pid.
+            if parent == own_pid() || parent_of(pid) == Some(parent) {
+                // SAFETY: plain integer arguments; pid > 0 names one process.
+                if pid > 0 && unsafe { libc::kill(pid, signal) } == 0 {
+                    sent += 1;
+                }
+            }
+            continue;
+        }
+        // SAFETY: fd was just returned by pidfd_open and is ours alone.
+        let pidfd = unsafe { OwnedPidFd::from_raw_fd(fd as RawFd) };
+        if parent_of(pid) != Some(parent) {
+            continue;
+        }
+        // SAFETY: pidfd is an open pidfd; a null siginfo means "as kill(2) would".
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if ret == 0 {
+            sent += 1;
+        }
+    }
+    sent
+}
+
+type OwnedPidFd = std::os::fd::OwnedFd;
+
+/// The process group of `pid`, if it still exists.
+pub fn process_group_of(pid: Pid) -> Option<Pid> {
+    // SAFETY: plain integer argument.
+    let pgid = unsafe { libc::getpgid(pid) };
+    (pgid > 0).then_some(pgid)
+}
+
+/// A one-shot kernel timer that sends SIGCONT to this process at a wall-clock time
+/// (milliseconds since the epoch); deleted when dropped. For the supervisor stopped as a
+/// job of the caller's shell: the kernel continues it at its window's end even if
+/// nobody else does.
+pub struct ContinueAt(libc::timer_t);
+
+pub fn continue_self_at(unix_ms: i64) -> io::Result<ContinueAt> {
+    // SAFETY: sigevent is plain data, for which all-zero bytes are a valid value.
+    let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+    event.sigev_notify = libc::SIGEV_SIGNAL;
+    event.sigev_signo = libc::SIGCONT;
+    let mut timer: libc::timer_t = std::ptr::null_mut();
+    // SAFETY: event and timer are valid for the call; the kernel writes the timer id.
+    cerr(unsafe { libc::timer_create(libc::CLOCK_REALTIME, &mut event, &mut timer) })?;
+    let armed = ContinueAt(timer);
+    let at = unix_ms.max(1);
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: (at / 1000) as libc::time_t,
+            tv_nsec: ((at % 1000) * 1_000_000) as libc::c_long,
+        },
+    };
+    // SAFETY: timer was just created; spec is an initialised itimerspec; the old value
+    // is not wanted.
+    cerr(unsafe { libc::timer_settime(timer, libc::TIMER_ABSTIME, &spec, std::ptr::null_mut()) })?;
+    Ok(armed)
+}
+
+impl Drop for ContinueAt {
+    fn drop(&mut self) {
+        // SAFETY: the timer was created by timer_create and is deleted only here.
+        unsafe { libc::timer_delete(self.0) };
     }
 }

@@ -281,6 +281,7 @@ impl Host {
             approved_by: vec!["admin".into()],
             request: None,
             session_bound: false,
+            exec: false,
         }
     }
 

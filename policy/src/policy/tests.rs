@@ -69,7 +69,8 @@ fn first_match_wins_and_is_recorded() {
         d.outcome,
         Outcome::Auto(Terms {
             duration: 900,
-            uses: None
+            uses: None,
+            allow_exec: false,
         })
     );
 }
@@ -125,7 +126,8 @@ fn approval_rules_carry_count_and_approvers() {
         Outcome::Approve {
             terms: Terms {
                 duration: 600,
-                uses: Some(1)
+                uses: Some(1),
+                allow_exec: false,
             },
             approvals: 2,
             approvers: vec![
@@ -153,7 +155,8 @@ fn durations_and_once() {
         p.decide(&a).outcome,
         Outcome::Auto(Terms {
             duration: 1800,
-            uses: Some(1)
+            uses: Some(1),
+            allow_exec: false,
         })
     );
     a.duration = Some(7200);
@@ -327,4 +330,35 @@ fn edit_rules_name_plain_absolute_files() {
     assert!(e.contains("kind \"login\" must be exec or edit"), "{e}");
     let e = err("[[rule]]\nkind = \"edit\"\nrun_as = [\"bob\"]\ncommands = [\"/etc/hosts\"]\ndecision = \"auto\"\n");
     assert!(e.contains("an edit rule has no run_as"), "{e}");
+}
+
+#[test]
+fn allow_exec_is_off_unless_the_rule_turns_it_on() {
+    let p = policy(
+        "[[rule]]\nname = \"pager\"\ncommands = [\"/usr/bin/less *\"]\ndecision = \"auto\"\nallow_exec = true\n\
+         [[rule]]\nname = \"plain\"\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\n",
+    );
+    let args = strings(&["/etc/hosts"]);
+    let d = p.decide(&ask("alice", &[], "/usr/bin/less", &args));
+    assert!(
+        matches!(
+            d.outcome,
+            Outcome::Auto(Terms {
+                allow_exec: true,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
+    let d = p.decide(&ask("alice", &[], "/bin/true", &[]));
+    assert!(
+        matches!(
+            d.outcome,
+            Outcome::Auto(Terms {
+                allow_exec: false,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
 }

@@ -406,6 +406,7 @@ impl Service {
             approved_by,
             request: Some(req.id.clone()),
             session_bound: false,
+            exec: req.allow_exec,
         };
         let token = grant::sign(&claims, key)?;
         Ok(GrantRow {
@@ -462,6 +463,7 @@ impl Service {
             reason: r.reason.clone(),
             duration: 0,
             uses: None,
+            allow_exec: false,
             source: r.source.clone(),
             status: RequestStatus::Pending,
             rule: decision.rule.clone(),
@@ -479,6 +481,7 @@ impl Service {
                 inc(&self.metrics.decisions_auto);
                 row.duration = terms.duration as i64;
                 row.uses = terms.uses.map(i64::from);
+                row.allow_exec = terms.allow_exec;
                 row.status = RequestStatus::Approved;
                 row.message = format!("approved automatically by policy rule {}", decision.rule);
                 row.decided_at = Some(now);
@@ -496,6 +499,7 @@ impl Service {
                 inc(&self.metrics.decisions_approve);
                 row.duration = terms.duration as i64;
                 row.uses = terms.uses.map(i64::from);
+                row.allow_exec = terms.allow_exec;
                 row.status = RequestStatus::Pending;
                 row.approvals_needed = *approvals as i64;
                 let names: Vec<String> = approvers.iter().map(|p| p.to_string()).collect();

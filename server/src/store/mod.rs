@@ -93,6 +93,11 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     // Requests for edit grants (jitsudo --request -e); every earlier request was exec.
     &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
     &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
+), (
+    // Policy rules' allow_exec, carried from the decision to the grant signed at approval.
+    4,
+    &["ALTER TABLE requests ADD COLUMN allow_exec INTEGER NOT NULL DEFAULT 0"],
+    &["ALTER TABLE requests ADD COLUMN allow_exec BIGINT NOT NULL DEFAULT 0"],
 )];
 
 impl Db {
@@ -402,7 +407,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -424,6 +429,7 @@ impl Db {
             .bind(req.decided_at)
             .bind(req.decided_by.clone())
             .bind(req.kind.to_string())
+            .bind(i64::from(req.allow_exec))
             .execute(&mut **tx)
             .await?;
             if let Some(g) = grant {
@@ -451,6 +457,7 @@ impl Db {
                         "message": req.message,
                         "duration": req.duration,
                         "uses": req.uses,
+                        "allow_exec": req.allow_exec,
                         "approvals_needed": req.approvals_needed,
                         "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
                     })),

@@ -16,6 +16,7 @@ pub fn request(id: &str, status: &str, needed: i64, approvers: &[&str]) -> Reque
         reason: "INC-1".into(),
         duration: 600,
         uses: Some(1),
+        allow_exec: false,
         source: None,
         status: status.parse().unwrap(),
         rule: "r1".into(),
