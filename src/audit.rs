@@ -6,7 +6,7 @@
 
 use crate::config::{HostConfig, JournalConfig, LogConfig};
 use crate::log::{Fields, Outcome, Record, SyslogSender};
-use crate::store::journal::Entry;
+use crate::store::journal::{Entry, RecordingRef};
 use crate::store::Store;
 use crate::system::Uid;
 
@@ -14,6 +14,9 @@ pub struct Audit {
     sender: Result<SyslogSender, String>,
     require: bool,
     journal: Option<JournalSink>,
+    /// The session recording of this run, named in every journal record (see
+    /// `set_recording`).
+    recording: std::cell::RefCell<Option<RecordingRef>>,
 }
 
 struct JournalSink {
@@ -38,6 +41,7 @@ impl Audit {
             sender,
             require: config.require,
             journal: None,
+            recording: std::cell::RefCell::new(None),
         }
     }
 
@@ -54,6 +58,12 @@ impl Audit {
         self
     }
 
+    /// From now on every journal record of this run names its session recording (and,
+    /// once set with a seal, the record written at its end seals it).
+    pub fn set_recording(&self, recording: Option<RecordingRef>) {
+        *self.recording.borrow_mut() = recording;
+    }
+
     /// Whether a command may run when its line could not be logged.
     pub fn required(&self) -> bool {
         self.require
@@ -68,7 +78,10 @@ impl Audit {
             let appended = sink
                 .store
                 .append_journal(
-                    entry(record, &fields, &sink.host, sink.uid),
+                    Entry {
+                        recording: self.recording.borrow().clone(),
+                        ..entry(record, &fields, &sink.host, sink.uid)
+                    },
                     sink.config.durable,
                 )
                 .map_err(|e| AuditError::Journal(e.to_string()))?;

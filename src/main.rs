@@ -9,7 +9,9 @@
 
 // What this binary shares with the PAM module lives in jitsudo-core; at the crate root,
 // so that `crate::store`, `crate::system`, … read the same everywhere.
-use jitsudo_core::{admission, config, grant, host, log, matcher, secure_file, store, system};
+use jitsudo_core::{
+    admission, config, grant, host, iolog, log, matcher, secure_file, store, system,
+};
 
 mod audit;
 mod caller;

@@ -13,8 +13,11 @@ use crate::decision::{self, Ask, Denial};
 use crate::exec::{self, env, resolve, Bounds, ExecPlan, Pinned, Program, RunEvent, Session};
 use crate::grant::Grant;
 use crate::host;
+use crate::iolog::writer::Recorder;
+use crate::iolog::{SessionInfo, IO_LOG_DIR};
 use crate::log::{Outcome, Record};
 use crate::reauth;
+use crate::store::journal::{RecordingRef, RecordingSeal};
 use crate::system::{self, User};
 
 pub fn run_command(
@@ -98,12 +101,36 @@ pub fn run_command(
         deny(ctx, &mut record, failed.log, failed.message, grant_id)
     })?;
 
-    // 7. Count a use (counted grants only), and log before anything runs: with
-    //    `require`, an unlogged command does not run and its use is not spent.
-    let lock = count_use_and_log(ctx, &mut record, grant)?;
+    // 7. A recorded run (the grant's `record`, or `[record] always`) gets its recording
+    //    now, so that the line logged next names it; a recording that cannot be started
+    //    stops the run here, before anything is spent.
+    let recorder = if grant.claims.record || ctx.config.record.always {
+        let started = start_recording(ctx, &target, &allowed.path, args, grant)
+            .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
+        ctx.audit.set_recording(Some(RecordingRef {
+            id: started.id().to_string(),
+            seal: None,
+        }));
+        Some(started)
+    } else {
+        None
+    };
 
-    // 8. Become the target user with a clean environment, and exec: in place for root
-    //    and the caller's own user, else in a new session on a new pty (see exec).
+    // 8. Count a use (counted grants only), and log before anything runs: with
+    //    `require`, an unlogged command does not run and its use is not spent.
+    let lock = match count_use_and_log(ctx, &mut record, grant) {
+        Ok(lock) => lock,
+        Err(refused) => {
+            if let Some(r) = recorder {
+                let _ = r.discard();
+            }
+            return Err(refused);
+        }
+    };
+
+    // 9. Become the target user with a clean environment, and run under the supervisor:
+    //    in the caller's job for root and the caller's own user, else (and for every
+    //    recorded run) in a new session on a new pty (see exec).
     let program = if allowed.pinned {
         // The decision saw this path's bytes match; never fall back to exec by path.
         match pinned.into_iter().find(|(path, _)| *path == allowed.path) {
@@ -120,13 +147,16 @@ pub fn run_command(
     } else {
         Program::Path(allowed.path.clone())
     };
-    let plan = build_plan(ctx, program, args, target, grant)
+    let mut plan = build_plan(ctx, program, args, target, grant)
         .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
+    if recorder.is_some() {
+        plan.session = Session::Separate;
+    }
     let path = plan.program.path().to_string();
     // The supervisor lives as long as the command: it must not keep the caller's other
     // runs waiting for their lock. The use is already durably counted.
     drop(lock);
-    let bounds = bounds(ctx, grant, &record);
+    let bounds = bounds(ctx, grant, &record, recorder);
     let error = exec::exec(plan, bounds);
     let why = format!("cannot run {path}: {error}");
     Err(refuse(ctx, &mut record, Outcome::Error(why.clone()), why))
@@ -298,7 +328,12 @@ fn build_plan(
 
 /// The grant's terms for the supervisor: its window, whether it may exec, and how the
 /// run's events are logged (the run's own record, with the event as its prefix).
-fn bounds<'a>(ctx: &'a Context, grant: &'a Grant, record: &Record) -> Bounds<'a> {
+fn bounds<'a>(
+    ctx: &'a Context,
+    grant: &'a Grant,
+    record: &Record,
+    recorder: Option<Recorder>,
+) -> Bounds<'a> {
     let record = record.clone();
     let id = grant.id().to_string();
     let mut stamp = ctx.store.revocations_stamp();
@@ -325,6 +360,22 @@ fn bounds<'a>(ctx: &'a Context, grant: &'a Grant, record: &Record) -> Bounds<'a>
             RunEvent::Ended(reason) => {
                 line.outcome = Outcome::Event(format!("command ended: {}", reason.text()));
             }
+            RunEvent::RecordingSealed(seal) => {
+                line.outcome = Outcome::Event(format!(
+                    "recording {} sealed: {} chunk(s), {} byte(s), sha256 {}",
+                    seal.id, seal.chunks, seal.bytes, seal.hash
+                ));
+                ctx.audit.set_recording(Some(RecordingRef {
+                    id: seal.id.to_string(),
+                    seal: Some(RecordingSeal {
+                        chunks: seal.chunks,
+                        sha256: seal.hash.clone(),
+                    }),
+                }));
+            }
+            RunEvent::RecordingFailed { id, why } => {
+                line.outcome = Outcome::Error(format!("recording {id} failed: {why}"));
+            }
         }
         ctx.audit.send_best_effort(&line);
     };
@@ -336,7 +387,57 @@ fn bounds<'a>(ctx: &'a Context, grant: &'a Grant, record: &Record) -> Bounds<'a>
         grant: grant.id().to_string(),
         revoked: Box::new(revoked),
         log: Box::new(log),
+        recorder,
     }
+}
+
+/// Create the run's recording under /var/log/jitsudo-io (root-only, 0700), with what
+/// sudo's `log.json` says of a session.
+fn start_recording(
+    ctx: &Context,
+    target: &User,
+    path: &str,
+    args: &[OsString],
+    grant: &Grant,
+) -> Result<Recorder, String> {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (lines, columns) = system::terminal::open_controlling_terminal()
+        .ok()
+        .flatten()
+        .and_then(|tty| system::terminal::window_size(std::os::fd::AsFd::as_fd(&tty)).ok())
+        .map(|size| size.rows_cols())
+        // A terminal that never had its size set says 0x0; sudoreplay refuses that.
+        .filter(|&(rows, cols)| rows > 0 && cols > 0)
+        .unwrap_or((24, 80));
+    let mut argv = vec![path.rsplit('/').next().unwrap_or(path).to_string()];
+    argv.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
+    let info = SessionInfo {
+        started: (started.as_secs() as i64, started.subsec_nanos()),
+        user: ctx.caller.user.name.clone(),
+        host: ctx.config.host.clone(),
+        cwd: ctx.caller.cwd.to_string_lossy().into_owned(),
+        run_user: target.name.clone(),
+        run_uid: target.uid.get(),
+        run_group: String::new(),
+        run_gid: target.gid.get(),
+        tty: match ctx.caller.tty.as_str() {
+            "unknown" => "unknown".to_string(),
+            tty => format!("/dev/{tty}"),
+        },
+        lines,
+        columns,
+        command: path.to_string(),
+        argv,
+        grant: grant.id().to_string(),
+    };
+    Recorder::create(
+        std::path::Path::new(IO_LOG_DIR),
+        &info,
+        ctx.config.record.record_input,
+    )
+    .map_err(|e| format!("cannot start the session recording this grant requires: {e}"))
 }
 
 // ---- refusing -------------------------------------------------------------------------

@@ -90,7 +90,19 @@ pub struct HostConfig {
     pub auth_timeout: Duration,
     pub log: LogConfig,
     pub journal: JournalConfig,
+    pub record: RecordConfig,
     pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// `[record]`: session recordings (`/var/log/jitsudo-io`, sudo's I/O log format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// Record every run, whatever its grant says.
+    pub always: bool,
+    /// Record what is typed too (passwords included), not only what is shown.
+    pub record_input: bool,
+    /// Local copies are kept this long after the service acknowledged them.
+    pub keep: Duration,
 }
 
 /// `[journal]`: the local hash-chained record of every invocation.
@@ -197,7 +209,18 @@ struct RawConfig {
     #[serde(default)]
     journal: RawJournal,
     #[serde(default)]
+    record: RawRecord,
+    #[serde(default)]
     trusted_key: Vec<RawTrustedKey>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRecord {
+    always: Option<bool>,
+    record_input: Option<bool>,
+    on_error: Option<toml::Spanned<String>>,
+    keep: Option<toml::Spanned<String>>,
 }
 
 /// `service = "https://a"` or, for failover between replicas, `service = ["https://a", "https://b"]`.
@@ -445,6 +468,28 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         None => Vec::new(),
         Some(v) => services(&at, v)?,
     };
+    if let Some(v) = &raw.record.on_error {
+        // A recording is never silently lost: the only answer to a failed write is to
+        // stop the command (and log it). The key exists so that configs can say so.
+        if v.get_ref() != "stop" {
+            return at.err(
+                v.span(),
+                format!(
+                    "[record] on_error = {:?}: the only value is \"stop\" (a recording that cannot be written stops the command)",
+                    v.get_ref()
+                ),
+            );
+        }
+    }
+    let record = RecordConfig {
+        always: raw.record.always.unwrap_or(false),
+        record_input: raw.record.record_input.unwrap_or(true),
+        keep: at.duration(
+            "[record] keep",
+            &raw.record.keep,
+            Duration::from_secs(30 * 86400),
+        )?,
+    };
 
     Ok(HostConfig {
         host,
@@ -463,6 +508,7 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
             enabled: raw.journal.enabled.unwrap_or(true),
             durable: raw.journal.durable.unwrap_or(false),
         },
+        record,
         trusted_keys,
     })
 }
@@ -617,6 +663,29 @@ mod tests {
         let many: Vec<String> = (0..9).map(|i| format!("\"https://r{i}\"")).collect();
         let e = parse_str(&format!("host = \"a\"\nservice = [{}]\n", many.join(", "))).unwrap_err();
         assert!(e.0.contains("at most 8"), "{e}");
+    }
+
+    #[test]
+    fn record_table_defaults_and_refusals() {
+        let c = parse_str("host = \"a\"\n").unwrap();
+        assert_eq!(
+            c.record,
+            RecordConfig {
+                always: false,
+                record_input: true,
+                keep: Duration::from_secs(30 * 86400)
+            }
+        );
+        let c = parse_str("host = \"a\"\n[record]\nalways = true\nrecord_input = false\non_error = \"stop\"\nkeep = \"2h\"\n").unwrap();
+        assert!(c.record.always && !c.record.record_input);
+        assert_eq!(c.record.keep, Duration::from_secs(7200));
+        let e = parse_str("host = \"a\"\n[record]\non_error = \"ignore\"\n").unwrap_err();
+        assert!(
+            e.0.contains(":3:") && e.0.contains("only value is \"stop\""),
+            "{e}"
+        );
+        let e = parse_str("host = \"a\"\n[record]\nkeep = \"forever\"\n").unwrap_err();
+        assert!(e.0.contains(":3:") && e.0.contains("keep"), "{e}");
     }
 
     #[test]

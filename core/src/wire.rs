@@ -491,6 +491,7 @@ mod tests {
                 request: None,
                 session_bound: false,
                 exec: false,
+                record: false,
             },
             &key,
         )

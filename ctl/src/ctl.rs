@@ -164,6 +164,9 @@ pub struct MintArgs {
     /// default every exec after the granted program fails
     #[arg(long)]
     pub allow_exec: bool,
+    /// Record every run under the grant (/var/log/jitsudo-io, replayable by sudoreplay and jitsudoctl replay)
+    #[arg(long)]
+    pub record: bool,
 }
 
 pub fn ctl_main() -> ExitCode {
@@ -396,6 +399,7 @@ fn mint(args: &MintArgs) -> Result<(), String> {
         request: None,
         session_bound: args.session_bound,
         exec: args.allow_exec,
+        record: args.record,
     };
     let token = grant::sign(&claims, &key)?;
     if exp <= now {

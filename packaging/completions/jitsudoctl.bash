@@ -506,7 +506,7 @@ _jitsudoctl() {
             return 0
             ;;
         jitsudoctl__subcmd__mint)
-            opts="-h --key --user --host --command --run-as --for --start --uses --kind --reason --session-bound --allow-exec --help"
+            opts="-h --key --user --host --command --run-as --for --start --uses --kind --reason --session-bound --allow-exec --record --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

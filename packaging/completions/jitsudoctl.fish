@@ -56,6 +56,7 @@ edit\t''"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l reason -d 'Why the grant exists (shown to the user and recorded in logs)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l session-bound -d 'End the grant when the login session that used it closes (pam_jitsudo drops it then)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l allow-exec -d 'Let the command execute other programs (shell escapes, pagers, `find -exec`); by default every exec after the granted program fails'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l record -d 'Record every run under the grant (/var/log/jitsudo-io, replayable by sudoreplay and jitsudoctl replay)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand verify" -l config -d 'Host config whose [[trusted_key]] entries to trust' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand verify" -s h -l help -d 'Print help'

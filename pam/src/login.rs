@@ -356,6 +356,7 @@ mod tests {
             request: None,
             session_bound: false,
             exec: false,
+            record: false,
         };
         edit(&mut c);
         let trusted = [TrustedKey {

@@ -25,6 +25,7 @@ fn grant(commands: &[&str], edit: impl FnOnce(&mut Claims)) -> Grant {
         request: None,
         session_bound: false,
         exec: false,
+        record: false,
     };
     edit(&mut c);
     let trusted = [TrustedKey {

@@ -85,6 +85,7 @@ mod tests {
             request: None,
             session_bound: false,
             exec: false,
+            record: false,
         };
         change(&mut claims);
         let key = SecretKey::generate("k1").unwrap();

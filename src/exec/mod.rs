@@ -199,6 +199,10 @@ pub struct Bounds<'a> {
     pub revoked: Box<dyn FnMut() -> bool + 'a>,
     /// Log an event of the run (syslog and journal).
     pub log: Box<dyn FnMut(RunEvent<'_>) + 'a>,
+    /// The run's session recording, when its grant or the host config asks for one: the
+    /// supervisor writes what passes through the pty (and the pipes of standard streams
+    /// that are not terminals) and seals it at the end. A write that fails ends the run.
+    pub recorder: Option<crate::iolog::writer::Recorder>,
 }
 
 /// What the supervisor logs.
@@ -207,14 +211,21 @@ pub enum RunEvent<'s> {
     /// A process of the run tried to execute `path`, and was refused; `program` is the
     /// program that tried.
     BlockedExec { path: &'s str, program: &'s str },
-    /// The window closed while the command ran, and the run is being ended.
+    /// The window closed while the command ran (or its recording failed), and the run
+    /// is being ended.
     Ended(EndReason),
+    /// The run's recording is complete and sealed.
+    RecordingSealed(&'s crate::iolog::writer::Seal),
+    /// The run's recording could not be written (the run was stopped for it), or sealed.
+    RecordingFailed { id: &'s str, why: &'s str },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
     Expired,
     Revoked,
+    /// `[record] on_error = "stop"`: a recording that cannot be written stops the run.
+    RecordingFailed,
 }
 
 impl EndReason {
@@ -222,6 +233,7 @@ impl EndReason {
         match self {
             EndReason::Expired => "grant expired",
             EndReason::Revoked => "grant revoked",
+            EndReason::RecordingFailed => "recording failed",
         }
     }
 }
@@ -231,7 +243,8 @@ impl EndReason {
 pub enum Session {
     /// On the caller's terminal, in the caller's job.
     Shared,
-    /// A new session on a new pty, under a root supervisor.
+    /// A new session on a new pty, under a root supervisor (also every recorded run:
+    /// what the command shows and reads must pass through the supervisor).
     Separate,
 }
 

@@ -93,10 +93,12 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{exec_in_place, Bounds, EndReason, ExecPlan, Program, RunEvent, Session};
+use crate::iolog::writer::Recorder;
+use crate::iolog::Stream;
 use crate::system::noexec;
 use crate::system::process::{self, ChildState, Pid, PollFd, Ready};
 use crate::system::terminal::{self, TermMode};
@@ -191,7 +193,8 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
     process::set_not_dumpable()?;
     process::set_child_subreaper()?;
     let separate = plan.session == Session::Separate;
-    if separate {
+    // Root is root's own: a recorded root run has nothing to keep out of its reach.
+    if separate && plan.target.uid != Uid::ROOT {
         check_unreachable_by(plan.target.uid)?;
     }
     let caller = Dispositions::of_caller();
@@ -251,9 +254,25 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         Some((pty, mode)) => (Some(pty.master), Some(pty.slave), Some(mode)),
         None => (None, None, None),
     };
+    // A recorded run's standard output and error that are not the terminal go through
+    // pipes we read, record and pass on; a terminal's go through the pty.
+    let mut outputs: Vec<OutPipe> = Vec::new();
+    let mut output_ends: [Option<File>; 2] = [None, None];
+    if bounds.recorder.is_some() {
+        for (i, stream) in [(1usize, Stream::Stdout), (2, Stream::Stderr)] {
+            if tty_fds[i] {
+                continue;
+            }
+            let (read, write) = system::pipe()?;
+            terminal::set_nonblocking(read.as_raw_fd())?;
+            outputs.push(OutPipe::new(stream, read, i as RawFd)?);
+            output_ends[i - 1] = Some(write);
+        }
+    }
     let child = if separate {
         let mut keep: Vec<RawFd> = vec![start_write.as_raw_fd()];
         keep.extend(slave.as_ref().map(|s| s.as_raw_fd()));
+        keep.extend(output_ends.iter().flatten().map(|f| f.as_raw_fd()));
         keep.extend(confine_write.as_ref().map(|s| s.as_raw_fd()));
         if let Program::Pinned { file, .. } = &plan.program {
             keep.push(file.as_raw_fd());
@@ -263,8 +282,11 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         system::fork_child(move || {
             monitor(
                 plan,
-                slave,
-                tty_fds,
+                CommandStreams {
+                    slave,
+                    outputs: output_ends,
+                    tty_fds,
+                },
                 start_write,
                 confine_write,
                 caller,
@@ -282,11 +304,14 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         })?
     };
 
+    let recording = bounds.recorder.is_some();
     let relay = match (terminal, master, mode) {
-        (Some(tty), Some(master), Some(saved)) => Some(Relay::new(tty, master, saved)),
+        (Some(tty), Some(master), Some(saved)) => Some(Relay::new(tty, master, saved, recording)),
         _ => None,
     };
     let window = Window::new(&bounds);
+    let mut bounds = bounds;
+    let recorder = bounds.recorder.take();
     let mut supervisor = Supervisor {
         child,
         forward_all: separate,
@@ -303,7 +328,18 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         blocked: Vec::new(),
         window,
         bounds,
+        recorder,
+        outputs,
     };
+    if let (Some(relay), Some(recorder)) = (&supervisor.relay, &mut supervisor.recorder) {
+        // The size the recording starts at is in its log.json; this is for sudoreplay,
+        // which resizes the terminal only on a recorded change.
+        if let Ok((rows, cols)) = terminal::window_size(relay.tty.as_fd()).map(|s| s.rows_cols()) {
+            if rows > 0 && cols > 0 {
+                let _ = recorder.window_size(rows, cols);
+            }
+        }
+    }
     let end = supervisor.event_loop();
     supervisor.ended = true;
     supervisor.read_start_report();
@@ -311,6 +347,11 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         relay.drain();
         relay.give_terminal_back();
     }
+    for out in &mut supervisor.outputs {
+        out.drain();
+    }
+    supervisor.record_captured();
+    supervisor.seal_recording();
     // What the command left behind ends with it (a run is the command and everything it
     // started), and so does everything still running when the window closed.
     supervisor.end_the_rest();
@@ -383,6 +424,10 @@ struct Supervisor<'a> {
     blocked: Vec<(String, String)>,
     window: Window,
     bounds: Bounds<'a>,
+    /// The run's recording, if it is recorded; `None` again once it failed or was sealed.
+    recorder: Option<Recorder>,
+    /// A recorded run's standard output and error that are not the terminal.
+    outputs: Vec<OutPipe>,
 }
 
 /// The grant's window, as the supervisor keeps it.
@@ -491,6 +536,8 @@ impl Supervisor<'_> {
                 fds.len() - 1
             });
             let relay_at = self.relay.as_ref().map(|relay| relay.interest(&mut fds));
+            let outputs_at: Vec<(Option<usize>, Option<usize>)> =
+                self.outputs.iter().map(|o| o.interest(&mut fds)).collect();
             let ready = match process::poll_within(&fds, Some(self.window.timeout())) {
                 Ok(ready) => ready,
                 Err(_) => return self.abandon(),
@@ -521,6 +568,62 @@ impl Supervisor<'_> {
             if let (Some(relay), Some(at)) = (&mut self.relay, relay_at) {
                 relay.on_ready(&ready, at);
             }
+            for (out, at) in self.outputs.iter_mut().zip(outputs_at) {
+                out.on_ready(&ready, at);
+            }
+            self.record_captured();
+        }
+    }
+
+    /// Write what the relay and the output pipes captured to the recording. A write that
+    /// fails stops the run (`[record] on_error = "stop"`): a recording is never silently
+    /// incomplete.
+    fn record_captured(&mut self) {
+        let mut captured = Vec::new();
+        if let Some(relay) = &mut self.relay {
+            captured.append(&mut relay.captured);
+        }
+        for out in &mut self.outputs {
+            captured.append(&mut out.captured);
+        }
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let mut result = Ok(());
+        for c in captured {
+            result = match c {
+                Captured::Data(stream, bytes) => recorder.record(stream, &bytes),
+                Captured::Size(rows, cols) => recorder.window_size(rows, cols),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        if let Err(e) = result {
+            let id = recorder.id().to_string();
+            self.recorder = None;
+            (self.bounds.log)(RunEvent::RecordingFailed {
+                id: &id,
+                why: &e.to_string(),
+            });
+            if !self.ended && self.window.ending.is_none() {
+                self.end_run(EndReason::RecordingFailed);
+            }
+        }
+    }
+
+    /// At the end: seal the recording (its chain's last hash goes to the journal).
+    fn seal_recording(&mut self) {
+        let Some(recorder) = self.recorder.take() else {
+            return;
+        };
+        let id = recorder.id().to_string();
+        match recorder.finish() {
+            Ok(seal) => (self.bounds.log)(RunEvent::RecordingSealed(&seal)),
+            Err(e) => (self.bounds.log)(RunEvent::RecordingFailed {
+                id: &id,
+                why: &e.to_string(),
+            }),
         }
     }
 
@@ -553,7 +656,7 @@ impl Supervisor<'_> {
                     }
                 }
                 libc::SIGWINCH => {
-                    if let Some(relay) = &self.relay {
+                    if let Some(relay) = &mut self.relay {
                         relay.copy_window_size();
                     }
                 }
@@ -875,10 +978,20 @@ struct Relay {
     pty_open: bool,
     to_pty: Vec<u8>,
     to_tty: Vec<u8>,
+    /// A recorded run: what passed each way (and window-size changes), for the
+    /// supervisor to write to the recording.
+    recording: bool,
+    captured: Vec<Captured>,
+}
+
+/// What a recorded run's relays saw, in order.
+enum Captured {
+    Data(Stream, Vec<u8>),
+    Size(u16, u16),
 }
 
 impl Relay {
-    fn new(tty: File, master: File, saved: TermMode) -> Relay {
+    fn new(tty: File, master: File, saved: TermMode, recording: bool) -> Relay {
         Relay {
             tty,
             master,
@@ -891,6 +1004,14 @@ impl Relay {
             pty_open: true,
             to_pty: Vec::with_capacity(BUFFER),
             to_tty: Vec::with_capacity(BUFFER),
+            recording,
+            captured: Vec::new(),
+        }
+    }
+
+    fn capture(&mut self, stream: Stream, bytes: &[u8]) {
+        if self.recording {
+            self.captured.push(Captured::Data(stream, bytes.to_vec()));
         }
     }
 
@@ -919,9 +1040,13 @@ impl Relay {
         self.reading = false;
     }
 
-    fn copy_window_size(&self) {
+    fn copy_window_size(&mut self) {
         if let Ok(size) = terminal::window_size(self.tty.as_fd()) {
             let _ = terminal::set_window_size(self.master.as_fd(), &size);
+            if self.recording {
+                let (rows, cols) = size.rows_cols();
+                self.captured.push(Captured::Size(rows, cols));
+            }
         }
     }
 
@@ -976,7 +1101,10 @@ impl Relay {
         let room = BUFFER - self.to_pty.len();
         match self.tty.read(&mut buf[..room]) {
             Ok(0) => self.tty_in_open = false,
-            Ok(n) => self.to_pty.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                self.to_pty.extend_from_slice(&buf[..n]);
+                self.capture(Stream::TtyIn, &buf[..n]);
+            }
             Err(e) if retry_later(&e) => {}
             Err(_) => {
                 // EIO: we were moved to the background (reads then fail, SIGTTIN being
@@ -1000,9 +1128,13 @@ impl Relay {
         let room = BUFFER - self.to_tty.len();
         match self.master.read(&mut buf[..room]) {
             Ok(0) => self.pty_open = false,
-            Ok(n) if self.tty_out_open => self.to_tty.extend_from_slice(&buf[..n]),
-            // Nowhere to show it: read it anyway, so the command never blocks on output.
-            Ok(_) => {}
+            Ok(n) => {
+                self.capture(Stream::TtyOut, &buf[..n]);
+                if self.tty_out_open {
+                    self.to_tty.extend_from_slice(&buf[..n]);
+                }
+                // Else nowhere to show it: read anyway, so the command never blocks.
+            }
             Err(e) if retry_later(&e) => {}
             // EIO: every slave descriptor is closed.
             Err(_) => self.pty_open = false,
@@ -1035,6 +1167,7 @@ impl Relay {
                 Ok(0) => return,
                 Ok(n) => {
                     drained += n;
+                    self.capture(Stream::TtyOut, &buf[..n]);
                     if self.tty_out_open {
                         self.to_tty.extend_from_slice(&buf[..n]);
                     }
@@ -1042,6 +1175,133 @@ impl Relay {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // WouldBlock: nothing more was written; EIO: the slave is closed.
                 Err(_) => return,
+            }
+        }
+    }
+}
+
+/// A recorded run's standard output or error that is not a terminal: the command writes
+/// into a pipe; we read it, capture it for the recording and write it where our own
+/// descriptor goes (a file, a pipe), through a new non-blocking open file description
+/// of it where the kernel allows one, so that a slow reader never blocks the supervisor
+/// (which must stay free to end the run at its window's end).
+struct OutPipe {
+    stream: Stream,
+    from: File,
+    to: File,
+    open: bool,
+    to_open: bool,
+    buf: Vec<u8>,
+    captured: Vec<Captured>,
+}
+
+impl OutPipe {
+    fn new(stream: Stream, from: File, fd: RawFd) -> io::Result<OutPipe> {
+        let to = match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(format!("/proc/self/fd/{fd}"))
+        {
+            Ok(f) => f,
+            // A socket cannot be reopened: write to the descriptor itself (blocking).
+            Err(_) => {
+                let stdio = match fd {
+                    1 => io::stdout().as_fd().try_clone_to_owned()?,
+                    _ => io::stderr().as_fd().try_clone_to_owned()?,
+                };
+                File::from(stdio)
+            }
+        };
+        Ok(OutPipe {
+            stream,
+            from,
+            to,
+            open: true,
+            to_open: true,
+            buf: Vec::with_capacity(BUFFER),
+            captured: Vec::new(),
+        })
+    }
+
+    fn interest(&self, fds: &mut Vec<PollFd>) -> (Option<usize>, Option<usize>) {
+        let read = (self.open && self.buf.len() < BUFFER).then(|| {
+            fds.push(PollFd {
+                fd: self.from.as_raw_fd(),
+                readable: true,
+                writable: false,
+            });
+            fds.len() - 1
+        });
+        let write = (self.to_open && !self.buf.is_empty()).then(|| {
+            fds.push(PollFd {
+                fd: self.to.as_raw_fd(),
+                readable: false,
+                writable: true,
+            });
+            fds.len() - 1
+        });
+        (read, write)
+    }
+
+    fn on_ready(&mut self, ready: &[Ready], (read, write): (Option<usize>, Option<usize>)) {
+        if let Some(at) = read {
+            if ready[at].readable || ready[at].closed {
+                self.read();
+            }
+        }
+        if let Some(at) = write {
+            if ready[at].writable || ready[at].closed {
+                self.write();
+            }
+        }
+    }
+
+    fn read(&mut self) -> usize {
+        let mut buf = [0u8; BUFFER];
+        let room = BUFFER - self.buf.len();
+        match self.from.read(&mut buf[..room]) {
+            Ok(0) => {
+                self.open = false;
+                0
+            }
+            Ok(n) => {
+                self.captured
+                    .push(Captured::Data(self.stream, buf[..n].to_vec()));
+                if self.to_open {
+                    self.buf.extend_from_slice(&buf[..n]);
+                }
+                n
+            }
+            Err(e) if retry_later(&e) => 0,
+            Err(_) => {
+                self.open = false;
+                0
+            }
+        }
+    }
+
+    fn write(&mut self) {
+        if !write_some(&mut self.to, &mut self.buf) {
+            self.to_open = false;
+        }
+    }
+
+    /// After the command has ended: what it wrote last, bounded as the pty's drain is.
+    fn drain(&mut self) {
+        let mut drained = 0;
+        loop {
+            while self.to_open && !self.buf.is_empty() {
+                self.write();
+                if !self.buf.is_empty() && self.to_open {
+                    let _ = process::wait_writable(self.to.as_fd());
+                }
+            }
+            if !self.open || drained >= DRAIN_LIMIT {
+                return;
+            }
+            match self.read() {
+                0 => return,
+                n => drained += n,
             }
         }
     }
@@ -1104,18 +1364,31 @@ fn report(start: &File, message: &str) {
     let _ = writer.write_all(message.as_bytes());
 }
 
+/// What the command's standard streams become: the pty's slave for those that were the
+/// caller's terminal, and for a recorded run the supervisor's pipes for output and error
+/// that were not.
+struct CommandStreams {
+    slave: Option<File>,
+    outputs: [Option<File>; 2],
+    tty_fds: [bool; 3],
+}
+
 /// The monitor (a forked child, root): lead a new session on the pty, start the command
 /// in its own process group, pass signals on to it, mirror its stops, end as it ends.
 /// Returns the exit status (fork_child exits with it).
 fn monitor(
     plan: ExecPlan,
-    slave: Option<File>,
-    tty_fds: [bool; 3],
+    streams: CommandStreams,
     start: File,
     confine: Option<File>,
     caller: Dispositions,
     keep: &[RawFd],
 ) -> i32 {
+    let CommandStreams {
+        slave,
+        outputs,
+        tty_fds,
+    } = streams;
     // The caller's terminal (the supervisor's descriptor of it), the master, the
     // supervisor's signalfd and everything else are closed here; only the standard
     // streams, the slave, the report pipe and a pinned program stay.
@@ -1146,6 +1419,19 @@ fn monitor(
             }
         }
     }
+    // A recorded run's output and error that are not the terminal: the supervisor's pipes.
+    for (i, end) in outputs.iter().enumerate() {
+        if let Some(end) = end {
+            if let Err(e) = terminal::dup_onto(end, (i + 1) as RawFd) {
+                report(
+                    &start,
+                    &format!("cannot put a pipe on descriptor {}: {e}", i + 1),
+                );
+                return 1;
+            }
+        }
+    }
+    drop(outputs);
     let signals = process::set_blocked_signals(&MONITORED)
         .and_then(|()| process::signal_fd(&MONITORED, true));
     let mut signals = match signals {

@@ -109,6 +109,7 @@ fn request_refuses_a_revoked_grant_and_a_broken_revocation_list() {
         request: Some("r1".into()),
         session_bound: false,
         exec: false,
+        record: false,
     };
     let token = crate::pins::sign_unchecked(&s, &claims);
     let id = &claims.jti;

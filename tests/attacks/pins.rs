@@ -340,6 +340,7 @@ fn non_ascii_pin_in_a_signed_grant_is_refused_not_a_crash() {
         request: None,
         session_bound: false,
         exec: false,
+        record: false,
     };
     let token = sign_unchecked(&s, &claims);
     s.logs();

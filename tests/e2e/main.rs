@@ -13,5 +13,6 @@ mod edit;
 mod journal;
 mod logging;
 mod reauth;
+mod recording;
 mod run;
 mod terminal;

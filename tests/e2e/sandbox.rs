@@ -60,6 +60,8 @@ impl Sandbox {
             .users(USERS)
             .home(Home::Nominal)
             .signing_key("k1")
+            // Session recordings (/var/log/jitsudo-io) stay inside the world.
+            .overlay("/var/log", "varlog")
             .build();
         Sandbox {
             dir: world.dir.clone(),

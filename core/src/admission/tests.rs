@@ -50,6 +50,7 @@ fn claims(kind: Kind) -> Claims {
         request: None,
         session_bound: false,
         exec: false,
+        record: false,
     }
 }
 

@@ -83,6 +83,10 @@ pub struct Claims {
     /// process tree. Left out of the token when false, like `session_bound`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exec: bool,
+    /// Every run under this grant is recorded (/var/log/jitsudo-io, sudo's I/O log
+    /// format). Left out of the token when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
 }
 
 fn default_run_as() -> String {

@@ -21,6 +21,7 @@ fn claims(now: i64) -> Claims {
         request: None,
         session_bound: false,
         exec: false,
+        record: false,
     }
 }
 

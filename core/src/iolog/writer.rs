@@ -103,6 +103,18 @@ impl Recorder {
         })
     }
 
+    /// Remove a recording that has recorded nothing yet (the run did not start after
+    /// all); never one that holds a byte of the run.
+    pub fn discard(self) -> io::Result<()> {
+        if self.lengths.iter().any(|&n| n > 0) {
+            return Err(io::Error::other(format!(
+                "recording {} holds data; it is kept",
+                self.id
+            )));
+        }
+        fs::remove_dir_all(&self.dir)
+    }
+
     pub fn id(&self) -> &RecordingId {
         &self.id
     }
@@ -232,13 +244,16 @@ fn write_info(dir: &Path, info: &SessionInfo) -> io::Result<()> {
         "runuid": info.run_uid,
         "rungid": info.run_gid,
         "runuser": info.run_user,
-        "rungroup": info.run_group,
         "runcwd": info.cwd,
         "submitcwd": info.cwd,
         "submithost": info.host,
         "submituser": info.user,
         "ttyname": info.tty,
     });
+    let mut json = json;
+    if !info.run_group.is_empty() {
+        json["rungroup"] = serde_json::Value::from(info.run_group.clone());
+    }
     let mut text = serde_json::to_string_pretty(&json).map_err(io::Error::other)?;
     text.push('\n');
     create_file(dir, "log.json")?.write_all(text.as_bytes())?;

@@ -282,6 +282,7 @@ impl Host {
             request: None,
             session_bound: false,
             exec: false,
+            record: false,
         }
     }
 

@@ -407,6 +407,7 @@ impl Service {
             request: Some(req.id.clone()),
             session_bound: false,
             exec: req.allow_exec,
+            record: false,
         };
         let token = grant::sign(&claims, key)?;
         Ok(GrantRow {
