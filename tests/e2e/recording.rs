@@ -213,3 +213,37 @@ fn a_killed_supervisor_leaves_a_readable_recording_that_verify_calls_cut() {
     let stdout = root(&s, "/usr/bin/cat", &[&format!("{IO}/00/00/01/stdout")]);
     assert!(stdout.stdout.contains("before-the-kill"), "{stdout:?}");
 }
+
+#[test]
+fn journal_verify_names_an_altered_and_then_a_removed_recording() {
+    let s = sandbox();
+    let out = Outcome::of(
+        without_terminal(&s, "alice")
+            .args(["/usr/bin/sh", "-c", "echo rm -rf /srv/cache"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(journal::verify(&s)
+        .stdout
+        .contains("recording 000001: intact"));
+    let stdout = format!("{IO}/00/00/01/stdout");
+    root(
+        &s,
+        "/usr/bin/sh",
+        &["-c", &format!("printf 'ls /srv/cache   \\n' > {stdout}")],
+    );
+    let verified = journal::verify(&s);
+    assert_eq!(verified.code, 1, "{verified:?}");
+    assert!(
+        verified.stdout.contains("recording 000001: ALTERED"),
+        "{verified:?}"
+    );
+    root(&s, "/usr/bin/rm", &["-rf", &format!("{IO}/00/00/01")]);
+    let verified = journal::verify(&s);
+    assert_eq!(verified.code, 1, "{verified:?}");
+    assert!(
+        verified.stdout.contains("recording 000001: MISSING"),
+        "{verified:?}"
+    );
+}
