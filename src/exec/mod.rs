@@ -310,29 +310,31 @@ fn exec_inner(plan: ExecPlan, confine: Option<&File>) -> io::Result<std::convert
         system::keep_open_across_exec(file.as_fd())?;
     }
 
+    // The exec, prepared to its last pointer before the filter is installed: the filter
+    // lets exactly this call through by itself (see system::noexec).
+    let prepared = match &plan.program {
+        Program::Path(path) => system::PreparedExec::path(cstring(path.as_bytes())?, argv, envp),
+        Program::Pinned { file, .. } => system::PreparedExec::fd(file.as_fd(), argv, envp),
+    };
     system::restore_limits(&plan.limits)?;
     system::set_umask(plan.umask);
     if let Some(socket) = confine {
         // Installed while still root, with CAP_SYS_ADMIN, so no_new_privs is not needed
-        // (it would strip a setuid granted program of its rights). Nothing between here
-        // and the exec below is an exec, so the first exec the supervisor sees is ours.
-        let listener = system::noexec::install_exec_filter().map_err(|e| {
-            io::Error::other(format!(
-                "cannot stop the command from running other programs: this kernel refused \
-                 the seccomp exec filter ({e}); it needs Linux 5.5 or later with seccomp \
-                 user notification, or a grant that allows exec (jitsudoctl mint --allow-exec, \
-                 policy allow_exec = true)"
-            ))
-        })?;
+        // (it would strip a setuid granted program of its rights).
+        let listener =
+            system::noexec::install_exec_filter(&prepared.first_exec()).map_err(|e| {
+                io::Error::other(format!(
+                    "cannot stop the command from running other programs: this kernel refused \
+                     the seccomp exec filter ({e}); it needs Linux 5.0 or later with seccomp \
+                     user notification, or a grant that allows exec (jitsudoctl mint --allow-exec, \
+                     policy allow_exec = true)"
+                ))
+            })?;
         system::noexec::send_fd(socket.as_fd(), listener.as_fd())
             .map_err(|e| io::Error::other(format!("cannot hand the exec filter over: {e}")))?;
         // Only the supervisor holds the listener now.
         drop(listener);
     }
     system::irrevocably_become(plan.target.uid, plan.target.gid, &plan.groups)?;
-
-    Err(match &plan.program {
-        Program::Path(path) => system::execve(&cstring(path.as_bytes())?, &argv, &envp),
-        Program::Pinned { file, .. } => system::fexecve(file.as_fd(), &argv, &envp),
-    })
+    Err(prepared.exec())
 }

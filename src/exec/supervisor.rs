@@ -78,9 +78,10 @@
 //! # The grant's terms
 //!
 //! Exec: unless the grant allows it, the command installs a seccomp filter before its
-//! exec and hands the listener over a socket (see `system::noexec`); the loop polls the
-//! socket, then the listener, lets the first request (the command's own exec) continue
-//! and refuses every later one of the tree, logging each distinct one once.
+//! exec and hands the listener over a socket (see `system::noexec`). The filter itself
+//! lets the command's own exec through (it knows that call's exact arguments), so the
+//! run does not wait for us; the loop polls the socket, then the listener, and refuses
+//! every exec that asks (a later one of the tree), logging each distinct one once.
 //!
 //! The window: the poll timeout is the next deadline (the warning, the end, the
 //! revocation check every `REVOCATION_CHECK`, SIGKILL after the grace). At the end
@@ -324,7 +325,6 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         caller,
         confine: confine_read,
         listener: None,
-        first_exec_seen: false,
         blocked: Vec::new(),
         window,
         bounds,
@@ -418,8 +418,6 @@ struct Supervisor<'a> {
     confine: Option<File>,
     /// The exec filter's listener: every exec of the tree waits here for our answer.
     listener: Option<OwnedFd>,
-    /// The command's own exec (the first request) has been let through.
-    first_exec_seen: bool,
     /// Blocked execs already logged: (path, program).
     blocked: Vec<(String, String)>,
     window: Window,
@@ -789,18 +787,8 @@ impl Supervisor<'_> {
                 return;
             }
         };
-        if !self.first_exec_seen {
-            self.first_exec_seen = true;
-            if noexec::allow(fd, &request).is_err() {
-                let _ = noexec::refuse(fd, &request);
-                self.start_error.extend_from_slice(
-                    b"this kernel cannot let the granted program's own exec go on under the exec \
-                      filter (seccomp user notification with SECCOMP_USER_NOTIF_FLAG_CONTINUE, \
-                      Linux 5.5 or later); here only a grant that allows exec can run",
-                );
-            }
-            return;
-        }
+        // The command's own exec never gets here: the filter lets that one call through
+        // by itself. Everything that asks is a later exec of the tree.
         if self.blocked.len() >= BLOCKED_LOGGED {
             // Nothing more will be logged: refuse without reading anything.
             let _ = noexec::refuse(fd, &request);

@@ -403,16 +403,101 @@ pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     io::Error::last_os_error()
 }
 
-/// Replace this process with the program open on `fd` (the very file whose hash was
-/// checked). Returns only on failure.
-pub fn fexecve(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> io::Error {
-    clear_signal_mask();
-    let argv_ptrs = null_terminated(argv);
-    let envp_ptrs = null_terminated(envp);
-    // SAFETY: fd is a valid open descriptor for the duration of the call; the arrays are
-    // NULL-terminated and point to live NUL-terminated strings.
-    unsafe { libc::fexecve(fd.as_raw_fd(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
-    io::Error::last_os_error()
+/// An exec prepared to the last byte: the strings and the pointer arrays the system call
+/// will get are built (and stay where they are) before it is made, so that the exec
+/// filter can be told exactly which call is the command's own (`noexec::FirstExec`).
+pub struct PreparedExec<'a> {
+    program: ExecProgram<'a>,
+    /// The empty path of `execveat(fd, "", …, AT_EMPTY_PATH)`.
+    empty: CString,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+enum ExecProgram<'a> {
+    Path(CString),
+    /// The open descriptor of a pinned program (the very bytes hashed).
+    Fd(BorrowedFd<'a>),
+}
+
+impl<'a> PreparedExec<'a> {
+    pub fn path(path: CString, argv: Vec<CString>, envp: Vec<CString>) -> PreparedExec<'a> {
+        Self::new(ExecProgram::Path(path), argv, envp)
+    }
+
+    pub fn fd(fd: BorrowedFd<'a>, argv: Vec<CString>, envp: Vec<CString>) -> PreparedExec<'a> {
+        Self::new(ExecProgram::Fd(fd), argv, envp)
+    }
+
+    fn new(program: ExecProgram<'a>, argv: Vec<CString>, envp: Vec<CString>) -> PreparedExec<'a> {
+        // The CStrings' bytes live on the heap: moving the Vecs into the struct moves
+        // neither them nor the pointer arrays' buffers.
+        let argv_ptrs = null_terminated(&argv);
+        let envp_ptrs = null_terminated(&envp);
+        PreparedExec {
+            program,
+            empty: CString::default(),
+            _argv: argv,
+            _envp: envp,
+            argv_ptrs,
+            envp_ptrs,
+        }
+    }
+
+    /// The system call `exec` will make: its number and its first arguments, pointers
+    /// included.
+    pub fn first_exec(&self) -> noexec::FirstExec {
+        let argv = self.argv_ptrs.as_ptr() as u64;
+        let envp = self.envp_ptrs.as_ptr() as u64;
+        match &self.program {
+            ExecProgram::Path(path) => noexec::FirstExec {
+                nr: libc::SYS_execve as u32,
+                args: vec![path.as_ptr() as u64, argv, envp],
+            },
+            ExecProgram::Fd(fd) => noexec::FirstExec {
+                nr: libc::SYS_execveat as u32,
+                args: vec![
+                    fd.as_raw_fd() as u64,
+                    self.empty.as_ptr() as u64,
+                    argv,
+                    envp,
+                    libc::AT_EMPTY_PATH as u64,
+                ],
+            },
+        }
+    }
+
+    /// Replace this process with the program. Returns only on failure.
+    pub fn exec(&self) -> io::Error {
+        clear_signal_mask();
+        match &self.program {
+            // SAFETY: path is NUL-terminated; both arrays are NULL-terminated arrays of
+            // pointers to NUL-terminated strings owned by `self`, alive across the call.
+            ExecProgram::Path(path) => unsafe {
+                libc::syscall(
+                    libc::SYS_execve,
+                    path.as_ptr(),
+                    self.argv_ptrs.as_ptr(),
+                    self.envp_ptrs.as_ptr(),
+                )
+            },
+            // SAFETY: fd is a valid open descriptor for the call (borrowed for 'a); the
+            // empty path and the arrays are owned by `self`, as above.
+            ExecProgram::Fd(fd) => unsafe {
+                libc::syscall(
+                    libc::SYS_execveat,
+                    fd.as_raw_fd(),
+                    self.empty.as_ptr(),
+                    self.argv_ptrs.as_ptr(),
+                    self.envp_ptrs.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            },
+        };
+        io::Error::last_os_error()
+    }
 }
 
 /// Clear FD_CLOEXEC on a descriptor, for the one case where the program must stay

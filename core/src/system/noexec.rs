@@ -1,17 +1,22 @@
 //! Refusing every exec after the granted program's own, for its whole process tree.
 //!
-//! The command installs a seccomp filter just before it execs; the filter answers every
-//! `execve` and `execveat` with SECCOMP_RET_USER_NOTIF, so the kernel suspends the
-//! caller and asks the holder of the filter's listener descriptor: the root supervisor,
-//! to which the command hands the listener over a socket (SCM_RIGHTS) before it execs.
-//! The supervisor lets the first request continue (the command's own exec: nothing else
-//! runs under the filter yet) and refuses every later one with EACCES. The filter is
-//! inherited by every child and survives exec, so this holds for the whole tree; only
-//! root outside the tree could remove it, and the supervisor is out of the tree's reach.
+//! The command installs a seccomp filter just before it execs. The filter lets exactly
+//! one call through by itself: the command's own exec, recognised by its system-call
+//! number and its exact arguments — the path, argv and envp pointers (for a pinned
+//! program the descriptor and the empty path of execveat) of the call this process is
+//! about to make (`PreparedExec::first_exec`). After that exec the address space is the
+//! new program's, which never passes those values by accident; a program that could
+//! forge them runs arbitrary code as root already. Every other `execve` and `execveat`
+//! gets SECCOMP_RET_USER_NOTIF: the kernel suspends the caller and asks the holder of
+//! the filter's listener, the root supervisor (the command hands it over a socket,
+//! SCM_RIGHTS, before it execs), which refuses it with EACCES and logs it. The command's
+//! own exec therefore costs no round trip to the supervisor. The filter is inherited by
+//! every child and survives exec, so this holds for the whole tree; only root outside
+//! the tree could remove it, and the supervisor is out of the tree's reach.
 //!
-//! Nothing is decided on the path the process asks for (it could change it after we
-//! read it): the path is read from /proc/PID/mem only to log what was refused. If the
-//! supervisor is gone, the kernel fails every exec under the filter (ENOSYS): closed.
+//! Nothing is decided on the path a refused process asks for (it could change it after
+//! we read it): the path is read from /proc/PID/mem only to log what was refused. If
+//! the supervisor is gone, the kernel fails every exec under the filter (ENOSYS): closed.
 //!
 //! Anything but the native system-call ABI (x32 on x86_64, a wrong audit arch) kills
 //! the process: a filter keyed on native numbers must not be sidestepped by another
@@ -55,20 +60,59 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// The filter program (jump offsets count the instructions skipped).
+/// The one exec the filter lets through by itself: the command's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstExec {
+    /// execve or execveat.
+    pub nr: u32,
+    /// Its first arguments, exactly as they will be passed.
+    pub args: Vec<u64>,
+}
+
+/// Offset of the low word of argument `i` in struct seccomp_data (little-endian: the
+/// high word follows it).
+fn arg_offset(i: usize) -> u32 {
+    16 + 8 * i as u32
+}
+
+/// The filter program. Jump offsets count the instructions skipped.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn program() -> [libc::sock_filter; 9] {
-    [
+fn program(first: &FirstExec) -> Vec<libc::sock_filter> {
+    let mut p = vec![
         /* 0 */ stmt(LD_W_ABS, ARCH_OFFSET),
-        /* 1 */ jump(JEQ_K, AUDIT_ARCH, 0, 6), // else kill
-        /* 2 */ stmt(LD_W_ABS, NR_OFFSET),
-        /* 3 */ jump(JGE_K, X32_SYSCALL_BIT, 4, 0), // kill
-        /* 4 */ jump(JEQ_K, libc::SYS_execve as u32, 2, 0), // ask
-        /* 5 */ jump(JEQ_K, libc::SYS_execveat as u32, 1, 0), // ask
-        /* 6 */ stmt(RET_K, libc::SECCOMP_RET_ALLOW),
-        /* 7 */ stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF),
-        /* 8 */ stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
-    ]
+        /* 1 */ jump(JEQ_K, AUDIT_ARCH, 1, 0),
+        /* 2 */ stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        /* 3 */ stmt(LD_W_ABS, NR_OFFSET),
+        /* 4 */ jump(JGE_K, X32_SYSCALL_BIT, 0, 1),
+        /* 5 */ stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        /* 6 */ jump(JEQ_K, libc::SYS_execve as u32, 2, 0),
+        /* 7 */ jump(JEQ_K, libc::SYS_execveat as u32, 1, 0),
+        /* 8 */ stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    // An exec: it is the command's own only if the number and every word of the first
+    // arguments match; any mismatch goes to the last instruction (ask the supervisor).
+    let words: Vec<(u32, u32)> = first
+        .args
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &arg)| {
+            [
+                (arg_offset(i), arg as u32),
+                (arg_offset(i) + 4, (arg >> 32) as u32),
+            ]
+        })
+        .collect();
+    let ask = p.len() + 1 + 2 * words.len() + 1;
+    let to_ask = |from: usize| (ask - from - 1) as u8;
+    p.push(jump(JEQ_K, first.nr, 0, to_ask(p.len())));
+    for (offset, value) in words {
+        p.push(stmt(LD_W_ABS, offset));
+        p.push(jump(JEQ_K, value, 0, to_ask(p.len())));
+    }
+    p.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
+    debug_assert_eq!(p.len(), ask);
+    p.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
+    p
 }
 
 /// Install the exec filter on the calling thread (the command, single-threaded, just
@@ -76,8 +120,8 @@ fn program() -> [libc::sock_filter; 9] {
 /// no_new_privs is not needed, and a setuid granted program keeps working. The
 /// listener is close-on-exec, so the command never holds its own listener.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub fn install_exec_filter() -> io::Result<OwnedFd> {
-    let filter = program();
+pub fn install_exec_filter(first: &FirstExec) -> io::Result<OwnedFd> {
+    let filter = program(first);
     let prog = libc::sock_fprog {
         len: filter.len() as libc::c_ushort,
         filter: filter.as_ptr() as *mut libc::sock_filter,
@@ -113,7 +157,7 @@ pub fn install_exec_filter() -> io::Result<OwnedFd> {
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-pub fn install_exec_filter() -> io::Result<OwnedFd> {
+pub fn install_exec_filter(_first: &FirstExec) -> io::Result<OwnedFd> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "no exec filter for this architecture",
@@ -183,16 +227,6 @@ fn respond(listener: BorrowedFd<'_>, id: u64, error: i32, flags: u32) -> io::Res
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         other => other.map(|_| ()),
     }
-}
-
-/// Let the exec go on as if there were no filter (the command's own exec).
-pub fn allow(listener: BorrowedFd<'_>, request: &ExecRequest) -> io::Result<()> {
-    respond(
-        listener,
-        request.id,
-        0,
-        libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
-    )
 }
 
 /// Fail the exec with EACCES.
@@ -364,14 +398,28 @@ mod tests {
     use super::*;
 
     /// A tiny classic-BPF interpreter for the instructions the filter uses.
-    fn run(nr: u32, arch: u32) -> u32 {
-        let prog = program();
+    fn run(first: &FirstExec, nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        let prog = program(first);
         let mut acc = 0u32;
         let mut pc = 0usize;
         loop {
             let i = prog[pc];
             match i.code {
-                LD_W_ABS => acc = if i.k == ARCH_OFFSET { arch } else { nr },
+                LD_W_ABS => {
+                    acc = match i.k {
+                        NR_OFFSET => nr,
+                        ARCH_OFFSET => arch,
+                        k if (16..64).contains(&k) => {
+                            let arg = args[((k - 16) / 8) as usize];
+                            if (k - 16) % 8 == 0 {
+                                arg as u32
+                            } else {
+                                (arg >> 32) as u32
+                            }
+                        }
+                        k => panic!("unexpected load offset {k}"),
+                    }
+                }
                 JEQ_K | JGE_K => {
                     let taken = if i.code == JEQ_K {
                         acc == i.k
@@ -388,24 +436,91 @@ mod tests {
         }
     }
 
-    #[test]
-    fn exec_asks_everything_else_passes_and_other_abis_are_killed() {
-        let (execve, execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
-        assert_eq!(run(execve, AUDIT_ARCH), libc::SECCOMP_RET_USER_NOTIF);
-        assert_eq!(run(execveat, AUDIT_ARCH), libc::SECCOMP_RET_USER_NOTIF);
-        for nr in [0, 1, libc::SYS_openat as u32, libc::SYS_clone as u32, 400] {
-            assert_eq!(run(nr, AUDIT_ARCH), libc::SECCOMP_RET_ALLOW, "syscall {nr}");
+    const PATH: u64 = 0x0000_7ffd_1234_5670;
+    const ARGV: u64 = 0x0000_5555_0000_1000;
+    const ENVP: u64 = 0x0000_5555_0000_2000;
+
+    fn own_execve() -> FirstExec {
+        FirstExec {
+            nr: libc::SYS_execve as u32,
+            args: vec![PATH, ARGV, ENVP],
         }
-        // x32's execve, and any number with the x32 bit.
+    }
+
+    #[test]
+    fn only_the_commands_own_exec_passes_every_other_asks_the_rest_is_allowed() {
+        let (execve, execveat) = (libc::SYS_execve as u32, libc::SYS_execveat as u32);
+        let first = own_execve();
+        let own = [PATH, ARGV, ENVP, 0, 0, 0];
         assert_eq!(
-            run(X32_SYSCALL_BIT | 520, AUDIT_ARCH),
+            run(&first, execve, AUDIT_ARCH, own),
+            libc::SECCOMP_RET_ALLOW
+        );
+        // Any one word different (high or low half of any argument): ask.
+        for (i, delta) in [(0, 1u64), (0, 1 << 32), (1, 8), (2, 1 << 40)] {
+            let mut args = own;
+            args[i] ^= delta;
+            assert_eq!(
+                run(&first, execve, AUDIT_ARCH, args),
+                libc::SECCOMP_RET_USER_NOTIF,
+                "argument {i} changed by {delta:#x}"
+            );
+        }
+        assert_eq!(
+            run(&first, execveat, AUDIT_ARCH, own),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        for nr in [0, 1, libc::SYS_openat as u32, libc::SYS_clone as u32, 400] {
+            assert_eq!(
+                run(&first, nr, AUDIT_ARCH, own),
+                libc::SECCOMP_RET_ALLOW,
+                "syscall {nr}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pinned_programs_execveat_is_matched_with_its_descriptor_and_flags() {
+        let first = FirstExec {
+            nr: libc::SYS_execveat as u32,
+            args: vec![5, PATH, ARGV, ENVP, libc::AT_EMPTY_PATH as u64],
+        };
+        let execveat = libc::SYS_execveat as u32;
+        let own = [5, PATH, ARGV, ENVP, libc::AT_EMPTY_PATH as u64, 0];
+        assert_eq!(
+            run(&first, execveat, AUDIT_ARCH, own),
+            libc::SECCOMP_RET_ALLOW
+        );
+        let mut other_fd = own;
+        other_fd[0] = 6;
+        assert_eq!(
+            run(&first, execveat, AUDIT_ARCH, other_fd),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        assert_eq!(
+            run(&first, libc::SYS_execve as u32, AUDIT_ARCH, own),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+    }
+
+    #[test]
+    fn other_abis_are_killed() {
+        let first = own_execve();
+        let execve = libc::SYS_execve as u32;
+        let own = [PATH, ARGV, ENVP, 0, 0, 0];
+        // x32's execve, and any number with the x32 bit, even with the right arguments.
+        assert_eq!(
+            run(&first, X32_SYSCALL_BIT | 520, AUDIT_ARCH, own),
             libc::SECCOMP_RET_KILL_PROCESS
         );
         assert_eq!(
-            run(X32_SYSCALL_BIT | execve, AUDIT_ARCH),
+            run(&first, X32_SYSCALL_BIT | execve, AUDIT_ARCH, own),
             libc::SECCOMP_RET_KILL_PROCESS
         );
         // i386 (AUDIT_ARCH_I386), where 11 is execve.
-        assert_eq!(run(11, 0x4000_0003), libc::SECCOMP_RET_KILL_PROCESS);
+        assert_eq!(
+            run(&first, 11, 0x4000_0003, own),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
     }
 }
