@@ -85,7 +85,23 @@ pub struct HostConfig {
     pub auth_timeout: Duration,
     pub log: LogConfig,
     pub journal: JournalConfig,
+    pub record: RecordConfig,
     pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// `[record]`: session recordings (see `iolog`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// How long a recording stays on the host after the service has acknowledged it.
+    pub keep: Duration,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        RecordConfig {
+            keep: Duration::from_secs(30 * 86400),
+        }
+    }
 }
 
 /// `[journal]`: the local hash-chained record of every invocation.
@@ -190,6 +206,8 @@ struct RawConfig {
     #[serde(default)]
     journal: RawJournal,
     #[serde(default)]
+    record: RawRecord,
+    #[serde(default)]
     trusted_key: Vec<RawTrustedKey>,
 }
 
@@ -212,6 +230,12 @@ const MAX_SERVICES: usize = 8;
 struct RawJournal {
     enabled: Option<bool>,
     durable: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRecord {
+    keep: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -375,6 +399,13 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
         Duration::from_secs(12 * 3600),
     )?;
     let clock_skew = at.duration("clock_skew", &raw.clock_skew, Duration::from_secs(60))?;
+    let record = RecordConfig {
+        keep: at.duration(
+            "[record] keep",
+            &raw.record.keep,
+            RecordConfig::default().keep,
+        )?,
+    };
     let revocation_max_age = match &raw.revocation_max_age {
         None => None,
         some => Some(at.duration("revocation_max_age", some, Duration::ZERO)?),
@@ -452,6 +483,7 @@ pub fn parse(file: &Path, text: &str) -> Result<HostConfig, ConfigError> {
             enabled: raw.journal.enabled.unwrap_or(true),
             durable: raw.journal.durable.unwrap_or(false),
         },
+        record,
         trusted_keys,
     })
 }

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod recordings;
 mod rows;
 pub mod tx;
 
@@ -93,6 +94,11 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     // Requests for edit grants (jitsudo --request -e); every earlier request was exec.
     &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
     &["ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'exec'"],
+), (
+    // Session recordings uploaded by hosts (version 4 is another change's).
+    5,
+    recordings::SQLITE_SCHEMA,
+    recordings::POSTGRES_SCHEMA,
 )];
 
 impl Db {
