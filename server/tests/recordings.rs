@@ -588,6 +588,38 @@ fn sync_ships_recordings_and_deletes_them_past_keep() {
     let acked = fs::read_to_string(world.path("/var/lib/jitsudo/recordings.acked")).unwrap();
     assert_eq!(acked, "", "forgotten once deleted");
     assert_eq!(audit_stored(&svc, &auditor), 1);
+
+    // Syncs killed at staggered moments of a 3 MB upload, then one left to finish: the
+    // service has the recording exactly once, byte for byte.
+    let (big, _) = record(&base, "alice", "grant-big", "MARKER-BIG\r\n", 3_000_000);
+    for delay_ms in [0u64, 5, 20, 50, 100, 200] {
+        let mut child = world
+            .ns_command(world.jitsudo_path())
+            .arg("--sync")
+            .env_clear()
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // Give orphaned network helpers a moment to finish or fail.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = sync().ok();
+    assert!(!base.join(big.id.relative_path()).exists(), "{out:?}");
+    assert_eq!(audit_stored(&svc, &auditor), 2);
+    let (_, list) = get(&svc, "/v1/recordings?grant=grant-big", Some(&auditor));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["sha256"], big.hash.as_str());
+    let out = run_ok(svc.ctl(&auditor).args([
+        "replay",
+        big.id.as_str(),
+        "--host",
+        "web-01",
+        "--speed",
+        "0",
+    ]));
+    assert_eq!(out.stdout.len(), "MARKER-BIG\r\n".len() + 3_000_000);
     drop(live);
 }
 
