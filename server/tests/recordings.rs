@@ -100,6 +100,44 @@ impl Uploader {
         (status, serde_json::from_str(&text).unwrap())
     }
 
+    /// Ask for `/usr/bin/id -u` as alice (granted at once by the policy); the grant id.
+    fn grant(&self, svc: &Service, auditor: &str) -> String {
+        let body = wire::NewRequest {
+            kind: jitsudo_core::grant::Kind::Exec,
+            user: "alice".into(),
+            uid: 1000,
+            groups: vec![],
+            run_as: "root".into(),
+            argv: vec!["/usr/bin/id".into(), "-u".into()],
+            reason: "recorded".into(),
+            duration: None,
+            once: false,
+            source: None,
+        };
+        let envelope = wire::sign_envelope(
+            &self.key,
+            &self.host,
+            wire::PATH_REQUESTS,
+            jitsudo_core::grant::now(),
+            &body,
+        )
+        .unwrap();
+        let status: serde_json::Value = agent()
+            .post(format!("{}{}", svc.url, wire::PATH_REQUESTS))
+            .header("content-type", "application/json")
+            .send(serde_json::json!({ "envelope": envelope }).to_string())
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let id = status["id"].as_str().unwrap();
+        let view = svc.get_json(&format!("/v1/requests/{id}"), auditor);
+        view["grant_id"]
+            .as_str()
+            .expect("granted at once")
+            .to_string()
+    }
+
     #[track_caller]
     fn ok(&self, svc: &Service, body: &RecordingUpload) -> wire::RecordingAck {
         let (status, v) = self.send(svc, body);
@@ -223,9 +261,13 @@ fn suite(database: &str) {
     let up = Uploader::register(&svc, REC_HOST);
     let auditor = svc.add_approver("auditor", &[]);
     let base = recordings_base("recordings-base");
+    // A real grant (the policy grants `id` at once), so the web page shows recording A
+    // on its card.
+    let grant_a = up.grant(&svc, &auditor);
+    let grant_a = grant_a.as_str();
 
     // ---- upload in parts: 1.5 MB of output is three parts of ttyout, and the rest.
-    let (a, a_dir) = record(base.path(), "alice", "grant-a", "MARKER-A\r\n", 1_500_000);
+    let (a, a_dir) = record(base.path(), "alice", grant_a, "MARKER-A\r\n", 1_500_000);
     let a_files = local_files(&a_dir);
     let first = up.ok(
         &svc,
@@ -240,7 +282,7 @@ fn suite(database: &str) {
         let ack = up.ok(&svc, p);
         assert!(!ack.complete);
     }
-    let done = up.ok(&svc, &RecordingUpload::Finish(meta(&a, "alice", "grant-a")));
+    let done = up.ok(&svc, &RecordingUpload::Finish(meta(&a, "alice", grant_a)));
     assert!(done.complete, "{done:?}");
     assert_eq!(done.sha256.as_deref(), Some(a.hash.as_str()));
     let total: u64 = a_files.values().map(|b| b.len() as u64).sum();
@@ -255,7 +297,7 @@ fn suite(database: &str) {
         assert!(up.ok(&svc, p).complete);
     }
     assert!(
-        up.ok(&svc, &RecordingUpload::Finish(meta(&a, "alice", "grant-a")))
+        up.ok(&svc, &RecordingUpload::Finish(meta(&a, "alice", grant_a)))
             .complete
     );
     assert_eq!(
@@ -268,7 +310,7 @@ fn suite(database: &str) {
     assert_eq!(list[0]["chunks"], a.chunks);
     assert_eq!(audit_kinds(&svc, &auditor, "recording.stored").len(), 1);
     // A finish with another seal for the same id is a conflict, not a second copy.
-    let mut other = meta(&a, "alice", "grant-a");
+    let mut other = meta(&a, "alice", grant_a);
     other.sha256 = "00".repeat(32);
     let (status, v) = up.send(&svc, &RecordingUpload::Finish(other));
     assert_eq!(status, 409, "{v}");
@@ -472,7 +514,7 @@ fn suite(database: &str) {
         .lines()
         .find(|l| l.starts_with(a.id.as_str()))
         .unwrap_or_else(|| panic!("{table}"));
-    assert!(line.contains("rec-01") && line.contains("alice") && line.contains("grant-a"));
+    assert!(line.contains("rec-01") && line.contains("alice") && line.contains(grant_a));
     assert!(
         line.contains("/bin/sh -c work") && line.contains("verified"),
         "{line}"
@@ -495,6 +537,44 @@ fn suite(database: &str) {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no recording ZZZZZZ"));
+
+    // ---- the approver web page lists recording A on its grant's card.
+    // The sign-in answers with a redirect that carries the session cookie.
+    let login = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent()
+        .post(format!("{}/ui/login", svc.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={auditor}"))
+        .unwrap();
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("jitsudo_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a session cookie");
+    let page = agent()
+        .get(format!("{}/ui", svc.url))
+        .header("cookie", &cookie)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let card_start = page
+        .find(&format!("id=\"grant-{grant_a}\""))
+        .unwrap_or_else(|| panic!("{page}"));
+    let card = &page[card_start..card_start + page[card_start..].find("</article>").unwrap()];
+    assert!(card.contains(&format!("<code>{}</code>", a.id)), "{card}");
+    assert!(card.contains("KiB") || card.contains("MiB"), "{card}");
+    assert!(
+        !page.contains(&format!("<code>{}</code>", b.id)),
+        "B's grant is not a real one"
+    );
 
     // The trail with the recording records in it verifies.
     let verify = svc.get_json("/v1/audit/verify", &auditor);
