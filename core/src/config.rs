@@ -639,6 +639,16 @@ mod tests {
     }
 
     #[test]
+    fn record_keep_defaults_to_30_days() {
+        let c = parse_str("host = \"a\"\n").unwrap();
+        assert_eq!(c.record.keep, Duration::from_secs(30 * 86400));
+        let c = parse_str("host = \"a\"\n[record]\nkeep = \"2h\"\n").unwrap();
+        assert_eq!(c.record.keep, Duration::from_secs(7200));
+        let e = parse_str("host = \"a\"\n[record]\nkeep = \"soon\"\n").unwrap_err();
+        assert!(e.0.contains("[record] keep") && e.0.contains(":3:"), "{e}");
+    }
+
+    #[test]
     fn service_is_one_url_or_a_failover_list() {
         let one = parse_str("host = \"a\"\nservice = \"https://a.example\"\n").unwrap();
         assert_eq!(one.services, ["https://a.example"]);

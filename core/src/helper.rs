@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::SyncResponse;
+use crate::wire::{RecordingAck, SyncResponse};
 
 /// The helper's fixed path.
 pub const NET_HELPER: &str = "/usr/libexec/jitsudo/jitsudo-net";
@@ -46,6 +46,25 @@ pub enum Task {
         services: Vec<String>,
         envelopes: Vec<String>,
     },
+    /// `--sync`, one recording's upload: post `status`, then each part the answer says
+    /// the service does not hold yet, then `finish`; reports the last answer as
+    /// `Recording`, or `Failed` (then stops) at the first error.
+    Recording {
+        services: Vec<String>,
+        status: String,
+        parts: Vec<RecordingPart>,
+        finish: String,
+    },
+}
+
+/// One signed part of a recording upload, and which bytes it carries (so the helper
+/// can skip what the service holds without opening the envelope).
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingPart {
+    pub file: String,
+    pub end: u64,
+    pub envelope: String,
 }
 
 /// What the network child reports to the privileged parent, one JSON object a line.
@@ -59,6 +78,7 @@ pub enum ChildMsg {
     Failed { message: String },
     Sync(Box<SyncResponse>),
     JournalStored { through: u64 },
+    Recording { ack: RecordingAck },
 }
 
 #[cfg(test)]

@@ -170,6 +170,143 @@ pub struct JournalAck {
     pub stored_through: u64,
 }
 
+// ---- session recording upload -----------------------------------------------------------
+
+/// Every recording upload goes to this one path; the body says which step it is.
+pub const PATH_RECORDINGS: &str = "/v1/host/recordings";
+/// A part carries at most this many bytes of one file, so that its envelope (the bytes
+/// in base64, inside the token's own base64) stays under `MAX_ENVELOPE_BYTES`.
+pub const RECORDING_PART_BYTES: usize = 512 * 1024;
+/// The files of a recording the service stores: sudo's, and jitsudo's `chain`.
+pub const RECORDING_FILES: [&str; 9] = [
+    "log", "log.json", "timing", "stdin", "stdout", "stderr", "ttyin", "ttyout", "chain",
+];
+
+/// One step of uploading recording `id` of the signing host.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RecordingUpload {
+    /// How much of each file does the service hold, and is the recording complete?
+    Status { id: String },
+    /// Bytes `offset..offset+len` of `file`, base64. Stored only at the file's current
+    /// length: a part the service holds already is acknowledged again, a gap refused.
+    Part {
+        id: String,
+        file: String,
+        offset: u64,
+        data: String,
+    },
+    /// Every part is sent: the service verifies the chain over what it stored and
+    /// against this seal, then indexes the recording.
+    Finish(RecordingMeta),
+}
+
+/// What a host says of a finished recording.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingMeta {
+    pub id: String,
+    pub grant: String,
+    pub user: String,
+    pub run_as: String,
+    pub command: String,
+    /// Seconds since the epoch.
+    pub started: i64,
+    /// The seal: sealed chunks and the last chain hash (hex).
+    pub chunks: u64,
+    pub sha256: String,
+}
+
+/// The service's answer to every step: how much of each file it holds, and whether the
+/// recording is stored complete (then `sha256` is its sealed hash).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingAck {
+    pub id: String,
+    pub complete: bool,
+    #[serde(default)]
+    pub held: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// A recording as the service lists it to auditors.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordingView {
+    pub host: String,
+    pub id: String,
+    pub grant: String,
+    pub user: String,
+    pub run_as: String,
+    pub command: String,
+    pub started: i64,
+    pub chunks: u64,
+    pub sha256: String,
+    pub bytes: u64,
+    pub received_at: i64,
+}
+
+/// `GET /v1/recordings/{host}/{id}`: the recording and its files, base64.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordingDownload {
+    pub recording: RecordingView,
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (RFC 4648 section 4).
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`base64_encode`]; anything else (other alphabets, missing padding,
+/// stray characters) is refused.
+pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return Err("base64: length is not a multiple of 4".into());
+    }
+    let value = |c: u8| -> Result<u32, String> {
+        B64.iter()
+            .position(|&x| x == c)
+            .map(|p| p as u32)
+            .ok_or_else(|| format!("base64: invalid character {:?}", c as char))
+    };
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let quads = bytes.len() / 4;
+    for (q, quad) in bytes.chunks(4).enumerate() {
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && q + 1 != quads) {
+            return Err("base64: misplaced padding".into());
+        }
+        let mut n = 0u32;
+        for &c in &quad[..4 - pad] {
+            n = n << 6 | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&three[..3 - pad]);
+    }
+    Ok(out)
+}
+
 // ---- revocation lists -------------------------------------------------------------------
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -390,6 +527,36 @@ pub struct ErrorBody {
 mod tests {
     use super::*;
     use crate::grant::keys::SecretKey;
+
+    #[test]
+    fn base64_round_trips_and_refuses_garbage() {
+        for n in 0..70usize {
+            let data: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&data)).unwrap(), data);
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        for bad in ["Zm8", "Zm==Zm8=", "Z===", "Zm-_", "Zm8 "] {
+            assert!(base64_decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A full part of incompressible bytes, signed, is under the envelope limit.
+    #[test]
+    fn a_full_recording_part_fits_an_envelope() {
+        let key = SecretKey::generate("host").unwrap();
+        let data: Vec<u8> = (0..RECORDING_PART_BYTES)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect();
+        let body = RecordingUpload::Part {
+            id: "00000A".into(),
+            file: "ttyout".into(),
+            offset: 1 << 40,
+            data: base64_encode(&data),
+        };
+        let envelope = sign_envelope(&key, &"h".repeat(255), PATH_RECORDINGS, 1, &body).unwrap();
+        assert!(envelope.len() < MAX_ENVELOPE_BYTES, "{}", envelope.len());
+    }
 
     /// A command request is sent as before (no `kind`); an edit request says so, and
     /// reads back as one.

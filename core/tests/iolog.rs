@@ -177,6 +177,52 @@ fn the_chain_matches_the_seal_of_an_intact_recording() {
     assert_eq!((v.id.as_str(), v.grant.as_str()), ("000001", "3f6c0a"));
 }
 
+/// The service's check over bytes in memory agrees with the check of the files: the
+/// same result for an intact recording, a refusal for an altered byte or a missing file.
+#[test]
+fn the_chain_verifies_the_same_from_memory() {
+    let base = Base::new("memory");
+    let (seal, dir) = record(&base.0);
+    let chain_bytes = fs::read(dir.join(chain::CHAIN_FILE)).unwrap();
+    let files: Vec<Vec<u8>> = chain::FILES
+        .iter()
+        .map(|f| fs::read(dir.join(f)).unwrap())
+        .collect();
+    let as_parts = |files: &[Vec<u8>]| -> [Option<Vec<u8>>; 6] {
+        std::array::from_fn(|i| Some(files[i].clone()))
+    };
+    let owned = as_parts(&files);
+    let v = chain::verify_bytes(
+        "web-01/000001",
+        &chain_bytes,
+        owned.each_ref().map(|f| f.as_deref()),
+    )
+    .unwrap();
+    assert_eq!(v, chain::verify(&dir).unwrap());
+    assert_eq!(chain::hex(&v.hash), seal.hash);
+
+    let mut altered = files.clone();
+    let ttyout = chain::FILES.iter().position(|f| *f == "ttyout").unwrap();
+    altered[ttyout][3] ^= 1;
+    let owned = as_parts(&altered);
+    let e = chain::verify_bytes(
+        "web-01/000001",
+        &chain_bytes,
+        owned.each_ref().map(|f| f.as_deref()),
+    )
+    .unwrap_err();
+    assert!(
+        e.0.starts_with("web-01/000001: ") && e.0.contains("altered"),
+        "{e}"
+    );
+
+    let mut missing = as_parts(&files);
+    missing[ttyout] = None;
+    assert!(
+        chain::verify_bytes("x", &chain_bytes, missing.each_ref().map(|f| f.as_deref())).is_err()
+    );
+}
+
 #[test]
 fn one_altered_byte_is_detected() {
     let base = Base::new("altered");

@@ -107,7 +107,10 @@ pub enum CtlCommand {
     },
     /// Search the approval service's audit trail, or verify its hash chain (`audit verify`)
     Audit(crate::client::audit::AuditArgs),
-    /// Play a session recording back in the terminal (after checking its hash chain)
+    /// List the session recordings stored on the approval service (approver token)
+    Recordings(crate::client::recordings::RecordingsArgs),
+    /// Play a session recording back in the terminal (after checking its hash chain): one
+    /// on this host, or with --host one fetched from the approval service
     Replay(crate::recording::ReplayArgs),
 }
 
@@ -214,6 +217,7 @@ pub fn ctl_main() -> ExitCode {
             service,
         } => admin::revoke(&grant, &reason, &service),
         CtlCommand::Audit(args) => crate::client::audit::audit_command(&args),
+        CtlCommand::Recordings(args) => crate::client::recordings::list(&args),
         CtlCommand::Replay(args) => crate::recording::replay(&args),
     };
     match result {

@@ -1,5 +1,7 @@
 //! `jitsudoctl replay`: play a session recording back in the terminal, after checking
-//! its hash chain, so that what is shown is what was recorded.
+//! its hash chain, so that what is shown is what was recorded. The recording is one on
+//! this host, or with `--host` one fetched from the approval service into a private
+//! temporary directory, whose chain must then also end at the seal the service stored.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -13,8 +15,11 @@ pub struct ReplayArgs {
     #[arg(value_name = "ID")]
     pub id: String,
     /// Directory holding the recordings
-    #[arg(long, value_name = "DIR", default_value = jitsudo_core::iolog::IO_LOG_DIR)]
+    #[arg(long, value_name = "DIR", default_value = jitsudo_core::iolog::IO_LOG_DIR, conflicts_with = "host")]
     pub dir: PathBuf,
+    /// Fetch the recording this host uploaded from the approval service (approver token)
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
     /// Play faster (2 = twice as fast) or slower (0.5); 0 prints everything at once
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub speed: f64,
@@ -24,6 +29,8 @@ pub struct ReplayArgs {
     /// Play a recording whose chain does not verify (it is still reported)
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub service: crate::client::admin::ServiceArgs,
 }
 
 pub fn replay(args: &ReplayArgs) -> Result<(), String> {
@@ -41,10 +48,23 @@ pub fn replay(args: &ReplayArgs) -> Result<(), String> {
         Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
         Some(_) => return Err("--max-wait must be a number of seconds, 0 or more".into()),
     };
-    let dir = args.dir.join(id.relative_path());
-    if !dir.is_dir() {
-        return Err(format!("no recording {id} in {}", args.dir.display()));
-    }
+    // Kept until the end of the replay: dropped, it removes the fetched copy.
+    let fetched;
+    let dir = match &args.host {
+        Some(host) => {
+            let (tmp, seal) = crate::client::recordings::fetch(host, id.as_str(), &args.service)?;
+            fetched = tmp;
+            check_seal(fetched.path(), &seal, args.force)?;
+            fetched.path().to_path_buf()
+        }
+        None => {
+            let dir = args.dir.join(id.relative_path());
+            if !dir.is_dir() {
+                return Err(format!("no recording {id} in {}", args.dir.display()));
+            }
+            dir
+        }
+    };
     check(&dir, args.force)?;
     let info = reader::info(&dir)?;
     eprintln!("{}", describe(&id, &info));
@@ -82,6 +102,34 @@ fn check(dir: &Path, force: bool) -> Result<(), String> {
             "{e}; refusing to replay it (--force plays it anyway)"
         )),
     }
+}
+
+/// A fetched recording's chain must end where the service says it sealed it.
+fn check_seal(
+    dir: &Path,
+    seal: &jitsudo_core::wire::RecordingView,
+    force: bool,
+) -> Result<(), String> {
+    let problem = match chain::verify(dir) {
+        Ok(v) if v.chunks == seal.chunks && chain::hex(&v.hash) == seal.sha256 => return Ok(()),
+        Ok(v) => format!(
+            "recording {} of host {}: its chain ends at chunk {} ({}), the service sealed chunk              {} ({})",
+            seal.id,
+            seal.host,
+            v.chunks,
+            chain::hex(&v.hash),
+            seal.chunks,
+            seal.sha256
+        ),
+        Err(e) => format!("recording {} of host {}: {e}", seal.id, seal.host),
+    };
+    if force {
+        eprintln!("jitsudoctl: warning: {problem}");
+        return Ok(());
+    }
+    Err(format!(
+        "{problem}; refusing to replay it (--force plays it anyway)"
+    ))
 }
 
 /// One line: who ran what, where and when.

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use jitsudo_core::helper::{ChildMsg, Task};
+use jitsudo_core::helper::{ChildMsg, RecordingPart, Task};
 
 use crate::failover::Failover;
 use crate::http::CallError;
@@ -26,6 +26,12 @@ pub fn run(task: Task, out: &mut dyn Write) -> u8 {
             services,
             envelopes,
         } => network_journal(&services, envelopes, out),
+        Task::Recording {
+            services,
+            status,
+            parts,
+            finish,
+        } => network_recording(&services, status, parts, finish, out),
     };
     u8::try_from(code).unwrap_or(1)
 }
@@ -208,6 +214,52 @@ fn network_journal(urls: &[String], envelopes: Vec<String>, out: &mut dyn Write)
         }
     }
     0
+}
+
+/// Runs as `nobody`: one recording's upload. The status answer says how much of each
+/// file the service holds, so an upload that was interrupted resumes there; a
+/// recording stored complete is only finished again (acknowledged, not stored twice).
+fn network_recording(
+    urls: &[String],
+    status: String,
+    parts: Vec<RecordingPart>,
+    finish: String,
+    out: &mut dyn Write,
+) -> i32 {
+    let fail = |out: &mut dyn Write, message: String| {
+        send(out, &ChildMsg::Failed { message });
+        1
+    };
+    let svc = match Failover::new(urls, None, Duration::from_secs(60)) {
+        Ok(s) => s,
+        Err(e) => return fail(out, e),
+    };
+    let post = |envelope: String| {
+        let signed = wire::Signed { envelope };
+        svc.call(|s| s.post::<_, wire::RecordingAck>(wire::PATH_RECORDINGS, &signed, &[]))
+    };
+    let mut ack = match post(status) {
+        Ok(a) => a,
+        Err(e) => return fail(out, e.to_string()),
+    };
+    if !ack.complete {
+        for part in parts {
+            if ack.held.get(&part.file).copied().unwrap_or(0) >= part.end {
+                continue;
+            }
+            match post(part.envelope) {
+                Ok(a) => ack = a,
+                Err(e) => return fail(out, e.to_string()),
+            }
+        }
+    }
+    match post(finish) {
+        Ok(a) => {
+            send(out, &ChildMsg::Recording { ack: a });
+            0
+        }
+        Err(e) => fail(out, e.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -145,23 +145,40 @@ impl Service {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<R, CallError> {
+        self.get_limited(path, headers, MAX_RESPONSE_BYTES)
+    }
+
+    /// `get` of an answer that may be larger than the usual bound (a session recording).
+    pub fn get_limited<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        limit: u64,
+    ) -> Result<R, CallError> {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        finish(req.call())
+        finish_limited(req.call(), limit)
     }
 }
 
 fn finish<R: DeserializeOwned>(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<R, CallError> {
+    finish_limited(result, MAX_RESPONSE_BYTES)
+}
+
+fn finish_limited<R: DeserializeOwned>(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    limit: u64,
+) -> Result<R, CallError> {
     let mut resp = result.map_err(|e| CallError::Transport(e.to_string()))?;
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
         .with_config()
-        .limit(MAX_RESPONSE_BYTES)
+        .limit(limit)
         .read_to_string()
         .map_err(|e| CallError::Transport(format!("reading the answer: {e}")))?;
     if !(200..300).contains(&status) {

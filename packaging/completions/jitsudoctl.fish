@@ -38,7 +38,8 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "approve" -d '
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "deny" -d 'Deny a pending request'
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "revoke" -d 'Revoke an issued grant; hosts deny it after their next `jitsudo --sync`'
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "audit" -d 'Search the approval service\'s audit trail, or verify its hash chain (`audit verify`)'
-complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "replay" -d 'Play a session recording back in the terminal (after checking its hash chain)'
+complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "recordings" -d 'List the session recordings stored on the approval service (approver token)'
+complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "replay" -d 'Play a session recording back in the terminal (after checking its hash chain): one on this host, or with --host one fetched from the approval service'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand keygen" -l id -d 'Key id, as hosts will name it in [[trusted_key]] (letters, digits, \'-\', \'_\', \'.\')' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand keygen" -l out -d 'Directory for the key files (created 0700 if missing)' -r -f -a "(__fish_complete_directories)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand keygen" -s h -l help -d 'Print help'
@@ -117,8 +118,20 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l user -d 'Only recordings of this user\'s runs' -r -f -a "(__fish_complete_users)"
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l host -d 'Only recordings made on this host' -r -f -a "(__fish_print_hostnames)"
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l grant -d 'Only recordings of runs under this grant' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l since -d 'Started at or after: RFC 3339, or a duration ago (e.g. 24h, 7d)' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l dir -d 'Directory holding the recordings' -r -f -a "(__fish_complete_directories)"
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l host -d 'Fetch the recording this host uploaded from the approval service (approver token)' -r -f -a "(__fish_print_hostnames)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l speed -d 'Play faster (2 = twice as fast) or slower (0.5); 0 prints everything at once' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l max-wait -d 'Never pause longer than this many seconds' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l force -d 'Play a recording whose chain does not verify (it is still reported)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -s h -l help -d 'Print help'

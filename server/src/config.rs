@@ -19,6 +19,7 @@
 //! host_requests_per_minute = 600
 //! user_requests_per_minute = 30
 //! max_body_bytes = 65536
+//! max_recording_bytes = 67108864                        # per session recording (64 MiB)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -59,6 +60,8 @@ pub struct Limits {
     pub host_per_minute: u32,
     pub user_per_minute: u32,
     pub max_body_bytes: usize,
+    /// The most one uploaded session recording may hold, all its files together.
+    pub max_recording_bytes: u64,
 }
 
 impl Default for Limits {
@@ -67,6 +70,7 @@ impl Default for Limits {
             host_per_minute: 600,
             user_per_minute: 30,
             max_body_bytes: 64 * 1024,
+            max_recording_bytes: 64 << 20,
         }
     }
 }
@@ -112,6 +116,7 @@ struct RawLimits {
     host_requests_per_minute: Option<Spanned<i64>>,
     user_requests_per_minute: Option<Spanned<i64>>,
     max_body_bytes: Option<Spanned<i64>>,
+    max_recording_bytes: Option<Spanned<i64>>,
 }
 
 struct At<'a> {
@@ -260,6 +265,9 @@ pub fn parse(
         }
         if let Some(n) = num(&l.max_body_bytes, "max_body_bytes", 1024, 16 << 20)? {
             limits.max_body_bytes = n as usize;
+        }
+        if let Some(n) = num(&l.max_recording_bytes, "max_recording_bytes", 1024, 1 << 40)? {
+            limits.max_recording_bytes = n as u64;
         }
     }
     let mut webhooks = Vec::new();

@@ -13,4 +13,5 @@ pub mod enroll;
 pub mod hostkey;
 pub mod journal_upload;
 mod net_helper;
+pub mod recording_upload;
 pub mod request;

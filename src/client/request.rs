@@ -216,7 +216,10 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
                 return Ok(());
             }
             ChildMsg::Failed { message } => return Err(ctx.refuse("request", message)),
-            ChildMsg::Created { .. } | ChildMsg::Sync(_) | ChildMsg::JournalStored { .. } => {}
+            ChildMsg::Created { .. }
+            | ChildMsg::Sync(_)
+            | ChildMsg::JournalStored { .. }
+            | ChildMsg::Recording { .. } => {}
         }
     }
     match (end, id) {
@@ -381,6 +384,7 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
         ),
         Err(e) => return Err(ctx.refuse("sync", e)),
     }
+    super::recording_upload::report(ctx, super::recording_upload::upload(ctx, &urls))?;
     Ok(())
 }
 

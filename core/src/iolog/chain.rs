@@ -126,8 +126,34 @@ impl fmt::Display for ChainError {
 
 /// Recompute the chain of the recording in `dir` from its files.
 pub fn verify(dir: &Path) -> Result<Verified, ChainError> {
-    let err = |what: String| ChainError(format!("{}: {what}", dir.display()));
-    let chain = File::open(dir.join(CHAIN_FILE)).map_err(|e| err(format!("{CHAIN_FILE}: {e}")))?;
+    let label = dir.display().to_string();
+    let chain = File::open(dir.join(CHAIN_FILE))
+        .map_err(|e| ChainError(format!("{label}: {CHAIN_FILE}: {e}")))?;
+    let files: Vec<Option<File>> = FILES.iter().map(|f| File::open(dir.join(f)).ok()).collect();
+    verify_from(&label, chain, files)
+}
+
+/// The same check over a recording held in memory (what the approval service stored):
+/// `chain` is the chain file's bytes, `files` each of [`FILES`] (None: absent).
+/// `label` names the recording in errors.
+pub fn verify_bytes(
+    label: &str,
+    chain: &[u8],
+    files: [Option<&[u8]>; 6],
+) -> Result<Verified, ChainError> {
+    verify_from(
+        label,
+        io::Cursor::new(chain),
+        files.iter().map(|f| f.map(io::Cursor::new)).collect(),
+    )
+}
+
+fn verify_from<C: Read, F: Read + Seek>(
+    label: &str,
+    chain: C,
+    mut files: Vec<Option<F>>,
+) -> Result<Verified, ChainError> {
+    let err = |what: String| ChainError(format!("{label}: {what}"));
     let mut lines = BufReader::new(chain.take(64 << 20));
     let mut header = String::new();
     lines
@@ -137,7 +163,6 @@ pub fn verify(dir: &Path) -> Result<Verified, ChainError> {
         parse_header(&header).ok_or_else(|| err(format!("{CHAIN_FILE}: no valid first line")))?;
     let mut previous = header_hash(&header);
     let mut lengths = [0u64; 6];
-    let mut files: Vec<Option<File>> = FILES.iter().map(|f| File::open(dir.join(f)).ok()).collect();
     let mut chunks = 0;
     let mut text = String::new();
     loop {
@@ -177,12 +202,11 @@ pub fn verify(dir: &Path) -> Result<Verified, ChainError> {
         chunks = link.number;
     }
     let mut unsealed_bytes = 0;
-    for (i, f) in files.iter().enumerate() {
+    for (i, f) in files.iter_mut().enumerate() {
         let len = match f {
             Some(f) => f
-                .metadata()
-                .map_err(|e| err(format!("{}: {e}", FILES[i])))?
-                .len(),
+                .seek(SeekFrom::End(0))
+                .map_err(|e| err(format!("{}: {e}", FILES[i])))?,
             None => 0,
         };
         if len < lengths[i] {
@@ -212,7 +236,7 @@ fn parse_header(line: &str) -> Option<(String, String)> {
 }
 
 /// sha256 of bytes `from..to` of `file` (a missing file has no bytes).
-fn digest_range(file: Option<&mut File>, from: u64, to: u64) -> io::Result<Hash> {
+fn digest_range<F: Read + Seek>(file: Option<&mut F>, from: u64, to: u64) -> io::Result<Hash> {
     let mut h = Sha256::new();
     if to > from {
         let file = file.ok_or_else(|| io::Error::other("missing"))?;

@@ -54,6 +54,11 @@ impl From<OpenError> for StoreError {
     }
 }
 
+/// Recordings the service acknowledged, under the store's root: each line `ID SHA256`,
+/// the id and its sealed hash, so a recording is deleted locally only once the service
+/// holds exactly it.
+pub const RECORDINGS_ACKED: &str = "recordings.acked";
+
 /// Handle on the state directory. The directory chain is checked once per process and
 /// the open handles reused for every file read; clones share them (the pipeline's store
 /// and the audit journal's), so a run walks the chain once.
@@ -327,6 +332,37 @@ impl Store {
             atomic::Writers::Concurrent,
         )
         .map_err(|e| StoreError(format!("cannot record the journal upload: {e}")))
+    }
+
+    /// The recordings the service has acknowledged as stored complete: `ID SHA256` a
+    /// line (see `RECORDINGS_ACKED`).
+    pub fn recordings_acked(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let path = self.root.join(RECORDINGS_ACKED);
+        match self.read_state(false, RECORDINGS_ACKED, 4 << 20) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| match l.split_once(' ') {
+                    Some((id, hash)) => Ok((id.to_string(), hash.to_string())),
+                    None => Err(StoreError(format!("{} is corrupt", path.display()))),
+                })
+                .collect(),
+            Err(OpenError::Missing) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn save_recordings_acked(&self, acked: &[(String, String)]) -> Result<(), StoreError> {
+        self.prepare()?;
+        let text: String = acked.iter().map(|(id, h)| format!("{id} {h}\n")).collect();
+        atomic::replace(
+            &self.root,
+            RECORDINGS_ACKED,
+            text.as_bytes(),
+            true,
+            atomic::Writers::Concurrent,
+        )
+        .map_err(|e| StoreError(format!("cannot record the recording upload: {e}")))
     }
 
     fn timestamp_dir(&self, uid: Uid) -> PathBuf {

@@ -57,7 +57,7 @@ pub fn parse_when(text: &str, now: i64) -> Result<i64, String> {
     }
 }
 
-fn query_value(v: &str) -> String {
+pub(crate) fn query_value(v: &str) -> String {
     let mut out = String::new();
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -8,3 +8,4 @@ pub use jitsudo_policy::policy;
 
 pub mod admin;
 pub mod audit;
+pub mod recordings;

@@ -19,7 +19,10 @@
 //! GET  /v1/audit[?user,host,grant,request,since,until,after,limit]
 //!                                    approver token → [AuditRecord] (oldest first, ≤ 1000)
 //! GET  /v1/audit/verify              approver token → {"ok", "records", "head"} or the break
-//! POST /v1/host/journal              reserved for host journal uploads (501 for now)
+//! POST /v1/host/journal              host envelope: journal records → {"stored_through"}
+//! POST /v1/host/recordings           host envelope: a recording upload step (http::recordings)
+//! GET  /v1/recordings[?user,host,grant,since,limit]   approver token → [RecordingView]
+//! GET  /v1/recordings/{host}/{id}    approver token → the recording and its files (base64)
 //! GET  /ui …                         the approver web page (see web/)
 //! ```
 //!

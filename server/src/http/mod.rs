@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod recordings;
 pub mod state;
 pub mod web;
 
@@ -41,6 +42,13 @@ pub fn router(state: Shared) -> Router {
             wire::PATH_JOURNAL,
             post(audit::host_journal_handler).layer(DefaultBodyLimit::max(2 << 20)),
         )
+        // Recording parts carry up to 512 KiB of one file, in base64, in an envelope.
+        .route(
+            wire::PATH_RECORDINGS,
+            post(recordings::host_upload).layer(DefaultBodyLimit::max(2 << 20)),
+        )
+        .route("/v1/recordings", get(recordings::search))
+        .route("/v1/recordings/{host}/{id}", get(recordings::fetch))
         .merge(web::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)

@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod journal;
+pub mod recording;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ pub use error::{Error, Result};
 
 pub use crate::model::{ApprovalRow, Approver, GrantListing, GrantRow, RequestRow, RequestStatus};
 pub use crate::store::audit::{Filter as AuditFilter, Verified};
+pub use crate::store::recordings::Search as RecordingSearch;
 
 use error::invalid;
 
@@ -622,6 +624,30 @@ impl Service {
         Ok(JournalAck {
             stored_through: through,
         })
+    }
+
+    /// A host's recording upload step (from an opened envelope).
+    pub async fn host_recording(&self, env: HostEnvelope) -> Result<wire::RecordingAck> {
+        let body: wire::RecordingUpload = serde_json::from_value(env.body)
+            .map_err(|e| invalid(format!("invalid recording upload: {e}")))?;
+        recording::upload(
+            &self.store,
+            &env.host,
+            body,
+            self.config.limits.max_recording_bytes,
+            now(),
+        )
+        .await
+    }
+
+    /// Complete recordings matching the auditor's search, newest first.
+    pub async fn recordings(&self, s: &RecordingSearch) -> Result<Vec<wire::RecordingView>> {
+        recording::search(&self.store, s).await
+    }
+
+    /// One complete recording with its files.
+    pub async fn recording(&self, host: &str, id: &str) -> Result<wire::RecordingDownload> {
+        recording::fetch(&self.store, host, id).await
     }
 
     // ---- approvers ----------------------------------------------------------------------

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod recordings;
 mod rows;
 pub mod tx;
 
@@ -98,6 +99,11 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     4,
     &["ALTER TABLE requests ADD COLUMN allow_exec INTEGER NOT NULL DEFAULT 0"],
     &["ALTER TABLE requests ADD COLUMN allow_exec BIGINT NOT NULL DEFAULT 0"],
+), (
+    // Session recordings uploaded by hosts.
+    5,
+    recordings::SQLITE_SCHEMA,
+    recordings::POSTGRES_SCHEMA,
 )];
 
 impl Db {
@@ -212,13 +218,16 @@ impl Db {
             conn.execute("SELECT pg_advisory_lock(7254001)").await?;
         }
         let result = async {
-            let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_version")
-                .fetch_one(&mut *conn)
+            // Each version applied is listed, so a migration merged with a lower number
+            // than one a database already has (branches numbered apart) still runs.
+            let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_version")
+                .fetch_all(&mut *conn)
                 .await?
-                .try_get("v")?;
-            let current = current.unwrap_or(0);
+                .iter()
+                .map(|r| r.try_get("version"))
+                .collect::<Result<_, _>>()?;
             for (version, sqlite, postgres) in MIGRATIONS {
-                if *version <= current {
+                if applied.contains(version) {
                     continue;
                 }
                 let mut tx = match self.backend {

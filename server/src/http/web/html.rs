@@ -33,6 +33,15 @@ pub fn page(title: &str, body: &str) -> String {
 }
 
 /// "42s", "5m", "3h", "2d".
+/// A byte count as people read it: `812 B`, `14.2 KiB`, `3.0 MiB`.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    }
+}
+
 pub fn age(secs: i64) -> String {
     let s = secs.max(0);
     match s {

@@ -36,7 +36,7 @@ use crate::http::error::{err, ApiError};
 use crate::http::state::Shared;
 use crate::http::web::html::escape;
 use crate::http::web::session::Session;
-use crate::service::{token_hash, Approver, Error};
+use crate::service::{token_hash, Approver, Error, RecordingSearch};
 
 const COOKIE: &str = "jitsudo_session";
 const SESSION_SECS: i64 = 12 * 3600;
@@ -318,11 +318,39 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
         } else {
             String::new()
         };
+        let recordings = s
+            .service
+            .recordings(&RecordingSearch {
+                grant: Some(g.id.clone()),
+                limit: Some(20),
+                ..RecordingSearch::default()
+            })
+            .await?;
+        let recorded = if recordings.is_empty() {
+            String::new()
+        } else {
+            let items: Vec<String> = recordings
+                .iter()
+                .map(|r| {
+                    format!(
+                        "<li><code>{rid}</code> started {started} ago, {size}</li>",
+                        rid = escape(&r.id),
+                        started = html::age(now - r.started),
+                        size = html::size(r.bytes),
+                    )
+                })
+                .collect();
+            format!(
+                "<p class=\"muted\">recordings (jitsudoctl replay ID --host {host}):</p><ul class=\"recordings\">{}</ul>",
+                items.concat(),
+                host = escape(&g.host),
+            )
+        };
         b.push_str(&format!(
             "<article class=\"card grant\" id=\"grant-{id}\">\
              <p><span class=\"who\">{user}</span> on <b>{host}</b> as {run_as} <span class=\"status {class}\">{status}</span></p>\
              <p><code>{command}</code></p>\
-             <p class=\"muted\">grant {id} · issued {age} ago</p>{revoke}</article>",
+             <p class=\"muted\">grant {id} · issued {age} ago</p>{recorded}{revoke}</article>",
             user = escape(&g.user),
             host = escape(&g.host),
             run_as = escape(&g.run_as),

@@ -1,0 +1,260 @@
+//! Session recordings uploaded by hosts: what a part must be to be stored, when a
+//! recording is complete (its chain verifies over the stored bytes and ends at the seal
+//! its host sent), and what auditors may read.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+
+use jitsudo_core::iolog::{chain, RecordingId};
+use jitsudo_core::wire::{
+    self, RecordingAck, RecordingDownload, RecordingMeta, RecordingUpload, RecordingView,
+};
+
+use crate::service::error::{invalid, Error, Result};
+use crate::store::audit::Entry;
+use crate::store::recordings::{Search, UploadState};
+use crate::store::Db;
+
+fn check_id(id: &str) -> Result<()> {
+    match RecordingId::parse(id) {
+        Some(parsed) if parsed.as_str() == id => Ok(()),
+        _ => Err(invalid(format!(
+            "{id:?} is not a recording id (six characters 0-9 A-Z)"
+        ))),
+    }
+}
+
+fn check_file(file: &str) -> Result<()> {
+    if wire::RECORDING_FILES.contains(&file) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{file:?} is not a file of a recording (one of {})",
+            wire::RECORDING_FILES.join(", ")
+        )))
+    }
+}
+
+fn ack(id: &str, s: Option<UploadState>) -> RecordingAck {
+    match s {
+        None => RecordingAck {
+            id: id.to_string(),
+            ..RecordingAck::default()
+        },
+        Some(s) => RecordingAck {
+            id: id.to_string(),
+            complete: s.complete,
+            sha256: s.complete.then_some(s.sha256),
+            held: s.held,
+        },
+    }
+}
+
+/// One step of `host`'s upload (see `wire::RecordingUpload`); `max_bytes` bounds what one
+/// recording may hold.
+pub async fn upload(
+    store: &Db,
+    host: &str,
+    body: RecordingUpload,
+    max_bytes: u64,
+    now: i64,
+) -> Result<RecordingAck> {
+    match body {
+        RecordingUpload::Status { id } => {
+            check_id(&id)?;
+            Ok(ack(&id, store.recording_state(host, &id).await?))
+        }
+        RecordingUpload::Part {
+            id,
+            file,
+            offset,
+            data,
+        } => {
+            check_id(&id)?;
+            check_file(&file)?;
+            let data = wire::base64_decode(&data)
+                .map_err(|e| invalid(format!("recording {id}, {file}: {e}")))?;
+            if data.is_empty() || data.len() > wire::RECORDING_PART_BYTES {
+                return Err(invalid(format!(
+                    "recording {id}, {file}: a part holds 1 to {} bytes, not {}",
+                    wire::RECORDING_PART_BYTES,
+                    data.len()
+                )));
+            }
+            part(store, host, &id, &file, offset, &data, max_bytes, now).await
+        }
+        RecordingUpload::Finish(meta) => {
+            check_id(&meta.id)?;
+            if chain::unhex(&meta.sha256).is_none() {
+                return Err(invalid(format!(
+                    "recording {}: the seal's sha256 must be 64 hex digits",
+                    meta.id
+                )));
+            }
+            finish(store, host, meta, now).await
+        }
+    }
+}
+
+/// Store a part at its file's current length. A part the service holds already is
+/// acknowledged again (an upload resumed or repeated); one that starts past the end
+/// would leave a gap and is refused; one that overlaps the end adds what is new.
+#[allow(clippy::too_many_arguments)]
+async fn part(
+    store: &Db,
+    host: &str,
+    id: &str,
+    file: &str,
+    offset: u64,
+    data: &[u8],
+    max_bytes: u64,
+    now: i64,
+) -> Result<RecordingAck> {
+    let mut tx = store.write().await?;
+    let result = async {
+        let mut state = tx.recording_for_upload(host, id, now).await?;
+        if state.complete {
+            return Ok(ack(id, Some(state)));
+        }
+        let have = state.held.get(file).copied().unwrap_or(0);
+        let end = offset.saturating_add(data.len() as u64);
+        if offset > have {
+            return Err(Error::Conflict(format!(
+                "recording {id} of host {host}: the service holds {have} bytes of {file}, a part \
+                 at offset {offset} would leave a gap; send from {have}"
+            )));
+        }
+        if end <= have {
+            return Ok(ack(id, Some(state)));
+        }
+        let new = &data[(have - offset) as usize..];
+        if state.bytes + new.len() as u64 > max_bytes {
+            return Err(invalid(format!(
+                "recording {id} of host {host} is larger than this service's limit of \
+                 {max_bytes} bytes per recording ([limits] max_recording_bytes in jitsudod.toml)"
+            )));
+        }
+        tx.insert_recording_part(host, id, file, have, new).await?;
+        state.held.insert(file.to_string(), end);
+        Ok(ack(id, Some(state)))
+    }
+    .await;
+    tx.finish(result).await
+}
+
+/// Every part is sent: verify the chain over the stored bytes and against the seal,
+/// then index the recording, with its audit record, in one transaction. A recording
+/// stored complete already is acknowledged again (never stored twice); one that does
+/// not verify is refused, audited and dropped, so that its host may send it again.
+async fn finish(store: &Db, host: &str, meta: RecordingMeta, now: i64) -> Result<RecordingAck> {
+    let id = meta.id.clone();
+    let mut tx = store.write().await?;
+    let result = async {
+        let state = tx.recording_for_upload(host, &id, now).await?;
+        if state.complete {
+            if state.sha256 == meta.sha256 {
+                return Ok(Ok(ack(&id, Some(state))));
+            }
+            return Ok(Err(Error::Conflict(format!(
+                "recording {id} of host {host} is stored with seal {}, not {}; the host's \
+                 recording directory was reused or altered",
+                state.sha256, meta.sha256
+            ))));
+        }
+        let files = tx.recording_files(host, &id).await?;
+        if let Err(why) = verify(host, &meta, &files) {
+            tx.delete_recording(host, &id).await?;
+            let entry = Entry::new("recording.refused", host)
+                .host(host)
+                .user(&meta.user)
+                .detail(serde_json::json!({
+                    "id": id, "reason": why, "sha256": meta.sha256, "chunks": meta.chunks,
+                }));
+            tx.audit(now, &[entry]).await?;
+            return Ok(Err(invalid(format!(
+                "recording {id} of host {host} refused: {why}"
+            ))));
+        }
+        let bytes = files.values().map(|f| f.len() as u64).sum();
+        tx.complete_recording(host, &meta, bytes, now).await?;
+        let mut entry = Entry::new("recording.stored", host)
+            .host(host)
+            .user(&meta.user)
+            .detail(serde_json::json!({
+                "id": id, "sha256": meta.sha256, "chunks": meta.chunks, "bytes": bytes,
+                "command": meta.command, "run_as": meta.run_as, "started": meta.started,
+            }));
+        if !meta.grant.is_empty() {
+            entry = entry.grant(&meta.grant);
+        }
+        tx.audit(now, &[entry]).await?;
+        let mut done = state;
+        done.complete = true;
+        done.sha256 = meta.sha256.clone();
+        Ok(Ok(ack(&id, Some(done))))
+    }
+    .await;
+    tx.finish::<_, Error>(result).await?
+}
+
+/// The stored bytes, checked: the chain verifies, names this recording and its grant,
+/// covers every byte, and ends at the seal the host sent.
+fn verify(
+    host: &str,
+    meta: &RecordingMeta,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> std::result::Result<(), String> {
+    let chain_bytes = files
+        .get(chain::CHAIN_FILE)
+        .ok_or_else(|| "no chain was uploaded".to_string())?;
+    let parts = chain::FILES.map(|f| files.get(f).map(Vec::as_slice));
+    let label = format!("{host}/{}", meta.id);
+    let v = chain::verify_bytes(&label, chain_bytes, parts).map_err(|e| e.to_string())?;
+    if v.id != meta.id {
+        return Err(format!("its chain is that of recording {}", v.id));
+    }
+    if v.grant != meta.grant {
+        return Err(format!(
+            "its chain names grant {:?}, the upload {:?}",
+            v.grant, meta.grant
+        ));
+    }
+    if v.unsealed_bytes > 0 {
+        return Err(format!(
+            "{} byte(s) are not covered by its chain",
+            v.unsealed_bytes
+        ));
+    }
+    if v.chunks != meta.chunks || chain::hex(&v.hash) != meta.sha256 {
+        return Err(format!(
+            "its chain ends at chunk {} ({}), the seal sent is chunk {} ({})",
+            v.chunks,
+            chain::hex(&v.hash),
+            meta.chunks,
+            meta.sha256
+        ));
+    }
+    Ok(())
+}
+
+/// Complete recordings matching `s`, newest first.
+pub async fn search(store: &Db, s: &Search) -> Result<Vec<RecordingView>> {
+    Ok(store.search_recordings(s).await?)
+}
+
+/// One complete recording with its files.
+pub async fn fetch(store: &Db, host: &str, id: &str) -> Result<RecordingDownload> {
+    check_id(id)?;
+    let Some((recording, files)) = store.recording(host, id).await? else {
+        return Err(Error::NotFound(format!(
+            "no recording {id} of host {host:?} is stored"
+        )));
+    };
+    Ok(RecordingDownload {
+        recording,
+        files: files
+            .iter()
+            .map(|(name, bytes)| (name.clone(), wire::base64_encode(bytes)))
+            .collect(),
+    })
+}
