@@ -22,6 +22,7 @@
 //! require_reason = true
 //! single_use = true                 # grants from this rule are one-time
 //! allow_exec = true                 # the command may run other programs (default: not)
+//! record = true                     # every run under its grants is recorded (default: not)
 //!
 //! [[rule]]
 //! name = "nginx-config"
@@ -86,6 +87,9 @@ pub struct Rule {
     /// Grants from this rule carry `exec`: the command may execute other programs (a
     /// pager's `!`, `find -exec`). Off by default.
     pub allow_exec: bool,
+    /// Grants from this rule carry `record`: every run under them is recorded. Off by
+    /// default.
+    pub record: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,6 +249,8 @@ pub struct Terms {
     pub uses: Option<u32>,
     /// The grant's `exec` claim.
     pub allow_exec: bool,
+    /// The grant's `record` claim.
+    pub record: bool,
 }
 
 pub const NO_MATCH: &str = "no matching rule";
@@ -361,6 +367,7 @@ impl Rule {
             duration,
             uses: (self.single_use || ask.once).then_some(1),
             allow_exec: self.allow_exec,
+            record: self.record,
         };
         match self.decision {
             DecisionKind::Auto => Outcome::Auto(terms),
@@ -451,6 +458,8 @@ struct RawRule {
     single_use: bool,
     #[serde(default)]
     allow_exec: bool,
+    #[serde(default)]
+    record: bool,
 }
 
 /// A policy error, already carrying file and line.
@@ -743,6 +752,7 @@ fn parse_rule(at: &At<'_>, r: &RawRule, name: String, line: usize) -> Result<Rul
         require_reason: r.require_reason,
         single_use: r.single_use,
         allow_exec: r.allow_exec,
+        record: r.record,
     })
 }
 

@@ -126,6 +126,8 @@ pub struct RequestRow {
     pub uses: Option<i64>,
     /// The grant's `exec` claim (the matched rule's `allow_exec`).
     pub allow_exec: bool,
+    /// The grant's `record` claim (the matched rule's `record`).
+    pub record: bool,
     pub source: Option<String>,
     pub status: RequestStatus,
     pub rule: String,

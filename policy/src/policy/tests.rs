@@ -71,6 +71,7 @@ fn first_match_wins_and_is_recorded() {
             duration: 900,
             uses: None,
             allow_exec: false,
+            record: false,
         })
     );
 }
@@ -128,6 +129,7 @@ fn approval_rules_carry_count_and_approvers() {
                 duration: 600,
                 uses: Some(1),
                 allow_exec: false,
+                record: false,
             },
             approvals: 2,
             approvers: vec![
@@ -157,6 +159,7 @@ fn durations_and_once() {
             duration: 1800,
             uses: Some(1),
             allow_exec: false,
+            record: false,
         })
     );
     a.duration = Some(7200);
@@ -345,6 +348,7 @@ fn allow_exec_is_off_unless_the_rule_turns_it_on() {
             d.outcome,
             Outcome::Auto(Terms {
                 allow_exec: true,
+                record: false,
                 ..
             })
         ),
@@ -356,9 +360,30 @@ fn allow_exec_is_off_unless_the_rule_turns_it_on() {
             d.outcome,
             Outcome::Auto(Terms {
                 allow_exec: false,
+                record: false,
                 ..
             })
         ),
         "{d:?}"
     );
+}
+
+#[test]
+fn record_is_off_unless_the_rule_turns_it_on() {
+    let p = policy(
+        "[[rule]]\nname = \"shell\"\ncommands = [\"/bin/bash\"]\ndecision = \"auto\"\nallow_exec = true\nrecord = true\n\
+         [[rule]]\nname = \"plain\"\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\n",
+    );
+    let d = p.decide(&ask("alice", &[], "/bin/bash", &[]));
+    assert!(
+        matches!(d.outcome, Outcome::Auto(Terms { record: true, .. })),
+        "{d:?}"
+    );
+    let d = p.decide(&ask("alice", &[], "/bin/true", &[]));
+    assert!(
+        matches!(d.outcome, Outcome::Auto(Terms { record: false, .. })),
+        "{d:?}"
+    );
+    let e = err("[[rule]]\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\nrecord = \"yes\"\n");
+    assert!(e.contains(":4:") && e.contains("boolean"), "{e}");
 }

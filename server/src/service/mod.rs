@@ -409,7 +409,7 @@ impl Service {
             request: Some(req.id.clone()),
             session_bound: false,
             exec: req.allow_exec,
-            record: false,
+            record: req.record,
         };
         let token = grant::sign(&claims, key)?;
         Ok(GrantRow {
@@ -467,6 +467,7 @@ impl Service {
             duration: 0,
             uses: None,
             allow_exec: false,
+            record: false,
             source: r.source.clone(),
             status: RequestStatus::Pending,
             rule: decision.rule.clone(),
@@ -485,6 +486,7 @@ impl Service {
                 row.duration = terms.duration as i64;
                 row.uses = terms.uses.map(i64::from);
                 row.allow_exec = terms.allow_exec;
+                row.record = terms.record;
                 row.status = RequestStatus::Approved;
                 row.message = format!("approved automatically by policy rule {}", decision.rule);
                 row.decided_at = Some(now);
@@ -503,6 +505,7 @@ impl Service {
                 row.duration = terms.duration as i64;
                 row.uses = terms.uses.map(i64::from);
                 row.allow_exec = terms.allow_exec;
+                row.record = terms.record;
                 row.status = RequestStatus::Pending;
                 row.approvals_needed = *approvals as i64;
                 let names: Vec<String> = approvers.iter().map(|p| p.to_string()).collect();

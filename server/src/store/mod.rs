@@ -104,6 +104,11 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     5,
     recordings::SQLITE_SCHEMA,
     recordings::POSTGRES_SCHEMA,
+), (
+    // Policy rules' record, carried from the decision to the grant signed at approval.
+    6,
+    &["ALTER TABLE requests ADD COLUMN record INTEGER NOT NULL DEFAULT 0"],
+    &["ALTER TABLE requests ADD COLUMN record BIGINT NOT NULL DEFAULT 0"],
 )];
 
 impl Db {
@@ -416,7 +421,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -439,6 +444,7 @@ impl Db {
             .bind(req.decided_by.clone())
             .bind(req.kind.to_string())
             .bind(i64::from(req.allow_exec))
+            .bind(i64::from(req.record))
             .execute(&mut **tx)
             .await?;
             if let Some(g) = grant {
@@ -467,6 +473,7 @@ impl Db {
                         "duration": req.duration,
                         "uses": req.uses,
                         "allow_exec": req.allow_exec,
+                        "record": req.record,
                         "approvals_needed": req.approvals_needed,
                         "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
                     })),

@@ -17,6 +17,7 @@ pub fn request(id: &str, status: &str, needed: i64, approvers: &[&str]) -> Reque
         duration: 600,
         uses: Some(1),
         allow_exec: false,
+        record: false,
         source: None,
         status: status.parse().unwrap(),
         rule: "r1".into(),
