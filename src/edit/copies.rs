@@ -127,7 +127,15 @@ impl Copies {
                 0,
             )
         })
-        .map_err(|e| format!("cannot read your edited copy {}: {e}", shown.display()))?;
+        .map_err(|e| match e.raw_os_error() {
+            // O_NOFOLLOW's answer; said in words, not in the C library's (glibc and musl
+            // word ELOOP differently).
+            Some(libc::ELOOP) => format!(
+                "cannot read your edited copy {}: it is a symbolic link, which is not followed",
+                shown.display()
+            ),
+            _ => format!("cannot read your edited copy {}: {e}", shown.display()),
+        })?;
         let meta = file
             .metadata()
             .map_err(|e| format!("cannot stat {}: {e}", shown.display()))?;
