@@ -532,7 +532,7 @@ pub fn continue_self_at(unix_ms: i64) -> io::Result<ContinueAt> {
             tv_nsec: 0,
         },
         it_value: libc::timespec {
-            tv_sec: (at / 1000) as libc::time_t,
+            tv_sec: (at / 1000) as _,
             tv_nsec: ((at % 1000) * 1_000_000) as libc::c_long,
         },
     };
