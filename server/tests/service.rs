@@ -6,38 +6,22 @@ mod common;
 
 use std::sync::Arc;
 
+use common::pg::Pg;
 use common::rows::{grant, request, who, NOW};
-use common::{pg::Pg, TempDir};
 use jitsudod::model::{GrantRow, RequestRow};
 use jitsudod::service::{record_approval, record_denial, Error, PENDING_TTL};
 use jitsudod::store::{Db, Table};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn sqlite_suite() {
-    let dir = TempDir::new("service");
-    let n = std::sync::atomic::AtomicUsize::new(0);
-    let next = || {
-        format!(
-            "sqlite://{}/db{}.sqlite",
-            dir.path().display(),
-            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        )
-    };
-    rt().block_on(suite(&next));
+    let urls = common::SqliteUrls::new("service");
+    common::multi_threaded().block_on(suite(&|| urls.next()));
 }
 
 #[test]
 fn postgres_suite() {
     let pg = Pg::start();
-    rt().block_on(suite(&|| pg.new_database()));
+    common::multi_threaded().block_on(suite(&|| pg.new_database()));
 }
 
 async fn suite(new_url: &dyn Fn() -> String) {

@@ -10,9 +10,10 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
+use crate::sandbox::processes::{running, spawn, wait_ended, wait_until_running};
 use crate::sandbox::{Outcome, Sandbox};
 use crate::terminal_driver::{on_pty, PtyRun, Step};
 
@@ -338,53 +339,6 @@ fn systemctl_pager_bang_runs_no_shell() {
 }
 
 // ---- outliving the window ----------------------------------------------------------------
-
-/// Wait for `child`, which must end by itself; `limit` only keeps a broken build from
-/// hanging the suite (it is far above any window in these tests).
-fn wait_ended(mut child: Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the run was not ended");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Processes (anywhere on this machine: the sandbox shares its pid namespace) whose
-/// command line is exactly `argv`.
-fn running(argv: &[&str]) -> Vec<u32> {
-    let want: Vec<u8> = argv
-        .iter()
-        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
-        .collect();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
-        .collect()
-}
-
-fn wait_until_running(argv: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while running(argv).is_empty() {
-        assert!(Instant::now() < deadline, "{argv:?} never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn a_command_that_ignores_sigterm_gets_sigkill_after_the_grace() {

@@ -5,58 +5,12 @@
 //! window, ...) are in tests/attacks/escapes.rs.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use crate::sandbox::processes::{running, spawn, wait_ended, wait_until_running};
 use crate::sandbox::Sandbox;
 use crate::terminal_driver::{on_pty, Step};
-
-/// Wait for `child`, which must end by itself; `limit` only keeps a broken build from
-/// hanging the suite (it is far above any window in these tests).
-fn wait_ended(mut child: Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the run was not ended");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Processes (anywhere on this machine: the sandbox shares its pid namespace) whose
-/// command line is exactly `argv`.
-fn running(argv: &[&str]) -> Vec<u32> {
-    let want: Vec<u8> = argv
-        .iter()
-        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
-        .collect();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
-        .collect()
-}
-
-fn wait_until_running(argv: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while running(argv).is_empty() {
-        assert!(Instant::now() < deadline, "{argv:?} never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn the_line<'a>(logs: &'a [String], needle: &str) -> &'a String {
     let found: Vec<&String> = logs.iter().filter(|l| l.contains(needle)).collect();

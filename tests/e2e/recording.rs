@@ -4,8 +4,9 @@
 //! stops the command. /var/log is an overlay of the sandbox.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use crate::sandbox::processes::without_terminal;
 use crate::sandbox::{journal, Outcome, Sandbox};
 use crate::terminal_driver::{on_pty, Step};
 
@@ -32,24 +33,6 @@ fn sudoreplay(s: &Sandbox, id: &str) -> Outcome {
         "/usr/bin/sudoreplay",
         &["-d", IO, "-s", "1000", "-m", "0", id],
     )
-}
-
-/// As `user`, in a session of its own with no terminal.
-fn without_terminal(s: &Sandbox, user: &str) -> Command {
-    let mut c = s.ns_command("/usr/bin/setsid");
-    c.args([
-        "/usr/bin/setpriv",
-        "--reuid",
-        user,
-        "--regid",
-        user,
-        "--init-groups",
-        "--",
-    ])
-    .arg(&s.bin)
-    .env_clear()
-    .env("PATH", "/usr/bin:/bin");
-    c
 }
 
 #[test]

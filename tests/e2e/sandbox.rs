@@ -206,3 +206,78 @@ pub mod pam {
             .unwrap_or(0)
     }
 }
+
+/// Runs that are not on a terminal, and processes of a run, for the supervision tests of
+/// both suites.
+#[allow(dead_code)] // Each suite uses some.
+pub mod processes {
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::Sandbox;
+
+    /// jitsudo as `user` with no controlling terminal (setsid), standard streams piped.
+    pub fn without_terminal(s: &Sandbox, user: &str) -> Command {
+        let mut c = s.ns_command("/usr/bin/setsid");
+        c.args([
+            "/usr/bin/setpriv",
+            "--reuid",
+            user,
+            "--regid",
+            user,
+            "--init-groups",
+            "--",
+        ])
+        .arg(&s.bin)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+        c
+    }
+
+    /// Wait for `child`, which must end by itself; `limit` only keeps a broken build from
+    /// hanging the suite (it is far above any window in these tests).
+    pub fn wait_ended(mut child: Child, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the run was not ended");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn spawn(cmd: &mut Command) -> Child {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Processes (anywhere on this machine: the sandbox shares its pid namespace) whose
+    /// command line is exactly `argv`.
+    pub fn running(argv: &[&str]) -> Vec<u32> {
+        let want: Vec<u8> = argv
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+            .collect()
+    }
+
+    pub fn wait_until_running(argv: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while running(argv).is_empty() {
+            assert!(Instant::now() < deadline, "{argv:?} never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -9,6 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::sandbox::processes::without_terminal;
 use crate::sandbox::{Outcome, Refusal, Sandbox};
 use crate::terminal_driver::{on_pty, Step};
 
@@ -231,24 +232,6 @@ fn ctrl_z_stops_the_job_and_fg_resumes_it() {
         ],
     );
     run.assert_completed();
-}
-
-/// jitsudo as `user` with no controlling terminal (setsid), standard streams piped.
-fn without_terminal(s: &Sandbox, user: &str) -> Command {
-    let mut c = s.ns_command("/usr/bin/setsid");
-    c.args([
-        "/usr/bin/setpriv",
-        "--reuid",
-        user,
-        "--regid",
-        user,
-        "--init-groups",
-        "--",
-    ])
-    .arg(&s.bin)
-    .env_clear()
-    .env("PATH", "/usr/bin:/bin");
-    c
 }
 
 #[test]

@@ -21,6 +21,38 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// Fresh SQLite database URLs, one per `next`, under a temporary directory.
+pub struct SqliteUrls {
+    dir: TempDir,
+    n: AtomicUsize,
+}
+
+impl SqliteUrls {
+    pub fn new(tag: &str) -> SqliteUrls {
+        SqliteUrls {
+            dir: TempDir::new(tag),
+            n: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn next(&self) -> String {
+        format!(
+            "sqlite://{}/db{}.sqlite",
+            self.dir.path().display(),
+            self.n.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+}
+
+/// A multi-threaded runtime, as the service runs on: concurrency tests need real threads.
+pub fn multi_threaded() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A one-connection pool on the service's database, for tests that read or tamper with
 /// its rows directly.
 pub async fn connect_database(database: &str) -> sqlx::AnyPool {
