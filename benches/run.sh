@@ -42,6 +42,8 @@ if [[ ${1:-} != --inner ]]; then # the inner part gets these from the environmen
     WARMUP=50
     OTHER_GRANTS=10000
     COLD_RUNS=100
+    RECORD_RUNS=10
+    RECORD_MIB=200
     ONLY_BASELINES=0
     BUILD=1
     WAIT_QUIET=0
@@ -68,6 +70,8 @@ options:
   --other-grants N     cached grants of other users in the second scenario (default $OTHER_GRANTS)
   --cold-runs N        timed runs per command with cold caches (default $COLD_RUNS; each drops
                        the host's page cache first)
+  --record-runs N      timed runs of the recording scenario (default $RECORD_RUNS; each moves
+                       $RECORD_MIB MiB)
   --exec 'CMD'         debugging: set everything up, then run CMD (bash, as root) inside the
                        namespace instead of timing; \$JT is the setuid jitsudo, as_user runs
                        a command as the bench user (e.g. --exec 'as_user \$JT -l')
@@ -220,6 +224,14 @@ EOF
         cp /etc/jitsudo/jitsudo.toml /opt/jt/configs/default.toml
         { cat /etc/jitsudo/jitsudo.toml; printf '\n[journal]\nenabled = false\n'; } >/opt/jt/configs/no-journal.toml
         { cat /etc/jitsudo/jitsudo.toml; printf '\n[journal]\ndurable = true\n'; } >/opt/jt/configs/durable-journal.toml
+        { cat /etc/jitsudo/jitsudo.toml; printf '\n[record]\nalways = true\n'; } >/opt/jt/configs/record.toml
+        # The recording scenario: a grant for `cat` of a 200 MiB file (random bytes, so
+        # nothing along the way can shortcut it), recorded or not by the config.
+        head -c $((RECORD_MIB * 1024 * 1024)) /dev/urandom >/opt/jt/big
+        chmod 0644 /opt/jt/big
+        "$ctl" mint --key "$T/keys/bench-key.key" --user "$BENCH_USER" --host "$BENCH_HOST" \
+            --command "/usr/bin/cat /opt/jt/big" --for 1h >"$T/token-cat"
+        (cd / && as_user "$JT" --import -) <"$T/token-cat" || die "jitsudo --import (cat) failed"
     fi
     # Root steps between timed runs (drop caches, switch config), run by hyperfine as the user.
     install -d -m 0755 /opt/jt
@@ -320,6 +332,21 @@ EOF
         done
         run_scenario journal "$RUNS" "$WARMUP" "${jargs[@]}"
         /opt/jt/bench-prep config default
+    fi
+
+    if ((!ONLY_BASELINES)); then
+        log "scenario 5: recorded vs unrecorded output, \`jitsudo cat\` of $RECORD_MIB MiB"
+        # Output to hyperfine's pipe (read and discarded): a reader like a pager or a
+        # shell pipeline. The recorded run keeps every old recording, so the page cache and
+        # the disk see what a host sees; they are removed after the scenario.
+        local rargs=()
+        for variant in default record; do
+            rargs+=(--prepare "/opt/jt/bench-prep config $variant" -n "jitsudo cat, $variant" "$JT /usr/bin/cat /opt/jt/big")
+        done
+        run_scenario record "$RECORD_RUNS" 2 --output=pipe "${rargs[@]}"
+        /opt/jt/bench-prep config default
+        du -sh /var/log/jitsudo-io >"$out/record-du.txt" 2>&1 || true
+        rm -rf /var/log/jitsudo-io
     fi
 
     if ((!ONLY_BASELINES)); then
@@ -445,7 +472,7 @@ outer() {
     gcc -O2 -Wall -Wextra -Werror -o "$T/bench-prep" "$HERE/bench-prep.c"
 
     [[ -n $EXEC_CMD ]] || wait_quiet
-    export T RUNS WARMUP OTHER_GRANTS COLD_RUNS ONLY_BASELINES BENCH_USER SUDO_RS_ROOT EXEC_CMD JITSUDO_BIN JITSUDOCTL_BIN SCHED \
+    export T RUNS WARMUP OTHER_GRANTS COLD_RUNS RECORD_RUNS RECORD_MIB ONLY_BASELINES BENCH_USER SUDO_RS_ROOT EXEC_CMD JITSUDO_BIN JITSUDOCTL_BIN SCHED \
         MAX_INTERFERENCE MAX_ATTEMPTS WAIT_QUIET JT_BUILD_DESC
     # The inner part stops its syslog sink on exit; pass on INT/TERM so it gets to.
     unshare --mount --propagation private -- "$BASH" ${BENCH_TRACE:+-x} "${BASH_SOURCE[0]}" --inner &
@@ -457,11 +484,11 @@ outer() {
 
     log "writing $RESULTS_DIR and $HERE/RESULTS.md"
     mkdir -p "$RESULTS_DIR"
-    rm -f "$RESULTS_DIR"/{main,grants,cold,journal,machine}.json "$RESULTS_DIR"/{precheck.txt,host-dev-log.txt,syslog-counts.json,loadavg-*.txt,cpu-busy-before.txt,*-interference.json}
+    rm -f "$RESULTS_DIR"/{main,grants,cold,journal,record,machine}.json "$RESULTS_DIR"/{precheck.txt,host-dev-log.txt,syslog-counts.json,loadavg-*.txt,cpu-busy-before.txt,*-interference.json}
     cp "$T/out"/*.json "$T/out"/*.txt "$RESULTS_DIR/"
     "$PY" "$HERE/report.py" syslog "$T/out/syslog.log" "$RESULTS_DIR/syslog-counts.json"
     "$PY" "$HERE/report.py" report "$RESULTS_DIR" "$HERE/RESULTS.md" \
-        --runs "$RUNS" --warmup "$WARMUP" --other-grants "$OTHER_GRANTS" --cold-runs "$COLD_RUNS" \
+        --runs "$RUNS" --warmup "$WARMUP" --other-grants "$OTHER_GRANTS" --cold-runs "$COLD_RUNS" --record-mib "$RECORD_MIB" \
         --max-interference "$MAX_INTERFERENCE"
     log "done: $HERE/RESULTS.md"
 }
@@ -479,6 +506,7 @@ while (($#)); do
     --warmup) WARMUP=${2:?}; shift ;;
     --other-grants) OTHER_GRANTS=${2:?}; shift ;;
     --cold-runs) COLD_RUNS=${2:?}; shift ;;
+    --record-runs) RECORD_RUNS=${2:?}; shift ;;
     --wait-quiet) WAIT_QUIET=${2:?}; shift ;;
     --exec) EXEC_CMD=${2:?}; shift ;;
     --jitsudo) JITSUDO_BIN=${2:?}; shift ;;

@@ -27,6 +27,9 @@ mod output;
 mod pipeline;
 mod reauth;
 
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> std::process::ExitCode {
     main_jitsudo::jitsudo_main()
 }

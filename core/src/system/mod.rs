@@ -657,6 +657,17 @@ pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
     Ok((r, w))
 }
 
+/// Ask for a pipe buffer of `bytes` (rounded up by the kernel to a power of two pages).
+/// Best effort: above `/proc/sys/fs/pipe-max-size` or a user's pipe quota the kernel
+/// refuses, and the pipe keeps its default 64 KiB, which is only slower.
+pub fn set_pipe_size(pipe: &impl AsRawFd, bytes: usize) -> io::Result<usize> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ takes an int and touches no memory of ours; a descriptor that
+    // is not a pipe is refused with EBADF.
+    let size = cerr(unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) })?;
+    Ok(size as usize)
+}
+
 /// True when this process has exactly one thread. The link count of /proc/self/task is
 /// two plus the number of threads: one stat, where reading /proc/self/status would make
 /// the kernel format the whole status text (this runs on every command's path).

@@ -262,6 +262,7 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
             }
             let (read, write) = system::pipe()?;
             terminal::set_nonblocking(read.as_raw_fd())?;
+            let _ = system::set_pipe_size(&read, relay::PIPE_BUFFER);
             outputs.push(OutPipe::new(stream, read, i as RawFd)?);
             output_ends[i - 1] = Some(write);
         }

@@ -16,6 +16,11 @@ use crate::system::terminal::{self, TermMode};
 /// Relay buffer size, each way.
 const BUFFER: usize = 16 * 1024;
 
+/// A recorded output pipe's buffer, and what we ask the kernel for its pipe: a command
+/// that prints a lot (`cat` of a log) then costs a few system calls per 256 KiB, not per
+/// 16 KiB (benches/RESULTS.md, scenario 5).
+pub(super) const PIPE_BUFFER: usize = 256 * 1024;
+
 /// At most this much output is drained from the pty after the monitor has ended: all the
 /// command wrote fits many times over, and a process the command left behind that keeps
 /// writing cannot keep us here.
@@ -250,6 +255,8 @@ pub(super) struct OutPipe {
     pub(super) open: bool,
     pub(super) to_open: bool,
     pub(super) buf: Vec<u8>,
+    /// Where each read lands, allocated once: this is every byte a recorded command prints.
+    scratch: Vec<u8>,
     pub(super) captured: Vec<Captured>,
 }
 
@@ -276,13 +283,14 @@ impl OutPipe {
             to,
             open: true,
             to_open: true,
-            buf: Vec::with_capacity(BUFFER),
+            buf: Vec::with_capacity(PIPE_BUFFER),
+            scratch: vec![0; PIPE_BUFFER],
             captured: Vec::new(),
         })
     }
 
     pub(super) fn interest(&self, fds: &mut Vec<PollFd>) -> (Option<usize>, Option<usize>) {
-        let read = (self.open && self.buf.len() < BUFFER).then(|| {
+        let read = (self.open && self.buf.len() < PIPE_BUFFER).then(|| {
             fds.push(PollFd {
                 fd: self.from.as_raw_fd(),
                 readable: true,
@@ -319,18 +327,18 @@ impl OutPipe {
     }
 
     pub(super) fn read(&mut self) -> usize {
-        let mut buf = [0u8; BUFFER];
-        let room = BUFFER - self.buf.len();
-        match self.from.read(&mut buf[..room]) {
+        let room = PIPE_BUFFER - self.buf.len();
+        match self.from.read(&mut self.scratch[..room]) {
             Ok(0) => {
                 self.open = false;
                 0
             }
             Ok(n) => {
+                let bytes = &self.scratch[..n];
                 self.captured
-                    .push(Captured::Data(self.stream, buf[..n].to_vec()));
+                    .push(Captured::Data(self.stream, bytes.to_vec()));
                 if self.to_open {
-                    self.buf.extend_from_slice(&buf[..n]);
+                    self.buf.extend_from_slice(bytes);
                 }
                 n
             }
