@@ -453,7 +453,9 @@ def cmd_report(args):
           "`--prepare` step. Unrecorded, cat writes straight into the pipe; recorded, the "
           "command's output goes through the supervisor, which copies it on, appends it to the "
           "recording's `stdout` file and hash-chains each chunk (`/var/log/jitsudo-io`, on the "
-          "overlay's disk-backed upper directory).")
+          "overlay's disk-backed upper directory). The reference row writes the same bytes "
+          "to a file on the same disk with `tee` and no jitsudo: what storing the output costs "
+          "at all, before any hashing or relaying.")
         w("")
         if interference_line("record"):
             w(interference_line("record"))
@@ -465,7 +467,8 @@ def cmd_report(args):
         for name, x in R:
             thr = mib / x["median"]
             vs = f"{(mib / x['median']) / (mib / plain['median']) * 100:.0f} %" if plain else "n/a"
-            label = "recorded" if name == "record" else "unrecorded"
+            label = {"record": "recorded", "default": "unrecorded",
+                     "tee": "reference: `cat FILE | tee OUT`, no jitsudo"}.get(name, name)
             w(f"| {label} | {ms(x['median'])} | {ms(x['mean'])} ± {x['stddev'] * 1000:.3f} | "
               f"{ms(x['min'])} | {thr:,.0f} MiB/s | {vs} |")
         w("")

@@ -339,14 +339,18 @@ EOF
         # Output to hyperfine's pipe (read and discarded): a reader like a pager or a
         # shell pipeline. The recorded run keeps every old recording, so the page cache and
         # the disk see what a host sees; they are removed after the scenario.
+        # The reference row: what writing the same bytes to the same disk costs without
+        # jitsudo (`tee` into a directory next to the recordings).
+        install -d -o "$BENCH_USER" -m 0700 /var/log/jitsudo-bench-tee
         local rargs=()
         for variant in default record; do
             rargs+=(--prepare "/opt/jt/bench-prep config $variant" -n "jitsudo cat, $variant" "$JT /usr/bin/cat /opt/jt/big")
         done
+        rargs+=(--prepare "/opt/jt/bench-prep config default" -n "cat, tee" "/usr/bin/sh -c 'cat /opt/jt/big | tee /var/log/jitsudo-bench-tee/out'")
         run_scenario record "$RECORD_RUNS" 2 --output=pipe "${rargs[@]}"
         /opt/jt/bench-prep config default
         du -sh /var/log/jitsudo-io >"$out/record-du.txt" 2>&1 || true
-        rm -rf /var/log/jitsudo-io
+        rm -rf /var/log/jitsudo-io /var/log/jitsudo-bench-tee
     fi
 
     if ((!ONLY_BASELINES)); then

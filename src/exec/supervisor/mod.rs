@@ -578,10 +578,10 @@ impl Supervisor<'_> {
         if let Some(relay) = &mut self.relay {
             captured.append(&mut relay.captured);
         }
-        for out in &mut self.outputs {
-            captured.append(&mut out.captured);
-        }
         let Some(recorder) = &mut self.recorder else {
+            for out in &mut self.outputs {
+                out.captured.clear();
+            }
             return;
         };
         let mut result = Ok(());
@@ -593,6 +593,12 @@ impl Supervisor<'_> {
             if result.is_err() {
                 break;
             }
+        }
+        for out in &mut self.outputs {
+            if result.is_ok() {
+                result = recorder.record(out.stream, &out.captured);
+            }
+            out.captured.clear();
         }
         if let Err(e) = result {
             let id = recorder.id().to_string();

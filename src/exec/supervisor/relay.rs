@@ -257,7 +257,9 @@ pub(super) struct OutPipe {
     pub(super) buf: Vec<u8>,
     /// Where each read lands, allocated once: this is every byte a recorded command prints.
     scratch: Vec<u8>,
-    pub(super) captured: Vec<Captured>,
+    /// What was read since the supervisor last wrote it to the recording (its capacity
+    /// is kept: no allocation per read).
+    pub(super) captured: Vec<u8>,
 }
 
 impl OutPipe {
@@ -335,8 +337,7 @@ impl OutPipe {
             }
             Ok(n) => {
                 let bytes = &self.scratch[..n];
-                self.captured
-                    .push(Captured::Data(self.stream, bytes.to_vec()));
+                self.captured.extend_from_slice(bytes);
                 if self.to_open {
                     self.buf.extend_from_slice(bytes);
                 }
