@@ -12,9 +12,7 @@
 //!   can be passed off as the other even though one key signs both.
 #![forbid(unsafe_code)]
 
-use pasetors::token::UntrustedToken;
-use pasetors::version4::{PublicToken, V4};
-use pasetors::Public;
+use crate::grant::paseto::{self, Untrusted};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrustedKey;
@@ -89,8 +87,7 @@ pub fn sign_envelope(
         host: host.to_string(),
     })
     .map_err(|e| e.to_string())?;
-    PublicToken::sign(&key.key, &payload, Some(&footer), Some(HOST_ASSERTION))
-        .map_err(|e| format!("signing failed: {e:?}"))
+    Ok(paseto::sign(&key.key, &payload, &footer, HOST_ASSERTION))
 }
 
 /// The host an envelope claims to come from (unverified: only to find its key).
@@ -98,9 +95,9 @@ pub fn envelope_host(token: &str) -> Result<String, String> {
     if token.len() > MAX_ENVELOPE_BYTES {
         return Err(format!("envelope larger than {MAX_ENVELOPE_BYTES} bytes"));
     }
-    let untrusted = UntrustedToken::<Public, V4>::try_from(token)
-        .map_err(|_| "envelope is not a v4.public token".to_string())?;
-    let footer: HostFooter = serde_json::from_slice(untrusted.untrusted_footer())
+    let untrusted =
+        Untrusted::parse(token).map_err(|e| format!("envelope is not a v4.public token: {e}"))?;
+    let footer: HostFooter = serde_json::from_slice(&untrusted.footer)
         .map_err(|_| "envelope footer does not name a host".to_string())?;
     Ok(footer.host)
 }
@@ -114,19 +111,15 @@ pub fn open_envelope(
     path: &str,
     now: i64,
 ) -> Result<HostEnvelope, String> {
-    let untrusted = UntrustedToken::<Public, V4>::try_from(token)
-        .map_err(|_| "envelope is not a v4.public token".to_string())?;
-    let verified = PublicToken::verify(
-        &key.0,
-        &untrusted,
-        Some(untrusted.untrusted_footer()),
-        Some(HOST_ASSERTION),
-    )
-    .map_err(|_| {
-        format!("envelope signature does not verify with the key registered for host {host:?}")
-    })?;
+    let untrusted =
+        Untrusted::parse(token).map_err(|e| format!("envelope is not a v4.public token: {e}"))?;
+    if !untrusted.verifies(key.as_bytes(), HOST_ASSERTION) {
+        return Err(format!(
+            "envelope signature does not verify with the key registered for host {host:?}"
+        ));
+    }
     let env: HostEnvelope =
-        serde_json::from_str(verified.payload()).map_err(|e| format!("envelope payload: {e}"))?;
+        serde_json::from_slice(&untrusted.message).map_err(|e| format!("envelope payload: {e}"))?;
     if env.host != host {
         return Err(format!(
             "envelope names host {:?} but is signed as {host:?}",
@@ -330,13 +323,12 @@ pub fn sign_revocations(claims: &RevocationClaims, key: &SecretKey) -> Result<St
         key: key.id.clone(),
     })
     .map_err(|e| e.to_string())?;
-    PublicToken::sign(
+    Ok(paseto::sign(
         &key.key,
         &payload,
-        Some(&footer),
-        Some(REVOCATION_ASSERTION),
-    )
-    .map_err(|e| format!("signing failed: {e:?}"))
+        &footer,
+        REVOCATION_ASSERTION,
+    ))
 }
 
 /// Verify a revocation list against the host's trusted keys.
@@ -344,9 +336,9 @@ pub fn verify_revocations(token: &str, trusted: &[TrustedKey]) -> Result<Revocat
     if token.len() > 4 << 20 {
         return Err("revocation list is too large".into());
     }
-    let untrusted = UntrustedToken::<Public, V4>::try_from(token.trim())
-        .map_err(|_| "revocation list is not a v4.public token".to_string())?;
-    let footer: KeyFooter = serde_json::from_slice(untrusted.untrusted_footer())
+    let untrusted = Untrusted::parse(token.trim())
+        .map_err(|e| format!("revocation list is not a v4.public token: {e}"))?;
+    let footer: KeyFooter = serde_json::from_slice(&untrusted.footer)
         .map_err(|_| "revocation list footer does not name a key".to_string())?;
     let key = trusted.iter().find(|k| k.id == footer.key).ok_or_else(|| {
         format!(
@@ -354,14 +346,13 @@ pub fn verify_revocations(token: &str, trusted: &[TrustedKey]) -> Result<Revocat
             footer.key
         )
     })?;
-    let verified = PublicToken::verify(
-        &key.key.0,
-        &untrusted,
-        Some(untrusted.untrusted_footer()),
-        Some(REVOCATION_ASSERTION),
-    )
-    .map_err(|_| format!("revocation list signature invalid for key {:?}", footer.key))?;
-    let claims: RevocationClaims = serde_json::from_str(verified.payload())
+    if !untrusted.verifies(key.key.as_bytes(), REVOCATION_ASSERTION) {
+        return Err(format!(
+            "revocation list signature invalid for key {:?}",
+            footer.key
+        ));
+    }
+    let claims: RevocationClaims = serde_json::from_slice(&untrusted.message)
         .map_err(|e| format!("revocation list claims: {e}"))?;
     Ok(claims)
 }

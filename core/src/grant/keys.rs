@@ -15,10 +15,13 @@
 use std::fmt;
 use std::path::Path;
 
-use pasetors::keys::{AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate};
-use pasetors::paserk::FormatAsPaserk;
-use pasetors::version4::V4;
+use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
+
+use super::paseto::{b64url_decode, b64url_encode};
+
+const PUBLIC_PREFIX: &str = "k4.public.";
+const SECRET_PREFIX: &str = "k4.secret.";
 
 /// A public key pinned in the host config (`[[trusted_key]]`): grants and revocation
 /// lists are accepted only when signed by one of these, named by its id.
@@ -29,8 +32,8 @@ pub struct TrustedKey {
 }
 
 /// A trusted Ed25519 public key.
-#[derive(Clone)]
-pub struct PublicKey(pub(crate) AsymmetricPublicKey<V4>);
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey(pub(crate) [u8; 32]);
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -41,31 +44,34 @@ impl fmt::Debug for PublicKey {
 impl PublicKey {
     pub fn from_paserk(text: &str) -> Result<PublicKey, String> {
         let text = text.trim();
-        if !text.starts_with("k4.public.") {
+        let Some(encoded) = text.strip_prefix(PUBLIC_PREFIX) else {
             return Err(format!(
                 "public_key must be a PASERK \"k4.public.…\" string as printed by `jitsudoctl keygen`, not {:?}",
                 text.chars().take(12).collect::<String>()
             ));
-        }
-        AsymmetricPublicKey::<V4>::try_from(text)
-            .map(PublicKey)
-            .map_err(|_| {
-                "public_key is not a valid k4.public key (bad base64 or length)".to_string()
-            })
+        };
+        let bytes = b64url_decode(encoded)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        bytes.map(PublicKey).ok_or_else(|| {
+            "public_key is not a valid k4.public key (bad base64 or length)".to_string()
+        })
     }
 
     pub fn to_paserk(&self) -> String {
-        let mut out = String::new();
-        // Formatting into a String cannot fail.
-        let _ = self.0.fmt(&mut out);
-        out
+        format!("{PUBLIC_PREFIX}{}", b64url_encode(&self.0))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
-/// A signing key. The bytes are wiped when it is dropped (pasetors zeroizes on drop).
+/// A signing key. The bytes are wiped when it is dropped (dalek's `SigningKey` zeroizes
+/// on drop).
 pub struct SecretKey {
     pub id: String,
-    pub(crate) key: AsymmetricSecretKey<V4>,
+    pub(crate) key: SigningKey,
     pub public: PublicKey,
 }
 
@@ -77,19 +83,28 @@ impl fmt::Debug for SecretKey {
 
 impl SecretKey {
     pub fn generate(id: &str) -> Result<SecretKey, String> {
-        let pair = AsymmetricKeyPair::<V4>::generate()
-            .map_err(|e| format!("cannot generate key: {e:?}"))?;
-        Ok(SecretKey {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::getrandom(&mut *seed).map_err(|e| format!("cannot generate key: {e}"))?;
+        Ok(SecretKey::from_seed(id, &seed))
+    }
+
+    fn from_seed(id: &str, seed: &[u8; 32]) -> SecretKey {
+        let key = SigningKey::from_bytes(seed);
+        let public = PublicKey(key.verifying_key().to_bytes());
+        SecretKey {
             id: id.to_string(),
-            key: pair.secret,
-            public: PublicKey(pair.public),
-        })
+            key,
+            public,
+        }
     }
 
     /// The secret key file's text. Wiped on drop.
     pub fn to_file_text(&self) -> Zeroizing<String> {
-        let mut secret = Zeroizing::new(String::new());
-        let _ = self.key.fmt(&mut *secret);
+        // PASERK k4.secret: the Ed25519 secret as seed ‖ public key.
+        let mut pair = Zeroizing::new([0u8; 64]);
+        pair[..32].copy_from_slice(self.key.as_bytes());
+        pair[32..].copy_from_slice(&self.public.0);
+        let secret = Zeroizing::new(format!("{SECRET_PREFIX}{}", b64url_encode(&*pair)));
         Zeroizing::new(format!(
             "# jitsudo signing key: SECRET. Anyone who reads this file can grant root.\n\
              id = \"{}\"\nsecret_key = \"{}\"\n",
@@ -142,27 +157,34 @@ impl SecretKey {
         }
         let secret = secret
             .ok_or_else(|| format!("{}: no secret_key = \"k4.secret.…\" line", path.display()))?;
-        if !secret.starts_with("k4.secret.") {
+        let Some(encoded) = secret.strip_prefix(SECRET_PREFIX) else {
             return Err(format!(
                 "{}: secret_key is not a k4.secret PASERK",
                 path.display()
             ));
-        }
-        let key = AsymmetricSecretKey::<V4>::try_from(secret.as_str()).map_err(|_| {
+        };
+        let invalid = || {
             format!(
                 "{}: secret_key is not a valid k4.secret key",
                 path.display()
             )
-        })?;
-        // The Ed25519 secret is seed || public key; derive the public half from it.
-        let public_bytes = &key.as_bytes()[32..];
-        let public = AsymmetricPublicKey::<V4>::from(public_bytes)
-            .map_err(|_| format!("{}: secret_key holds no valid public half", path.display()))?;
-        Ok(SecretKey {
-            id,
-            key,
-            public: PublicKey(public),
-        })
+        };
+        let pair = Zeroizing::new(b64url_decode(encoded).map_err(|_| invalid())?);
+        if pair.len() != 64 {
+            return Err(invalid());
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(&pair[..32]);
+        let key = SecretKey::from_seed(&id, &seed);
+        // The secret is seed ‖ public key: a public half that is not the seed's own is a
+        // damaged or doctored file, and grants signed with it would verify nowhere.
+        if key.public.0[..] != pair[32..] {
+            return Err(format!(
+                "{}: secret_key's public half does not belong to its secret half",
+                path.display()
+            ));
+        }
+        Ok(key)
     }
 
     /// The `[[trusted_key]]` block for hosts that should accept this key's grants.
@@ -202,6 +224,40 @@ mod tests {
             "id = \"a\"\nsecret_key = \"k4.public.AAAA\"\n"
         )
         .is_err());
+    }
+
+    #[test]
+    fn key_strings_match_pasetors() {
+        use pasetors::keys::{AsymmetricPublicKey, AsymmetricSecretKey};
+        use pasetors::paserk::FormatAsPaserk;
+        use pasetors::version4::V4;
+        let key = SecretKey::generate("k").unwrap();
+        let text = key.to_file_text();
+        let secret = text
+            .lines()
+            .find_map(|l| l.strip_prefix("secret_key = \""))
+            .unwrap();
+        let secret = secret.trim_end_matches('"');
+        let theirs = AsymmetricSecretKey::<V4>::try_from(secret).unwrap();
+        assert_eq!(&theirs.as_bytes()[32..], key.public.as_bytes());
+        let public = AsymmetricPublicKey::<V4>::try_from(key.public.to_paserk().as_str()).unwrap();
+        let mut again = String::new();
+        public.fmt(&mut again).unwrap();
+        assert_eq!(again, key.public.to_paserk());
+    }
+
+    #[test]
+    fn a_secret_with_a_foreign_public_half_is_refused() {
+        let a = SecretKey::generate("a").unwrap();
+        let b = SecretKey::generate("b").unwrap();
+        let mut pair = a.key.as_bytes().to_vec();
+        pair.extend_from_slice(b.public.as_bytes());
+        let text = format!(
+            "id = \"a\"\nsecret_key = \"k4.secret.{}\"\n",
+            b64url_encode(&pair)
+        );
+        let e = SecretKey::from_file_text(Path::new("x.key"), &text).unwrap_err();
+        assert!(e.contains("does not belong"), "{e}");
     }
 
     #[test]

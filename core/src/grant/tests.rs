@@ -162,8 +162,7 @@ fn signature_is_bound_to_the_grant_purpose() {
     let (key, trusted) = setup();
     let payload = serde_json::to_vec(&claims(1_800_000_000)).unwrap();
     let footer = br#"{"key":"k1"}"#;
-    let token =
-        PublicToken::sign(&key.key, &payload, Some(footer), Some(b"other-purpose")).unwrap();
+    let token = paseto::sign(&key.key, &payload, footer, b"other-purpose");
     assert!(matches!(
         verify(&token, &trusted, MAX),
         Err(Rejection::BadSignature(_))
@@ -176,13 +175,7 @@ fn unknown_claims_rejected() {
     let mut v = serde_json::to_value(claims(1_800_000_000)).unwrap();
     v["admin"] = serde_json::Value::Bool(true);
     let payload = serde_json::to_vec(&v).unwrap();
-    let token = PublicToken::sign(
-        &key.key,
-        &payload,
-        Some(br#"{"key":"k1"}"#),
-        Some(IMPLICIT_ASSERTION),
-    )
-    .unwrap();
+    let token = paseto::sign(&key.key, &payload, br#"{"key":"k1"}"#, IMPLICIT_ASSERTION);
     assert!(matches!(
         verify(&token, &trusted, MAX),
         Err(Rejection::Malformed(_))
