@@ -273,6 +273,8 @@ impl Drop for Namespace {
 /// (Unix datagram sockets queue only a handful of messages).
 pub struct LogReader {
     lines: Arc<Mutex<Vec<String>>>,
+    /// The same socket as the thread's, for `take` to drain what is still queued.
+    socket: UnixDatagram,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -288,28 +290,44 @@ impl LogReader {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (l, st) = (lines.clone(), stop.clone());
+        let ours = socket.try_clone().unwrap();
         let thread = std::thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
             while !st.load(Ordering::SeqCst) {
+                // Received and stored under the lock: `take` never sees a datagram that
+                // has left the socket but is not in `lines` yet.
+                let mut lines = l.lock().unwrap();
                 if let Ok(n) = socket.recv(&mut buf) {
-                    l.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
                 }
             }
         });
         LogReader {
             lines,
+            socket: ours,
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Everything received so far (and not yet taken), after a short settle.
+    /// Everything received so far (and not yet taken). A sender's datagrams are in the
+    /// socket's queue before `send` returns, so once a process has exited, everything
+    /// it logged is either stored by the thread or still queued; the queue is drained
+    /// here, so the answer does not depend on how soon the thread was scheduled.
     pub fn take(&self) -> Vec<String> {
-        // Datagrams are queued before the sender exits; give the reader a moment.
+        // A moment for senders that are not the test's own children (sshd's PAM stack,
+        // a supervisor in the background) to get their lines out.
         std::thread::sleep(Duration::from_millis(60));
-        std::mem::take(&mut *self.lines.lock().unwrap())
+        let mut lines = self.lines.lock().unwrap();
+        // The thread waits for the lock meanwhile, so the shared non-blocking flag is
+        // ours alone until it is put back.
+        self.socket.set_nonblocking(true).unwrap();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        self.socket.set_nonblocking(false).unwrap();
+        std::mem::take(&mut *lines)
     }
 
     /// Wait until a line containing `needle` arrives; returns every line received so far
