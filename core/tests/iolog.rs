@@ -318,3 +318,21 @@ fn a_base_directory_others_can_enter_is_refused() {
     assert!(e.to_string().contains("not a directory"), "{e}");
     fs::remove_file(&link).unwrap();
 }
+
+#[test]
+fn a_torn_last_timing_line_is_not_an_event() {
+    // A writer killed between the bytes of a timing line (a cut recording): the
+    // events before it replay, the torn line is not one.
+    let base = Base::new("torn-timing");
+    let (_seal, dir) = record(&base.0);
+    let timing = dir.join("timing");
+    fs::set_permissions(&timing, fs::Permissions::from_mode(0o600)).unwrap();
+    let mut text = fs::read(&timing).unwrap();
+    text.extend_from_slice(b"4 0.0001");
+    fs::write(&timing, &text).unwrap();
+    assert_eq!(reader::events(&dir).unwrap().len(), 5);
+    // A malformed complete line is still an error.
+    text.extend_from_slice(b"\n");
+    fs::write(&timing, &text).unwrap();
+    assert!(reader::events(&dir).is_err());
+}

@@ -195,6 +195,7 @@ fn meta(seal: &Seal, user: &str, grant: &str) -> RecordingMeta {
         started: jitsudo_core::grant::now(),
         chunks: seal.chunks,
         sha256: seal.hash.clone(),
+        cut: false,
     }
 }
 

@@ -78,7 +78,10 @@ pub fn list(args: &RecordingsArgs) -> Result<(), String> {
             r.user,
             crate::grant::format_time(r.started),
             size(r.bytes),
-            format!("verified, {} chunk(s)", r.chunks),
+            match r.state.as_str() {
+                wire::RECORDING_CUT => format!("cut, {} chunk(s)", r.chunks),
+                _ => format!("verified, {} chunk(s)", r.chunks),
+            },
             r.grant,
             r.command.replace(|c: char| c.is_control(), "?"),
         );
