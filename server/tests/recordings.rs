@@ -984,6 +984,17 @@ fn a_killed_supervisor_s_recording_is_recorded_cut_and_arrives_cut() {
         assert!(std::time::Instant::now() < deadline, "never recorded");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // Then output stops; the supervisor still seals it within a second.
+    let chain = world.path("/var/log/jitsudo-io/00/00/01/chain");
+    while fs::read_to_string(&chain)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "never sealed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 
     // While the supervisor lives, a sync leaves its recording alone.
     let out = sync().ok();
@@ -1031,6 +1042,10 @@ fn a_killed_supervisor_s_recording_is_recorded_cut_and_arrives_cut() {
         "{reason}"
     );
     let chunks = record["recording"]["seal"]["chunks"].as_u64().unwrap();
+    assert!(
+        chunks >= 1,
+        "the output before the kill was sealed: {record}"
+    );
     world.log.wait_for(
         "recording 000001 cut: writer gone, last chunk",
         std::time::Duration::from_secs(10),
@@ -1062,6 +1077,7 @@ fn a_killed_supervisor_s_recording_is_recorded_cut_and_arrives_cut() {
         .collect();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["state"], "cut");
+    assert_eq!(stored[0]["chunks"], chunks);
     // The journal's cut record went up with the journal, under the run's grant.
     assert!(
         records.iter().any(|r| r["kind"] == "host.record"
