@@ -996,7 +996,11 @@ fn a_killed_supervisor_s_recording_is_recorded_cut_and_arrives_cut() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 
-    // While the supervisor lives, a sync leaves its recording alone.
+    // While the supervisor lives, a sync leaves its recording alone; and one whose
+    // writer died before it had a chain (it recorded nothing) is nothing to mark.
+    let stillborn = world.path("/var/log/jitsudo-io/00/00/09");
+    fs::create_dir_all(&stillborn).unwrap();
+    fs::write(stillborn.join("timing"), "").unwrap();
     let out = sync().ok();
     assert!(!out.stdout.contains("recording(s)"), "{out:?}");
     assert!(!fs::read_to_string(world.path("/var/lib/jitsudo/journal"))

@@ -102,6 +102,9 @@ pub fn mark_cut(ctx: &Context) -> Result<Vec<String>, String> {
         let _lock = match status::abandoned(&dir) {
             Ok(Some(lock)) => lock,
             Ok(None) => continue,
+            // No chain: its writer never started (the chain is created before any
+            // byte is recorded), so there is nothing to mark.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 failures.push(format!("recording {id}: {}: {e}", dir.display()));
                 continue;
@@ -116,6 +119,11 @@ pub fn mark_cut(ctx: &Context) -> Result<Vec<String>, String> {
                     v.id
                 ));
                 continue;
+            }
+            // An empty chain: the writer died before its first line, having recorded
+            // nothing.
+            Err(_) if fs::metadata(dir.join(chain::CHAIN_FILE)).is_ok_and(|m| m.len() == 0) => {
+                continue
             }
             Err(e) => {
                 failures.push(format!(

@@ -398,13 +398,6 @@ impl Service {
     /// One stored recording's index entry.
     pub async fn recording_view(&self, host: &str, id: &str) -> Result<Option<RecordingView>> {
         check_id(id)?;
-        let found = self
-            .store
-            .search_recordings(&Search {
-                host: Some(host.to_string()),
-                ..Search::default()
-            })
-            .await?;
-        Ok(found.into_iter().find(|r| r.id == id))
+        Ok(self.store.recording_view(host, id).await?)
     }
 }

@@ -322,6 +322,18 @@ impl Db {
         Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
     }
 
+    /// A complete recording's index entry, without its bytes.
+    pub async fn recording_view(&self, host: &str, id: &str) -> R<Option<RecordingView>> {
+        let row = sqlx::query(&format!(
+            "SELECT {VIEW_COLUMNS} FROM recordings WHERE host = $1 AND id = $2 AND complete = 1"
+        ))
+        .bind(host)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(view).transpose()?)
+    }
+
     /// A complete recording and its files.
     pub async fn recording(
         &self,
