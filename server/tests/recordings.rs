@@ -353,6 +353,13 @@ fn cut_and_retention(database: &str) {
     };
     assert_eq!(state(&id).as_deref(), Some("cut"), "{list}");
     assert_eq!(state(a.id.as_str()).as_deref(), Some("sealed"), "{list}");
+    assert_eq!(listed_ids(&svc, &auditor, "state=cut"), vec![id.clone()]);
+    assert_eq!(
+        listed_ids(&svc, &auditor, "state=sealed"),
+        vec![a.id.to_string()]
+    );
+    let (status, body) = get(&svc, "/v1/recordings?state=torn", Some(&auditor));
+    assert_eq!(status, 400, "{body}");
     let stored = audit_kinds(&svc, &auditor, "recording.stored");
     let cut_stored: Vec<_> = stored.iter().filter(|d| d["id"] == id.as_str()).collect();
     assert_eq!(cut_stored.len(), 1, "{stored:?}");
@@ -374,6 +381,12 @@ fn cut_and_retention(database: &str) {
     };
     assert!(line(&id).contains("cut, "), "{table}");
     assert!(line(a.id.as_str()).contains("verified, "), "{table}");
+    let out = run_ok(svc.ctl(&auditor).args(["recordings", "--state", "cut"]));
+    let only_cut = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        only_cut.contains(&id) && !only_cut.contains(a.id.as_str()),
+        "{only_cut}"
+    );
     let out = run_ok(
         svc.ctl(&auditor)
             .args(["replay", &id, "--host", REC_HOST, "--speed", "0"]),

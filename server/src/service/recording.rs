@@ -292,6 +292,13 @@ pub async fn sweep(store: &Db, keep: std::time::Duration, batch: i64, now: i64) 
 
 /// Complete recordings matching `s`, newest first.
 pub async fn search(store: &Db, s: &Search) -> Result<Vec<RecordingView>> {
+    if let Some(state) = &s.state {
+        if ![wire::RECORDING_SEALED, wire::RECORDING_CUT].contains(&state.as_str()) {
+            return Err(invalid(format!(
+                "state {state:?} is not a recording state (sealed or cut)"
+            )));
+        }
+    }
     Ok(store.search_recordings(s).await?)
 }
 

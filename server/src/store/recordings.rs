@@ -74,6 +74,8 @@ pub struct Search {
     pub user: Option<String>,
     pub host: Option<String>,
     pub grant: Option<String>,
+    /// `sealed` or `cut`.
+    pub state: Option<String>,
     /// Started at or after, Unix seconds.
     pub since: Option<i64>,
     /// At most this many (default 100, at most 1000).
@@ -304,6 +306,9 @@ impl Db {
         if s.grant.is_some() {
             sql.push_str(&format!(" AND grant_id = ${}", next()));
         }
+        if s.state.is_some() {
+            sql.push_str(&format!(" AND state = ${}", next()));
+        }
         if s.since.is_some() {
             sql.push_str(&format!(" AND started >= ${}", next()));
         }
@@ -312,7 +317,7 @@ impl Db {
             s.limit.unwrap_or(100).clamp(1, 1000)
         ));
         let mut q = sqlx::query(&sql);
-        for v in [&s.user, &s.host, &s.grant].into_iter().flatten() {
+        for v in [&s.user, &s.host, &s.grant, &s.state].into_iter().flatten() {
             q = q.bind(v.clone());
         }
         if let Some(t) = s.since {
