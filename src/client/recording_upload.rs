@@ -110,6 +110,12 @@ pub fn mark_cut(ctx: &Context) -> Result<Vec<String>, String> {
                 continue;
             }
         };
+        // Another sync may have marked it while this one waited: read again under the
+        // lock, so a cut is recorded once.
+        cut = ctx.store.recordings_cut().map_err(|e| e.to_string())?;
+        if cut.iter().any(|(c, _, _)| c == id.as_str()) {
+            continue;
+        }
         let verified = match chain::verify(&dir) {
             Ok(v) if v.id == id.as_str() => v,
             Ok(v) => {
