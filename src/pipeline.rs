@@ -107,10 +107,8 @@ pub fn run_command(
     let recorder = if grant.claims.record || ctx.config.record.always {
         let started = start_recording(ctx, &target, &allowed.path, args, grant)
             .map_err(|e| refuse(ctx, &mut record, Outcome::Error(e.clone()), e))?;
-        ctx.audit.set_recording(Some(RecordingRef {
-            id: started.id().to_string(),
-            seal: None,
-        }));
+        ctx.audit
+            .set_recording(Some(RecordingRef::named(started.id().as_str())));
         Some(started)
     } else {
         None
@@ -366,11 +364,11 @@ fn bounds<'a>(
                     seal.id, seal.chunks, seal.bytes, seal.hash
                 ));
                 ctx.audit.set_recording(Some(RecordingRef {
-                    id: seal.id.to_string(),
                     seal: Some(RecordingSeal {
                         chunks: seal.chunks,
                         sha256: seal.hash.clone(),
                     }),
+                    ..RecordingRef::named(seal.id.as_str())
                 }));
             }
             RunEvent::RecordingFailed { id, why } => {

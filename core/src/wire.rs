@@ -208,6 +208,23 @@ pub struct RecordingMeta {
     /// The seal: sealed chunks and the last chain hash (hex).
     pub chunks: u64,
     pub sha256: String,
+    /// The recording was cut (its supervisor was killed before it sealed it): the seal
+    /// is the last chunk whose chain verified on the host, and bytes after it are sent
+    /// too but are not covered. Absent for a sealed recording.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cut: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A stored recording's state: `sealed` (its run ended and sealed it) or `cut`.
+pub const RECORDING_SEALED: &str = "sealed";
+pub const RECORDING_CUT: &str = "cut";
+
+fn sealed_state() -> String {
+    RECORDING_SEALED.to_string()
 }
 
 /// The service's answer to every step: how much of each file it holds, and whether the
@@ -237,6 +254,9 @@ pub struct RecordingView {
     pub sha256: String,
     pub bytes: u64,
     pub received_at: i64,
+    /// `sealed` or `cut` (`RECORDING_SEALED`, `RECORDING_CUT`).
+    #[serde(default = "sealed_state")]
+    pub state: String,
 }
 
 /// `GET /v1/recordings/{host}/{id}`: the recording and its files, base64.
@@ -516,6 +536,31 @@ pub struct ErrorBody {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_sealed_recording_says_nothing_of_cut_and_a_view_defaults_to_sealed() {
+        let meta = RecordingMeta {
+            id: "000001".into(),
+            grant: "g".into(),
+            user: "alice".into(),
+            run_as: "root".into(),
+            command: "/bin/sh".into(),
+            started: 1,
+            chunks: 2,
+            sha256: "ab".repeat(32),
+            cut: false,
+        };
+        let text = serde_json::to_string(&meta).unwrap();
+        assert!(!text.contains("cut"), "{text}");
+        let cut = RecordingMeta { cut: true, ..meta };
+        let text = serde_json::to_string(&cut).unwrap();
+        assert_eq!(serde_json::from_str::<RecordingMeta>(&text).unwrap(), cut);
+        let view: RecordingView = serde_json::from_str(
+            r#"{"host":"h","id":"000001","grant":"g","user":"u","run_as":"root","command":"c","started":1,"chunks":1,"sha256":"x","bytes":3,"received_at":2}"#,
+        )
+        .unwrap();
+        assert_eq!(view.state, RECORDING_SEALED);
+    }
+
     use super::*;
     use crate::grant::keys::SecretKey;
 

@@ -318,3 +318,44 @@ fn a_base_directory_others_can_enter_is_refused() {
     assert!(e.to_string().contains("not a directory"), "{e}");
     fs::remove_file(&link).unwrap();
 }
+
+#[test]
+fn a_torn_last_timing_line_is_not_an_event() {
+    // A writer killed between the bytes of a timing line (a cut recording): the
+    // events before it replay, the torn line is not one.
+    let base = Base::new("torn-timing");
+    let (_seal, dir) = record(&base.0);
+    let timing = dir.join("timing");
+    fs::set_permissions(&timing, fs::Permissions::from_mode(0o600)).unwrap();
+    let mut text = fs::read(&timing).unwrap();
+    text.extend_from_slice(b"4 0.0001");
+    fs::write(&timing, &text).unwrap();
+    assert_eq!(reader::events(&dir).unwrap().len(), 5);
+    // A malformed complete line is still an error.
+    text.extend_from_slice(b"\n");
+    fs::write(&timing, &text).unwrap();
+    assert!(reader::events(&dir).is_err());
+}
+
+#[test]
+fn output_that_stops_is_sealed_once_due_without_more_output() {
+    let base = Base::new("seal-due");
+    let mut r = Recorder::create(&base.0, &info(), true).unwrap();
+    assert_eq!(r.seal_due_in(), None, "nothing to seal yet");
+    r.record(Stream::TtyOut, b"the last words before a long pause\r\n")
+        .unwrap();
+    let chain_lines = |r: &Recorder| {
+        fs::read_to_string(r.dir().join("chain"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let due = r.seal_due_in().expect("unsealed bytes are due for a seal");
+    assert!(due <= std::time::Duration::from_secs(1));
+    std::thread::sleep(due);
+    r.seal_if_due().unwrap();
+    assert_eq!(chain_lines(&r), 2, "the header and one chunk");
+    assert_eq!(r.seal_due_in(), None);
+    let v = chain::verify(r.dir()).unwrap();
+    assert_eq!((v.chunks, v.unsealed_bytes), (1, 0));
+}

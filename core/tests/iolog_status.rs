@@ -142,3 +142,56 @@ fn unsealed_is_in_progress_while_written_and_cut_once_its_writer_is_gone() {
     assert!(matches!(status, Status::Cut { .. }), "{status}");
     assert!(status.is_problem());
 }
+
+#[test]
+fn a_cut_the_journal_records_holds_while_the_chain_still_ends_there() {
+    use jitsudo_core::iolog::{chain, status};
+    let base = Base::new("cut-recorded");
+    let mut r = Recorder::create(base.path(), &info(), true).unwrap();
+    r.record(Stream::TtyOut, &vec![b'.'; 300 << 10]).unwrap();
+    r.record(Stream::TtyOut, b"unsealed tail").unwrap();
+    let dir = r.dir().to_path_buf();
+    // While the writer lives, nobody may take its recording.
+    assert!(status::abandoned(&dir).unwrap().is_none());
+    assert!(status::still_written(&dir));
+    drop(r);
+    let lock = status::abandoned(&dir).unwrap();
+    assert!(lock.is_some(), "a dead writer's lock can be taken");
+    drop(lock);
+    // The first write sealed a chunk (256 KiB); whether the tail was sealed too
+    // depends on the clock, so the checks take the chain as it is.
+    let v = chain::verify(&dir).unwrap();
+    assert!(v.chunks >= 1);
+    let last = RecordingSeal {
+        chunks: v.chunks,
+        sha256: chain::hex(&v.hash),
+    };
+    let recorded = status::check_cut(base.path(), &id(), &last);
+    assert_eq!(
+        recorded,
+        Status::Cut {
+            chunks: v.chunks,
+            unsealed_bytes: v.unsealed_bytes,
+            recorded: true
+        }
+    );
+    assert!(!recorded.is_problem(), "the journal says what it is");
+    assert!(recorded.to_string().contains("as the journal records"));
+
+    // Cut back to an earlier point than the journal recorded: altered.
+    let mut earlier = last.clone();
+    earlier.chunks = 0;
+    let status = status::check_cut(base.path(), &id(), &earlier);
+    assert!(matches!(status, Status::Altered(_)), "{status}");
+    // The sealed bytes changed after the cut was recorded: altered.
+    let mut ttyout = fs::read(dir.join("ttyout")).unwrap();
+    ttyout[10] = b'!';
+    fs::write(dir.join("ttyout"), ttyout).unwrap();
+    let status = status::check_cut(base.path(), &id(), &last);
+    assert!(status.is_problem(), "{status}");
+    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        status::check_cut(base.path(), &id(), &last),
+        Status::Missing
+    );
+}

@@ -432,12 +432,24 @@ fn journal_verify(dir: &Path, recordings: &Path) -> Result<(), String> {
         journal.display()
     );
     let mut problems = 0;
-    for (id, seal) in recordings_named(&text) {
-        let status = match jitsudo_core::iolog::RecordingId::parse(&id) {
-            Some(rid) => jitsudo_core::iolog::status::check(recordings, &rid, seal.as_ref()),
-            None => jitsudo_core::iolog::status::Status::Altered(format!(
+    for named in recordings_named(&text) {
+        let id = &named.id;
+        let rid = jitsudo_core::iolog::RecordingId::parse(id);
+        let status = match (&rid, &named.cut) {
+            (None, _) => jitsudo_core::iolog::status::Status::Altered(format!(
                 "the journal names {id:?}, which is not a recording id"
             )),
+            // Deleted here after the service acknowledged it: nothing left to check.
+            (Some(rid), _) if named.deleted && !recordings.join(rid.relative_path()).exists() => {
+                println!("recording {id}: deleted after upload (the service holds it)");
+                continue;
+            }
+            (Some(rid), Some(last)) => {
+                jitsudo_core::iolog::status::check_cut(recordings, rid, last)
+            }
+            (Some(rid), None) => {
+                jitsudo_core::iolog::status::check(recordings, rid, named.seal.as_ref())
+            }
         };
         println!("recording {id}: {status}");
         problems += usize::from(status.is_problem());
@@ -451,9 +463,20 @@ fn journal_verify(dir: &Path, recordings: &Path) -> Result<(), String> {
     }
 }
 
-/// Each recording the journal names, in order, with its seal if the run has ended.
-fn recordings_named(text: &[u8]) -> Vec<(String, Option<crate::store::journal::RecordingSeal>)> {
-    let mut out: Vec<(String, Option<crate::store::journal::RecordingSeal>)> = Vec::new();
+/// A recording as the journal's records name it, all of them taken together.
+struct Named {
+    id: String,
+    /// The seal of the record written at the run's end, if it ended.
+    seal: Option<crate::store::journal::RecordingSeal>,
+    /// The chunk `jitsudo --sync` recorded it cut at, if it found it cut.
+    cut: Option<crate::store::journal::RecordingSeal>,
+    /// `jitsudo --sync` deleted the local copy after upload.
+    deleted: bool,
+}
+
+/// Each recording the journal names, in order, with what its records say of it.
+fn recordings_named(text: &[u8]) -> Vec<Named> {
+    let mut out: Vec<Named> = Vec::new();
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         // The chain was verified above, so every line parses.
         let Ok(record) = serde_json::from_slice::<crate::store::journal::Record>(line) else {
@@ -462,9 +485,24 @@ fn recordings_named(text: &[u8]) -> Vec<(String, Option<crate::store::journal::R
         let Some(rec) = record.entry.recording else {
             continue;
         };
-        match out.iter_mut().find(|(id, _)| *id == rec.id) {
-            Some(slot) => slot.1 = rec.seal.or(slot.1.take()),
-            None => out.push((rec.id, rec.seal)),
+        let slot = match out.iter().position(|n| n.id == rec.id) {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(Named {
+                    id: rec.id.clone(),
+                    seal: None,
+                    cut: None,
+                    deleted: false,
+                });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        if rec.deleted {
+            slot.deleted = true;
+        } else if rec.cut {
+            slot.cut = rec.seal.or(slot.cut.take());
+        } else if rec.seal.is_some() {
+            slot.seal = rec.seal;
         }
     }
     out

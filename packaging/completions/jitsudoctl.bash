@@ -602,7 +602,7 @@ _jitsudoctl() {
             return 0
             ;;
         jitsudoctl__subcmd__recordings)
-            opts="-h --user --host --grant --since --service --token-file --ca-file --help"
+            opts="-h --user --host --grant --state --since --service --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -618,6 +618,10 @@ _jitsudoctl() {
                     ;;
                 --grant)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "sealed cut" -- "${cur}"))
                     return 0
                     ;;
                 --since)

@@ -121,6 +121,8 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l user -d 'Only recordings of this user\'s runs' -r -f -a "(__fish_complete_users)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l host -d 'Only recordings made on this host' -r -f -a "(__fish_print_hostnames)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l grant -d 'Only recordings of runs under this grant' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l state -d 'Only recordings in this state: sealed (their run sealed them) or cut (their supervisor was killed first)' -r -f -a "sealed\t''
+cut\t''"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l since -d 'Started at or after: RFC 3339, or a duration ago (e.g. 24h, 7d)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F

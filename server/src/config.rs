@@ -20,6 +20,10 @@
 //! user_requests_per_minute = 30
 //! max_body_bytes = 65536
 //! max_recording_bytes = 67108864                        # per session recording (64 MiB)
+//!
+//! [recordings]
+//! keep = "90d"                # delete stored recordings this long after they arrived
+//!                             # (default: keep them forever)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -47,6 +51,9 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// `[[webhook]]` tables (see `webhook.rs`).
     pub webhooks: Vec<crate::webhook::Webhook>,
+    /// `[recordings] keep`: stored recordings older than this (since they were received)
+    /// are deleted by the retention sweep. None: kept forever.
+    pub recordings_keep: Option<std::time::Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -95,6 +102,13 @@ struct Raw {
     limits: Option<RawLimits>,
     #[serde(default)]
     webhook: Vec<crate::webhook::RawWebhook>,
+    recordings: Option<RawRecordings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecordings {
+    keep: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +284,14 @@ pub fn parse(
             limits.max_recording_bytes = n as u64;
         }
     }
+    let recordings_keep = match raw.recordings.as_ref().and_then(|r| r.keep.as_ref()) {
+        None => None,
+        Some(k) => match jitsudo_core::config::parse_duration(k.get_ref()) {
+            Ok(d) if d.as_secs() >= 1 => Some(d),
+            Ok(_) => return at.err(k.span(), "recordings.keep must be at least 1s"),
+            Err(e) => return at.err(k.span(), format!("recordings.keep: {e}")),
+        },
+    };
     let mut webhooks = Vec::new();
     for w in &raw.webhook {
         let err = |span: std::ops::Range<usize>, m: String| {
@@ -288,6 +310,7 @@ pub fn parse(
         active,
         limits,
         webhooks,
+        recordings_keep,
     })
 }
 
@@ -384,6 +407,26 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains(":8:") && e.contains("two signing keys"), "{e}");
+    }
+
+    #[test]
+    fn recordings_keep_is_a_duration_and_defaults_to_forever() {
+        assert_eq!(parse_str(BASE).unwrap().recordings_keep, None);
+        let c = parse_str(&format!("{BASE}[recordings]\nkeep = \"90d\"\n")).unwrap();
+        assert_eq!(
+            c.recordings_keep,
+            Some(std::time::Duration::from_secs(90 * 86400))
+        );
+        for bad in ["\"0s\"", "\"soon\"", "90"] {
+            let e = parse_str(&format!("{BASE}[recordings]\nkeep = {bad}\n"))
+                .err()
+                .unwrap();
+            assert!(e.contains(":10:"), "{bad}: {e}");
+        }
+        let e = parse_str(&format!("{BASE}[recordings]\nage = \"1d\"\n"))
+            .err()
+            .unwrap();
+        assert!(e.contains("age"), "{e}");
     }
 
     #[test]

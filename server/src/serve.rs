@@ -163,12 +163,24 @@ pub fn reload_policy(service: &Service, path: &Path) {
     }
 }
 
+/// Every minute (or every `[recordings] keep`, if shorter, so that a short keep is
+/// kept to): purge old nonces, and sweep recordings past their retention.
 async fn housekeeping(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let every = state
+        .service
+        .config
+        .recordings_keep
+        .map_or(Duration::from_secs(60), |k| k.min(Duration::from_secs(60)));
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         if let Err(e) = state.service.purge_nonces().await {
             tracing::warn!(error = %e, "cannot purge old nonces");
+        }
+        match state.service.sweep_recordings().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "recordings past [recordings] keep deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot sweep old recordings"),
         }
     }
 }

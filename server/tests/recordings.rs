@@ -195,6 +195,7 @@ fn meta(seal: &Seal, user: &str, grant: &str) -> RecordingMeta {
         started: jitsudo_core::grant::now(),
         chunks: seal.chunks,
         sha256: seal.hash.clone(),
+        cut: false,
     }
 }
 
@@ -248,12 +249,209 @@ fn sqlite_recordings() {
     common::require_root();
     let dir = TempDir::new("recordings-db");
     suite(&format!("sqlite://{}/jitsudod.db", dir.path().display()));
+    let dir = TempDir::new("recordings-cut-db");
+    cut_and_retention(&format!("sqlite://{}/jitsudod.db", dir.path().display()));
 }
 
 #[test]
 fn postgres_recordings() {
     let pg = Pg::start();
     suite(&pg.new_database());
+    cut_and_retention(&pg.new_database());
+}
+
+/// A recording its writer left unsealed: its files as they were when it died.
+fn abandoned(base: &Path, user: &str, grant: &str, marker: &str) -> PathBuf {
+    let mut r = Recorder::create(base, &session(user, grant), true).unwrap();
+    r.record(Stream::TtyOut, &vec![b'.'; 300 << 10]).unwrap();
+    r.record(Stream::TtyOut, marker.as_bytes()).unwrap();
+    let dir = r.dir().to_path_buf();
+    // Dropped without finish: its lock released, its chain never sealed, as a
+    // SIGKILLed supervisor leaves it.
+    drop(r);
+    dir
+}
+
+/// Cut recordings are stored as `cut` at the last chunk that verifies, their unsealed
+/// tail kept and counted; a sealed recording still may not carry one. Then the
+/// service restarts with `[recordings] keep = "1s"` and its sweep deletes them all,
+/// each deletion audited as the retention's.
+fn cut_and_retention(database: &str) {
+    let mut svc = Service::start_with(database, POLICY, None, LIMITS, "");
+    let up = Uploader::register(&svc, REC_HOST);
+    let auditor = svc.add_approver("auditor", &[]);
+    let base = recordings_base("recordings-cut-base");
+
+    let dir = abandoned(base.path(), "alice", "grant-cut", "MARKER-CUT\r\n");
+    let v = jitsudo_core::iolog::chain::verify(&dir).unwrap();
+    assert!(v.unsealed_bytes > 0, "the tail is not sealed");
+    let id = v.id.clone();
+    let files = local_files(&dir);
+    for p in parts(&id, &files) {
+        up.ok(&svc, &p);
+    }
+    let cut_meta = RecordingMeta {
+        id: id.clone(),
+        grant: "grant-cut".into(),
+        user: "alice".into(),
+        run_as: "root".into(),
+        command: "/bin/sh -c work".into(),
+        started: jitsudo_core::grant::now(),
+        chunks: v.chunks,
+        sha256: jitsudo_core::iolog::chain::hex(&v.hash),
+        cut: false,
+    };
+    // Claimed sealed, the unsealed tail is refused (and the bytes dropped).
+    let (status, body) = up.send(&svc, &RecordingUpload::Finish(cut_meta.clone()));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not covered"),
+        "{body}"
+    );
+    for p in parts(&id, &files) {
+        up.ok(&svc, &p);
+    }
+    // Flagged cut at a chunk other than where the chain ends: refused.
+    let mut wrong = cut_meta.clone();
+    wrong.cut = true;
+    wrong.chunks += 1;
+    let (status, body) = up.send(&svc, &RecordingUpload::Finish(wrong));
+    assert_eq!(status, 400, "{body}");
+    for p in parts(&id, &files) {
+        up.ok(&svc, &p);
+    }
+    let cut = RecordingMeta {
+        cut: true,
+        ..cut_meta
+    };
+    let done = up.ok(&svc, &RecordingUpload::Finish(cut.clone()));
+    assert!(done.complete, "{done:?}");
+    // Acknowledged again, stored once.
+    assert!(up.ok(&svc, &RecordingUpload::Finish(cut)).complete);
+
+    let (a, _) = record(base.path(), "bob", "grant-sealed", "MARKER-S\r\n", 1000);
+    for p in parts(
+        a.id.as_str(),
+        &local_files(&base.path().join(a.id.relative_path())),
+    ) {
+        up.ok(&svc, &p);
+    }
+    assert!(
+        up.ok(
+            &svc,
+            &RecordingUpload::Finish(meta(&a, "bob", "grant-sealed"))
+        )
+        .complete
+    );
+    let (_, list) = get(&svc, "/v1/recordings?host=rec-01", Some(&auditor));
+    let state = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state(&id).as_deref(), Some("cut"), "{list}");
+    assert_eq!(state(a.id.as_str()).as_deref(), Some("sealed"), "{list}");
+    assert_eq!(listed_ids(&svc, &auditor, "state=cut"), vec![id.clone()]);
+    assert_eq!(
+        listed_ids(&svc, &auditor, "state=sealed"),
+        vec![a.id.to_string()]
+    );
+    let (status, body) = get(&svc, "/v1/recordings?state=torn", Some(&auditor));
+    assert_eq!(status, 400, "{body}");
+    let stored = audit_kinds(&svc, &auditor, "recording.stored");
+    let cut_stored: Vec<_> = stored.iter().filter(|d| d["id"] == id.as_str()).collect();
+    assert_eq!(cut_stored.len(), 1, "{stored:?}");
+    assert_eq!(cut_stored[0]["state"], "cut");
+    assert_eq!(cut_stored[0]["unsealed_bytes"], v.unsealed_bytes);
+    assert_eq!(cut_stored[0]["chunks"], v.chunks);
+    let refused = audit_kinds(&svc, &auditor, "recording.refused");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+
+    // jitsudoctl's table says which is which; the cut one replays up to its tail.
+    let out = run_ok(svc.ctl(&auditor).args(["recordings", "--host", REC_HOST]));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let line = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{table}"))
+            .to_string()
+    };
+    assert!(line(&id).contains("cut, "), "{table}");
+    assert!(line(a.id.as_str()).contains("verified, "), "{table}");
+    let out = run_ok(svc.ctl(&auditor).args(["recordings", "--state", "cut"]));
+    let only_cut = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        only_cut.contains(&id) && !only_cut.contains(a.id.as_str()),
+        "{only_cut}"
+    );
+    let out = run_ok(
+        svc.ctl(&auditor)
+            .args(["replay", &id, "--host", REC_HOST, "--speed", "0"]),
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("MARKER-CUT\r\n"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not covered by the chain"),
+        "{out:?}"
+    );
+
+    // ---- retention: a short keep, and the sweep (every keep, at most a minute).
+    let config = fs::read_to_string(&svc.config).unwrap();
+    fs::write(
+        &svc.config,
+        format!("{config}\n[recordings]\nkeep = \"1s\"\n"),
+    )
+    .unwrap();
+    svc.kill9_and_restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        if listed_ids(&svc, &auditor, "host=rec-01").is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep never deleted them: {}",
+            svc.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, _) = get(
+        &svc,
+        &format!("/v1/recordings/rec-01/{}", a.id),
+        Some(&auditor),
+    );
+    assert_eq!(status, 404, "its bytes are gone with it");
+    let deleted = audit_kinds(&svc, &auditor, "recording.deleted");
+    let mut ids: Vec<String> = deleted
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut want = vec![id.clone(), a.id.to_string()];
+    want.sort();
+    assert_eq!(ids, want, "each deletion audited once: {deleted:?}");
+    for d in &deleted {
+        assert_eq!(d["who"], "retention", "{d}");
+        assert_eq!(d["keep"], 1, "{d}");
+        assert!(d["age"].as_i64().unwrap() >= 1, "{d}");
+    }
+    assert_eq!(
+        deleted.iter().find(|d| d["id"] == id.as_str()).unwrap()["state"],
+        "cut"
+    );
+    let records = svc.get_json(&format!("/v1/audit?host={REC_HOST}&limit=1000"), &auditor);
+    let actors: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "recording.deleted")
+        .map(|r| r["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, vec!["retention", "retention"]);
+    let verify = svc.get_json("/v1/audit/verify", &auditor);
+    assert_eq!(verify["ok"], true, "{verify}");
 }
 
 fn suite(database: &str) {
@@ -711,4 +909,234 @@ fn audit_stored(svc: &Service, token: &str) -> usize {
         .iter()
         .filter(|r| r["kind"] == "recording.stored")
         .count()
+}
+
+/// The real setuid jitsudo records a run, its supervisor is SIGKILLed, and the next
+/// `jitsudo --sync` finds the recording unsealed with its writer gone: it records the
+/// cut in the journal (and syslog), uploads the recording flagged as cut, and
+/// `jitsudoctl journal verify` says so. A recording still being written is untouched.
+#[test]
+fn a_killed_supervisor_s_recording_is_recorded_cut_and_arrives_cut() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    common::require_root();
+    let dir = TempDir::new("recordings-killed-db");
+    let svc = Service::start(
+        &format!("sqlite://{}/jitsudod.db", dir.path().display()),
+        POLICY,
+        None,
+    );
+    let auditor = svc.add_approver("auditor", &[]);
+    let world = World::builder("jitsudod-cut")
+        .host(common::world::HOST)
+        .setuid_jitsudo()
+        .helper("jitsudo-net")
+        .users(USERS)
+        .home(Home::Shared("/tmp".to_string()))
+        .signing_key("k-host")
+        .log_socket_mode(0o666)
+        .overlay("/var/log", "varlog")
+        .service(&svc)
+        .build();
+    let minted = world.mint(
+        "alice",
+        &["--command", "/usr/bin/sh -c *", "--allow-exec", "--record"],
+    );
+    world.import_ok("alice", &minted.token);
+    let sync = || {
+        jitsudo_testbed::Outcome::of(
+            world
+                .ns_command(world.jitsudo_path())
+                .arg("--sync")
+                .env_clear()
+                .output()
+                .unwrap(),
+        )
+    };
+    let verify = || {
+        jitsudo_testbed::Outcome::of(
+            world
+                .ns_command(world.ctl_path())
+                .args(["journal", "verify"])
+                .output()
+                .unwrap(),
+        )
+    };
+
+    // nsenter, sh, setsid (not a group leader: no fork) and setpriv exec one another:
+    // the spawned process is jitsudo, the supervisor.
+    let mut child = world
+        .ns_command("/usr/bin/setsid")
+        .args(["/usr/bin/setpriv", "--reuid", "alice", "--regid", "alice"])
+        .args(["--init-groups", "--"])
+        .arg(world.jitsudo_path())
+        .args([
+            "/usr/bin/sh",
+            "-c",
+            "echo $$; echo before-the-kill; exec sleep 60",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let Some(Ok(command_pid)) = lines.next() else {
+        let out = child.wait_with_output().unwrap();
+        panic!("no output: {out:?}");
+    };
+    assert_eq!(lines.next().unwrap().unwrap(), "before-the-kill");
+    // The supervisor relays output before it records it: wait for the recording.
+    let stdout = world.path("/var/log/jitsudo-io/00/00/01/stdout");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !fs::read_to_string(&stdout)
+        .unwrap_or_default()
+        .contains("before-the-kill")
+    {
+        assert!(std::time::Instant::now() < deadline, "never recorded");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Then output stops; the supervisor still seals it within a second.
+    let chain = world.path("/var/log/jitsudo-io/00/00/01/chain");
+    while fs::read_to_string(&chain)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "never sealed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // While the supervisor lives, a sync leaves its recording alone; and one whose
+    // writer died before it had a chain (it recorded nothing) is nothing to mark.
+    let stillborn = world.path("/var/log/jitsudo-io/00/00/09");
+    fs::create_dir_all(&stillborn).unwrap();
+    fs::write(stillborn.join("timing"), "").unwrap();
+    let out = sync().ok();
+    assert!(!out.stdout.contains("recording(s)"), "{out:?}");
+    assert!(!fs::read_to_string(world.path("/var/lib/jitsudo/journal"))
+        .unwrap()
+        .contains("\"cut\":true"));
+
+    run_ok(
+        world
+            .ns_command("/usr/bin/kill")
+            .args(["-KILL", &child.id().to_string()]),
+    );
+    run_ok(
+        world
+            .ns_command("/usr/bin/kill")
+            .args(["-KILL", command_pid.trim()]),
+    );
+    let _ = child.wait();
+    let before = verify();
+    assert_eq!(before.code, 1, "{before:?}");
+    assert!(
+        before
+            .stdout
+            .contains("recording 000001: cut: never sealed"),
+        "{before:?}"
+    );
+
+    let out = sync().ok();
+    assert!(out.stdout.contains("uploaded 1 recording(s)"), "{out:?}");
+    // The journal names the recording cut, at the chunk its chain ends at.
+    let journal = fs::read_to_string(world.path("/var/lib/jitsudo/journal")).unwrap();
+    let cut_records: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["recording"]["cut"] == true)
+        .collect();
+    assert_eq!(cut_records.len(), 1, "{journal}");
+    let record = &cut_records[0];
+    assert_eq!(record["recording"]["id"], "000001");
+    assert_eq!(record["grant"], minted.id.as_str());
+    let reason = record["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("recording 000001 cut: writer gone, last chunk "),
+        "{reason}"
+    );
+    let chunks = record["recording"]["seal"]["chunks"].as_u64().unwrap();
+    assert!(
+        chunks >= 1,
+        "the output before the kill was sealed: {record}"
+    );
+    world.log.wait_for(
+        "recording 000001 cut: writer gone, last chunk",
+        std::time::Duration::from_secs(10),
+    );
+    let after = verify();
+    assert_eq!(after.code, 0, "{after:?}");
+    assert!(
+        after
+            .stdout
+            .contains("recording 000001: cut, as the journal records"),
+        "{after:?}"
+    );
+
+    // The service has it, flagged as cut, at that chunk.
+    let (_, list) = get(&svc, "/v1/recordings?host=web-01", Some(&auditor));
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["id"], "000001");
+    assert_eq!(list[0]["state"], "cut");
+    assert_eq!(list[0]["chunks"], chunks);
+    assert_eq!(list[0]["grant"], minted.id.as_str());
+    assert_eq!(list[0]["user"], "alice");
+    let records = svc.get_json("/v1/audit?host=web-01&limit=1000", &auditor);
+    let records = records.as_array().unwrap();
+    let stored: Vec<serde_json::Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "recording.stored")
+        .map(|r| serde_json::from_str(r["detail"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["state"], "cut");
+    assert_eq!(stored[0]["chunks"], chunks);
+    // The journal's cut record went up with the journal, under the run's grant.
+    assert!(
+        records.iter().any(|r| r["kind"] == "host.record"
+            && r["grant"] == minted.id.as_str()
+            && r["detail"].as_str().unwrap().contains("cut: writer gone")),
+        "{records:?}"
+    );
+    let out = run_ok(
+        svc.ctl(&auditor)
+            .args(["replay", "000001", "--host", "web-01", "--speed", "0"]),
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("before-the-kill"));
+    let out = run_ok(svc.ctl(&auditor).args(["recordings", "--host", "web-01"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cut, "));
+
+    // Found once: a second sync neither records nor uploads it again.
+    let out = sync().ok();
+    assert!(!out.stdout.contains("recording(s)"), "{out:?}");
+    let journal = fs::read_to_string(world.path("/var/lib/jitsudo/journal")).unwrap();
+    assert_eq!(journal.matches("\"cut\":true").count(), 1);
+
+    // keep = "0s": deleted, logged, and journal verify knows why it is gone.
+    world.append("/etc/jitsudo/jitsudo.toml", "\n[record]\nkeep = \"0s\"\n");
+    let out = sync().ok();
+    assert!(out.stdout.contains("deleted 1"), "{out:?}");
+    assert!(!world.path("/var/log/jitsudo-io/00/00/01").exists());
+    // Deletions reach syslog.
+    world.log.wait_for(
+        "recording 000001 deleted: the service holds it",
+        std::time::Duration::from_secs(10),
+    );
+    let after = verify();
+    assert_eq!(after.code, 0, "{after:?}");
+    assert!(
+        after
+            .stdout
+            .contains("recording 000001: deleted after upload"),
+        "{after:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(world.path("/var/lib/jitsudo/recordings.cut")).unwrap(),
+        "",
+        "forgotten once deleted"
+    );
 }

@@ -126,7 +126,9 @@ impl Driver {
                     format!("--user-data-dir={profile}"),
                     "--window-size=430,1000", "--hide-scrollbars",
                 ]
-            }
+            },
+            // The console, where Chromium reports Content-Security-Policy violations.
+            "goog:loggingPrefs": {"browser": "ALL"}
         }}});
         let v = d.call("POST", "/session", Some(caps));
         d.session = Some(
@@ -239,6 +241,43 @@ impl Driver {
         {
             assert!(Instant::now() < deadline, "{css} did not load a new page");
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The browser console's messages since the last call.
+    fn console(&self) -> Vec<String> {
+        self.call("POST", &self.s("/se/log"), Some(json!({"type": "browser"})))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    /// Run `script` in the page (WebDriver's own channel, not subject to the page's
+    /// policy); its return value.
+    fn execute(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Wait (up to 20 s) until the text of `css` contains `needle`; the text.
+    fn wait_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.text(css);
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} never appeared in {css}: {text:?}; console: {:?}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -509,5 +548,299 @@ fn approver_web_page_in_chromium() {
             None
         ),
         303
+    );
+}
+
+const AUTO_POLICY: &str = r#"
+[[rule]]
+name = "auto-id"
+commands = ["/usr/bin/id *"]
+decision = "auto"
+max_duration = "1h"
+"#;
+
+/// What the recorded shell printed: bold text, a line rewritten after a carriage
+/// return, and markup that must show as text.
+const PRINTED: &[u8] =
+    b"hello \x1b[1mfrom the recorded\x1b[0m shell\r\nwrong line\rfixed line\x1b[K\r\n<script>alert(2)</script>\r\n";
+
+/// Upload one host journal record of a run under `grant` (the service keeps it in the
+/// audit trail, where the page finds the grant's runs).
+fn upload_run(svc: &Service, key: &SecretKey, grant: &str, recording: &str) {
+    use jitsudo_core::store::journal::{next_record, Anchor, Entry, RecordingRef};
+    let entry = Entry {
+        time: jitsudo_core::grant::now(),
+        host: "web-01".into(),
+        user: "alice".into(),
+        uid: 1000,
+        outcome: "allowed".into(),
+        reason: String::new(),
+        tty: "pts/3".into(),
+        pwd: "/home/alice".into(),
+        run_as: Some("root".into()),
+        grant: Some(grant.into()),
+        command: vec!["/usr/bin/id".into(), "-u".into()],
+        argv: None,
+        recording: Some(RecordingRef::named(recording)),
+    };
+    let genesis = Anchor {
+        seq: 0,
+        hash: "0".repeat(64),
+    };
+    let record = next_record(&genesis, entry);
+    let body = wire::JournalUpload {
+        records: vec![serde_json::to_string(&record).unwrap()],
+    };
+    let env = wire::sign_envelope(
+        key,
+        "web-01",
+        wire::PATH_JOURNAL,
+        jitsudo_core::grant::now(),
+        &body,
+    )
+    .unwrap();
+    let resp = ureq::post(format!("{}{}", svc.url, wire::PATH_JOURNAL))
+        .header("content-type", "application/json")
+        .send(serde_json::to_string(&Signed { envelope: env }).unwrap())
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+/// Record `PRINTED` under `grant` and upload it as `jitsudo --sync` does; its id.
+fn upload_recording(svc: &Service, key: &SecretKey, grant: &str) -> String {
+    use jitsudo_core::iolog::writer::Recorder;
+    use jitsudo_core::iolog::{SessionInfo, Stream};
+    use std::os::unix::fs::PermissionsExt;
+    let base = TempDir::new("web-recordings");
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let info = SessionInfo {
+        started: (jitsudo_core::grant::now(), 0),
+        user: "alice".into(),
+        host: "web-01".into(),
+        cwd: "/home/alice".into(),
+        run_user: "root".into(),
+        run_uid: 0,
+        run_group: "root".into(),
+        run_gid: 0,
+        tty: "/dev/pts/3".into(),
+        lines: 24,
+        columns: 80,
+        command: "/usr/bin/id".into(),
+        argv: vec!["id".into(), "-u".into()],
+        grant: grant.into(),
+    };
+    let mut r = Recorder::create(base.path(), &info, true).unwrap();
+    r.record(Stream::TtyIn, b"secret-typed-input\r").unwrap();
+    for piece in PRINTED.chunks(16) {
+        r.record(Stream::TtyOut, piece).unwrap();
+    }
+    let dir = r.dir().to_path_buf();
+    let seal = r.finish().unwrap();
+    let send = |body: &wire::RecordingUpload| {
+        let env = wire::sign_envelope(
+            key,
+            "web-01",
+            wire::PATH_RECORDINGS,
+            jitsudo_core::grant::now(),
+            body,
+        )
+        .unwrap();
+        let mut resp = agent()
+            .post(format!("{}{}", svc.url, wire::PATH_RECORDINGS))
+            .header("content-type", "application/json")
+            .send(serde_json::to_string(&Signed { envelope: env }).unwrap())
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.body_mut().read_json::<wire::RecordingAck>().unwrap()
+    };
+    for name in wire::RECORDING_FILES {
+        let Ok(bytes) = std::fs::read(dir.join(name)) else {
+            continue;
+        };
+        if bytes.is_empty() {
+            continue;
+        }
+        send(&wire::RecordingUpload::Part {
+            id: seal.id.to_string(),
+            file: name.into(),
+            offset: 0,
+            data: wire::base64_encode(&bytes),
+        });
+    }
+    let ack = send(&wire::RecordingUpload::Finish(wire::RecordingMeta {
+        id: seal.id.to_string(),
+        grant: grant.into(),
+        user: "alice".into(),
+        run_as: "root".into(),
+        command: "/usr/bin/id -u".into(),
+        started: jitsudo_core::grant::now(),
+        chunks: seal.chunks,
+        sha256: seal.hash.clone(),
+        cut: false,
+    }));
+    assert!(ack.complete, "{ack:?}");
+    seal.id.to_string()
+}
+
+/// A grant's card lists its runs (from the uploaded journal) and its recording; the
+/// recording's link opens the player, which loads its self-hosted script under the
+/// strict policy (no violation in the console), fetches the recording and plays what
+/// the command printed, as text. An inline script injected into the same page is
+/// refused and reported, so the console check can fail.
+#[test]
+fn grant_runs_recordings_and_the_player_in_chromium() {
+    common::require_root();
+    let db = TempDir::new("web-player-db");
+    let svc = Service::start(
+        &format!("sqlite://{}/x.db", db.path().display()),
+        AUTO_POLICY,
+        None,
+    );
+    let key = SecretKey::generate("host").unwrap();
+    run_ok(
+        svc.ctl(&svc.admin_token)
+            .args(["host", "add", "web-01", &key.public.to_paserk()]),
+    );
+    let bob = svc.add_approver("bob", &["sre"]);
+    let asked = ask(&svc, &key, "alice", &["/usr/bin/id", "-u"], "INC-9 look");
+    let request = asked["id"].as_str().unwrap();
+    let grant = svc.get_json(&format!("/v1/requests/{request}"), &bob)["grant_id"]
+        .as_str()
+        .expect("granted at once")
+        .to_string();
+    let id = upload_recording(&svc, &key, &grant);
+    upload_run(&svc, &key, &grant, &id);
+
+    // The player page's policy: this origin's script and fetches, nothing inline.
+    let login = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent()
+        .post(format!("{}/ui/login", svc.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={bob}"))
+        .unwrap();
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = agent()
+        .get(format!("{}/ui/recordings/web-01/{id}", svc.url))
+        .header("cookie", &cookie)
+        .call()
+        .unwrap();
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let dashboard = agent().get(format!("{}/ui", svc.url)).call().unwrap();
+    let dashboard_csp = dashboard
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(!dashboard_csp.contains("script-src"), "{dashboard_csp}");
+    // Without a session, neither the page nor its data.
+    let anonymous = agent()
+        .get(format!("{}/ui/recordings/web-01/{id}/data", svc.url))
+        .call()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let data: Value = agent()
+        .get(format!("{}/ui/recordings/web-01/{id}/data", svc.url))
+        .header("cookie", &cookie)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(data["verified"], true, "{data}");
+    assert!(data.get("ttyin").is_none(), "input is never served: {data}");
+    let script = agent()
+        .get(format!("{}/ui/static/player.js", svc.url))
+        .call()
+        .unwrap();
+    assert!(script
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+
+    let b = Driver::start();
+    b.go(&format!("{}/ui", svc.url));
+    b.type_into("#token", &bob);
+    b.submit("#signin");
+    let card = format!("#grant-{grant}");
+    let runs = b.text(&format!("{card} ul.runs"));
+    assert!(
+        runs.contains("ran") && runs.contains("/usr/bin/id -u") && runs.contains("alice on web-01"),
+        "{runs}"
+    );
+    let recorded = b.text(&format!("{card} ul.recordings"));
+    assert!(
+        recorded.contains(&id) && recorded.contains("sealed"),
+        "{recorded}"
+    );
+    b.screenshot(&docs().join("web-runs.png"));
+    let _ = b.console();
+
+    b.submit(&format!("{card} ul.recordings a"));
+    let shown = b.wait_text("#screen", "fixed line");
+    assert!(shown.contains("hello from the recorded shell"), "{shown:?}");
+    assert!(
+        !shown.contains("[1m") && !shown.contains("wrong line"),
+        "{shown:?}"
+    );
+    assert!(shown.contains("<script>alert(2)</script>"), "{shown:?}");
+    assert!(!shown.contains("secret-typed-input"), "{shown:?}");
+    assert!(b.text("#chain").contains("chain verified"));
+    assert_eq!(b.text("#state"), "sealed");
+    b.assert_no_alert();
+    b.wait_text("#progress", "(end)");
+    // Pause, then play again from the start at another speed.
+    b.click("#pause");
+    b.execute("document.getElementById('speed').value = '0'; return true;");
+    b.click("#restart");
+    b.wait_text("#screen", "fixed line");
+    b.screenshot(&docs().join("web-player.png"));
+    let console = b.console();
+    assert!(
+        !console
+            .iter()
+            .any(|m| m.contains("Content Security Policy") || m.contains("Refused to")),
+        "{console:?}"
+    );
+
+    // The check can fail: an inline script added to the page is refused, and said so.
+    let ran = b.execute(
+        "var s = document.createElement('script'); s.textContent = 'window.injected = 1;'; \
+         document.body.appendChild(s); return window.injected === 1;",
+    );
+    assert_eq!(ran, false, "the inline script ran");
+    let console = b.console();
+    assert!(
+        console
+            .iter()
+            .any(|m| m.contains("Content Security Policy")),
+        "{console:?}"
     );
 }

@@ -20,9 +20,11 @@ use super::net_helper::{in_child, ChildMsg, Task};
 use super::{hostkey, wire};
 use crate::context::{Context, Refused};
 use crate::grant;
+use crate::log::Outcome;
+use crate::store::journal::{RecordingRef, RecordingSeal};
 use crate::system;
 use jitsudo_core::helper::RecordingPart;
-use jitsudo_core::iolog::{self, chain, reader, RecordingId};
+use jitsudo_core::iolog::{self, chain, reader, status, RecordingId};
 
 /// The most one recording may hold to be uploaded: its signed parts (about 1.8 times
 /// its bytes) must fit the network helper's task.
@@ -37,8 +39,9 @@ pub struct Summary {
     pub failures: Vec<String>,
 }
 
-/// Every finished recording under `base`, oldest id first.
-pub fn finished_recordings(base: &Path) -> Result<Vec<(RecordingId, PathBuf)>, String> {
+/// Every recording under `base`, oldest id first, with whether it is finished (its
+/// `timing` file is read-only, sudo's rule).
+pub fn recordings(base: &Path) -> Result<Vec<(RecordingId, PathBuf, bool)>, String> {
     fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
         let mut out = Vec::new();
         let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -61,13 +64,109 @@ pub fn finished_recordings(base: &Path) -> Result<Vec<(RecordingId, PathBuf)>, S
                 let Some(id) = RecordingId::parse(&format!("{a}/{b}/{c}")) else {
                     continue;
                 };
-                if reader::finished(&dc).unwrap_or(false) {
-                    out.push((id, dc));
-                }
+                let finished = reader::finished(&dc).unwrap_or(false);
+                out.push((id, dc, finished));
             }
         }
     }
     Ok(out)
+}
+
+/// What the journal says of a recording found cut: the last chunk that verified.
+pub fn cut_line(id: &RecordingId, v: &chain::Verified) -> String {
+    format!(
+        "recording {id} cut: writer gone, last chunk {}, sha256 {}, {} byte(s) after it unchecked",
+        v.chunks,
+        chain::hex(&v.hash),
+        v.unsealed_bytes
+    )
+}
+
+/// Find the recordings that were never sealed and whose writer is gone, and record each
+/// in the journal (and syslog) as cut at the last chunk its chain verifies; they are
+/// then uploaded as cut. A recording whose writer still holds it is left alone. Returns
+/// one message per recording that could not be marked (the others still were).
+pub fn mark_cut(ctx: &Context) -> Result<Vec<String>, String> {
+    let base = Path::new(iolog::IO_LOG_DIR);
+    let mut failures = Vec::new();
+    if fs::symlink_metadata(base).is_err() {
+        return Ok(failures);
+    }
+    let base = iolog::open_base(base).map_err(|e| format!("recordings: {e}"))?;
+    let mut cut = ctx.store.recordings_cut().map_err(|e| e.to_string())?;
+    for (id, dir, finished) in recordings(&base)? {
+        if finished || cut.iter().any(|(c, _, _)| c == id.as_str()) {
+            continue;
+        }
+        // Held until the record is written: nothing can take the recording back.
+        let _lock = match status::abandoned(&dir) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => continue,
+            // No chain: its writer never started (the chain is created before any
+            // byte is recorded), so there is nothing to mark.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                failures.push(format!("recording {id}: {}: {e}", dir.display()));
+                continue;
+            }
+        };
+        // Another sync may have marked it while this one waited: read again under the
+        // lock, so a cut is recorded once.
+        cut = ctx.store.recordings_cut().map_err(|e| e.to_string())?;
+        if cut.iter().any(|(c, _, _)| c == id.as_str()) {
+            continue;
+        }
+        let verified = match chain::verify(&dir) {
+            Ok(v) if v.id == id.as_str() => v,
+            Ok(v) => {
+                failures.push(format!(
+                    "recording {id}: {} holds the chain of recording {}; not marked cut",
+                    dir.display(),
+                    v.id
+                ));
+                continue;
+            }
+            // An empty chain: the writer died before its first line, having recorded
+            // nothing.
+            Err(_) if fs::metadata(dir.join(chain::CHAIN_FILE)).is_ok_and(|m| m.len() == 0) => {
+                continue
+            }
+            Err(e) => {
+                failures.push(format!(
+                    "recording {id} was cut and does not verify: {e}; not marked cut"
+                ));
+                continue;
+            }
+        };
+        let hash = chain::hex(&verified.hash);
+        let grant = Some(verified.grant.clone()).filter(|g| !g.is_empty());
+        ctx.audit.set_recording(Some(RecordingRef {
+            seal: Some(RecordingSeal {
+                chunks: verified.chunks,
+                sha256: hash.clone(),
+            }),
+            cut: true,
+            ..RecordingRef::named(id.as_str())
+        }));
+        let record = ctx.record(Outcome::Event(cut_line(&id, &verified)), grant, Vec::new());
+        let sent = ctx.audit.send(&record);
+        ctx.audit.set_recording(None);
+        match sent {
+            // Syslog failed after the journal took the record: the journal holds it.
+            Ok(()) | Err(crate::audit::AuditError::Syslog(_)) => {}
+            Err(crate::audit::AuditError::Journal(e)) => {
+                failures.push(format!(
+                    "recording {id} was cut, but the journal could not record it: {e}"
+                ));
+                continue;
+            }
+        }
+        cut.push((id.to_string(), verified.chunks, hash));
+        ctx.store
+            .save_recordings_cut(&cut)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(failures)
 }
 
 /// Cut `data` (file `name`) into parts: (offset, bytes), each at most `limit` bytes.
@@ -86,13 +185,21 @@ pub fn upload(ctx: &Context, urls: &[String]) -> Result<Summary, String> {
         return Ok(summary);
     }
     let base = iolog::open_base(base).map_err(|e| format!("recordings: {e}"))?;
-    let recordings = finished_recordings(&base)?;
     let mut acked = ctx.store.recordings_acked().map_err(|e| e.to_string())?;
     let acked_before = acked.clone();
-    for (id, dir) in recordings {
-        let verified = match chain::verify(&dir) {
-            Ok(v) if v.unsealed_bytes == 0 && v.id == id.as_str() => v,
-            Ok(v) if v.id != id.as_str() => {
+    let mut cut = ctx.store.recordings_cut().map_err(|e| e.to_string())?;
+    let cut_before = cut.clone();
+    for (id, dir, finished) in recordings(&base)? {
+        // A cut recording goes up at the chunk the journal recorded it cut at.
+        let cut_at = cut
+            .iter()
+            .find(|(c, _, _)| c == id.as_str())
+            .map(|(_, chunks, hash)| (*chunks, hash.clone()));
+        if !finished && cut_at.is_none() {
+            continue;
+        }
+        let verified = match (chain::verify(&dir), &cut_at) {
+            (Ok(v), _) if v.id != id.as_str() => {
                 summary.failures.push(format!(
                     "recording {id}: {} holds the chain of recording {}; not uploaded",
                     dir.display(),
@@ -100,14 +207,28 @@ pub fn upload(ctx: &Context, urls: &[String]) -> Result<Summary, String> {
                 ));
                 continue;
             }
-            Ok(v) => {
+            (Ok(v), None) if v.unsealed_bytes == 0 => v,
+            (Ok(v), None) => {
                 summary.failures.push(format!(
                     "recording {id}: {} byte(s) after its last seal; not uploaded",
                     v.unsealed_bytes
                 ));
                 continue;
             }
-            Err(e) => {
+            (Ok(v), Some((chunks, hash)))
+                if v.chunks == *chunks && chain::hex(&v.hash) == *hash =>
+            {
+                v
+            }
+            (Ok(v), Some((chunks, _))) => {
+                summary.failures.push(format!(
+                    "recording {id}: its chain ends at chunk {}, the journal recorded it cut at \
+                     chunk {chunks}; it was altered since, not uploaded",
+                    v.chunks
+                ));
+                continue;
+            }
+            (Err(e), _) => {
                 summary
                     .failures
                     .push(format!("recording {id}: {e}; not uploaded"));
@@ -117,10 +238,10 @@ pub fn upload(ctx: &Context, urls: &[String]) -> Result<Summary, String> {
         let hash = chain::hex(&verified.hash);
         let known = acked.iter().any(|(a, h)| a == id.as_str() && *h == hash);
         if !known {
-            match upload_one(ctx, urls, &id, &dir, &verified, &hash) {
+            match upload_one(ctx, urls, &id, &dir, &verified, &hash, cut_at.is_some()) {
                 Ok(()) => {
                     acked.retain(|(a, _)| a != id.as_str());
-                    acked.push((id.to_string(), hash));
+                    acked.push((id.to_string(), hash.clone()));
                     ctx.store
                         .save_recordings_acked(&acked)
                         .map_err(|e| e.to_string())?;
@@ -135,19 +256,58 @@ pub fn upload(ctx: &Context, urls: &[String]) -> Result<Summary, String> {
         if older_than(&dir, ctx.config.record.keep) {
             fs::remove_dir_all(&dir)
                 .map_err(|e| format!("cannot delete recording {}: {e}", dir.display()))?;
+            log_deleted(ctx, &id, &verified, &hash);
             summary.deleted += 1;
         }
     }
-    // Forget what is gone from disk, so the file stays as small as the directory.
-    acked.retain(|(id, _)| {
-        RecordingId::parse(id).is_some_and(|id| base.join(id.relative_path()).is_dir())
-    });
+    // Forget what is gone from disk, so the files stay as small as the directory.
+    let present =
+        |id: &str| RecordingId::parse(id).is_some_and(|id| base.join(id.relative_path()).is_dir());
+    acked.retain(|(id, _)| present(id));
     if acked != acked_before {
         ctx.store
             .save_recordings_acked(&acked)
             .map_err(|e| e.to_string())?;
     }
+    cut.retain(|(id, _, _)| present(id));
+    if cut != cut_before {
+        ctx.store
+            .save_recordings_cut(&cut)
+            .map_err(|e| e.to_string())?;
+    }
     Ok(summary)
+}
+
+/// A local copy deleted after upload: logged to the journal (which names the recording,
+/// so `jitsudoctl journal verify` tells it from a removed one) and to syslog.
+fn log_deleted(ctx: &Context, id: &RecordingId, verified: &chain::Verified, hash: &str) {
+    ctx.audit.set_recording(Some(RecordingRef {
+        seal: Some(RecordingSeal {
+            chunks: verified.chunks,
+            sha256: hash.to_string(),
+        }),
+        deleted: true,
+        ..RecordingRef::named(id.as_str())
+    }));
+    let grant = Some(verified.grant.clone()).filter(|g| !g.is_empty());
+    ctx.audit.send_best_effort(&ctx.record(
+        Outcome::Event(format!(
+            "recording {id} deleted: the service holds it, older than [record] keep ({}s)",
+            ctx.config.record.keep.as_secs()
+        )),
+        grant,
+        Vec::new(),
+    ));
+    ctx.audit.set_recording(None);
+}
+
+impl Summary {
+    /// With `failures` from an earlier step (`mark_cut`) reported first.
+    pub fn after(mut self, mut failures: Vec<String>) -> Summary {
+        failures.append(&mut self.failures);
+        self.failures = failures;
+        self
+    }
 }
 
 /// Print what the upload did; any recording that could not be uploaded fails the sync
@@ -177,6 +337,7 @@ fn older_than(dir: &Path, keep: Duration) -> bool {
     grant::now().saturating_sub(meta.mtime()) >= keep.as_secs() as i64
 }
 
+#[allow(clippy::too_many_arguments)]
 fn upload_one(
     ctx: &Context,
     urls: &[String],
@@ -184,6 +345,7 @@ fn upload_one(
     dir: &Path,
     verified: &chain::Verified,
     hash: &str,
+    cut: bool,
 ) -> Result<(), String> {
     let info = reader::info(dir)?;
     let s = |k: &str| info[k].as_str().unwrap_or("").to_string();
@@ -210,6 +372,7 @@ fn upload_one(
         started: info["timestamp"]["seconds"].as_i64().unwrap_or(0),
         chunks: verified.chunks,
         sha256: hash.to_string(),
+        cut,
     };
     let mut files = Vec::new();
     let mut total = 0u64;
@@ -294,6 +457,28 @@ fn upload_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cut_line_names_the_recording_and_its_last_chunk_in_the_log_style() {
+        let v = chain::Verified {
+            id: "00000A".into(),
+            grant: "g".into(),
+            chunks: 4,
+            hash: [0xab; 32],
+            unsealed_bytes: 17,
+        };
+        let id = RecordingId::parse("00000A").unwrap();
+        let line = cut_line(&id, &v);
+        assert_eq!(
+            line,
+            format!(
+                "recording 00000A cut: writer gone, last chunk 4, sha256 {}, 17 byte(s) after it unchecked",
+                "ab".repeat(32)
+            )
+        );
+        // No field separator inside the reason: it would be escaped in the syslog line.
+        assert!(!line.contains(';'));
+    }
 
     #[test]
     fn parts_cover_the_file_in_order() {

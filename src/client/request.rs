@@ -377,6 +377,8 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
         .unwrap_or_else(|| Err("the network helper ended without an answer".into()))
         .map_err(|e| ctx.refuse("sync", e))?;
     apply_sync(ctx, response)?;
+    // Before the journal upload, so that the records naming cut recordings go with it.
+    let cut_failures = super::recording_upload::mark_cut(ctx).map_err(|e| ctx.refuse("sync", e))?;
     match super::journal_upload::upload(ctx, &urls) {
         Ok((0, _)) => {}
         Ok((n, through)) => println!(
@@ -384,7 +386,10 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
         ),
         Err(e) => return Err(ctx.refuse("sync", e)),
     }
-    super::recording_upload::report(ctx, super::recording_upload::upload(ctx, &urls))?;
+    super::recording_upload::report(
+        ctx,
+        super::recording_upload::upload(ctx, &urls).map(|s| s.after(cut_failures)),
+    )?;
     Ok(())
 }
 

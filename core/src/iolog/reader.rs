@@ -85,15 +85,25 @@ fn parse_delay(text: &str) -> Option<Duration> {
     Some(Duration::new(secs, nanos))
 }
 
-/// Every event of the recording in `dir`, in order.
+/// Every event of the recording in `dir`, in order. A last line without its newline
+/// is one a killed writer left torn (a cut recording): it is not an event.
 pub fn events(dir: &Path) -> Result<Vec<Event>, String> {
     let path = dir.join("timing");
     let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = BufReader::new(file);
     let mut out = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut line = String::new();
+    for n in 1.. {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if read == 0 || !line.ends_with('\n') {
+            break;
+        }
         out.push(
-            parse_timing_line(&line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?,
+            parse_timing_line(line.trim_end_matches('\n'))
+                .map_err(|e| format!("{}:{n}: {e}", path.display()))?,
         );
     }
     Ok(out)

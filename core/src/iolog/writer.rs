@@ -148,6 +148,22 @@ impl Recorder {
         })
     }
 
+    /// How long until the bytes not yet sealed are due for their chain line (`None`:
+    /// nothing is unsealed). The supervisor wakes up then and calls
+    /// [`Recorder::seal_if_due`], so output that stops is sealed within `SEAL_EVERY`
+    /// even when nothing follows it: a supervisor killed later leaves it covered.
+    pub fn seal_due_in(&self) -> Option<Duration> {
+        if self.failed.is_some() || self.lengths == self.sealed {
+            return None;
+        }
+        Some(SEAL_EVERY.saturating_sub(self.last_seal.elapsed()))
+    }
+
+    /// Seal what is unsealed if it has waited `SEAL_EVERY` (see `seal_due_in`).
+    pub fn seal_if_due(&mut self) -> io::Result<()> {
+        self.guarded(|r| r.maybe_seal())
+    }
+
     /// Seal what is unsealed, sync everything to disk and mark the recording finished
     /// (the timing file loses its write bit, as sudo does).
     pub fn finish(mut self) -> io::Result<Seal> {

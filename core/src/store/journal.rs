@@ -73,6 +73,31 @@ pub struct RecordingRef {
     /// Present once the run has ended: the chunks sealed and the last chain hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<RecordingSeal>,
+    /// In the record `jitsudo --sync` appends for a recording it found never sealed and
+    /// no longer written (its supervisor was killed): `seal` is then the last chunk whose
+    /// chain verified, and what follows it is not covered.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cut: bool,
+    /// In the record `jitsudo --sync` appends when it deletes the local copy of a
+    /// recording the service acknowledged (past `[record] keep`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+impl RecordingRef {
+    /// The reference a run's first record carries: the id, nothing sealed yet.
+    pub fn named(id: &str) -> RecordingRef {
+        RecordingRef {
+            id: id.to_string(),
+            seal: None,
+            cut: false,
+            deleted: false,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -612,6 +637,29 @@ pub fn anchor_in(dir: &TrustedDir) -> Result<Anchor, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn recording_flags_are_absent_unless_set_so_older_records_hash_as_before() {
+        let named = RecordingRef::named("00000A");
+        assert_eq!(serde_json::to_string(&named).unwrap(), r#"{"id":"00000A"}"#);
+        let cut = RecordingRef {
+            seal: Some(RecordingSeal {
+                chunks: 3,
+                sha256: "ab".repeat(32),
+            }),
+            cut: true,
+            ..RecordingRef::named("00000A")
+        };
+        let text = serde_json::to_string(&cut).unwrap();
+        assert!(
+            text.contains(r#""cut":true"#) && !text.contains("deleted"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<RecordingRef>(&text).unwrap(), cut);
+        let old: RecordingRef =
+            serde_json::from_str(r#"{"id":"00000A","seal":{"chunks":1,"sha256":"x"}}"#).unwrap();
+        assert!(!old.cut && !old.deleted);
+    }
+
     use super::*;
 
     fn entry(n: i64) -> Entry {

@@ -59,6 +59,11 @@ impl From<OpenError> for StoreError {
 /// holds exactly it.
 pub const RECORDINGS_ACKED: &str = "recordings.acked";
 
+/// Recordings `jitsudo --sync` found cut (never sealed, their writer gone) and recorded
+/// so in the journal: each line `ID CHUNKS SHA256`, the last chunk that verified. They
+/// are uploaded flagged as cut, at exactly that chunk.
+pub const RECORDINGS_CUT: &str = "recordings.cut";
+
 /// Handle on the state directory. The directory chain is checked once per process and
 /// the open handles reused for every file read; clones share them (the pipeline's store
 /// and the audit journal's), so a run walks the chain once.
@@ -363,6 +368,47 @@ impl Store {
             atomic::Writers::Concurrent,
         )
         .map_err(|e| StoreError(format!("cannot record the recording upload: {e}")))
+    }
+
+    /// The recordings found cut, with the chunk each was cut at (see `RECORDINGS_CUT`).
+    pub fn recordings_cut(&self) -> Result<Vec<(String, u64, String)>, StoreError> {
+        let path = self.root.join(RECORDINGS_CUT);
+        let corrupt = || StoreError(format!("{} is corrupt", path.display()));
+        match self.read_state(false, RECORDINGS_CUT, 4 << 20) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let words: Vec<&str> = l.split(' ').collect();
+                    match words[..] {
+                        [id, chunks, hash] => Ok((
+                            id.to_string(),
+                            chunks.parse().map_err(|_| corrupt())?,
+                            hash.to_string(),
+                        )),
+                        _ => Err(corrupt()),
+                    }
+                })
+                .collect(),
+            Err(OpenError::Missing) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn save_recordings_cut(&self, cut: &[(String, u64, String)]) -> Result<(), StoreError> {
+        self.prepare()?;
+        let text: String = cut
+            .iter()
+            .map(|(id, chunks, h)| format!("{id} {chunks} {h}\n"))
+            .collect();
+        atomic::replace(
+            &self.root,
+            RECORDINGS_CUT,
+            text.as_bytes(),
+            true,
+            atomic::Writers::Concurrent,
+        )
+        .map_err(|e| StoreError(format!("cannot record the cut recording: {e}")))
     }
 
     fn timestamp_dir(&self, uid: Uid) -> PathBuf {

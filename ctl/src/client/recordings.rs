@@ -26,6 +26,10 @@ pub struct RecordingsArgs {
     /// Only recordings of runs under this grant
     #[arg(long, value_name = "ID")]
     pub grant: Option<String>,
+    /// Only recordings in this state: sealed (their run sealed them) or cut (their
+    /// supervisor was killed first)
+    #[arg(long, value_name = "STATE", value_parser = ["sealed", "cut"])]
+    pub state: Option<String>,
     /// Started at or after: RFC 3339, or a duration ago (e.g. 24h, 7d)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
@@ -49,6 +53,7 @@ pub fn list(args: &RecordingsArgs) -> Result<(), String> {
         ("user", &args.user),
         ("host", &args.host),
         ("grant", &args.grant),
+        ("state", &args.state),
     ] {
         if let Some(v) = v {
             path.push_str(&format!("&{k}={}", query_value(v)));
@@ -78,7 +83,10 @@ pub fn list(args: &RecordingsArgs) -> Result<(), String> {
             r.user,
             crate::grant::format_time(r.started),
             size(r.bytes),
-            format!("verified, {} chunk(s)", r.chunks),
+            match r.state.as_str() {
+                wire::RECORDING_CUT => format!("cut, {} chunk(s)", r.chunks),
+                _ => format!("verified, {} chunk(s)", r.chunks),
+            },
             r.grant,
             r.command.replace(|c: char| c.is_control(), "?"),
         );

@@ -6,6 +6,7 @@ use jitsudo_core::store::journal::{Record as HostRecord, Reduced};
 use serde_json::Value;
 
 use crate::service::error::{Error, Result};
+use crate::service::{AuditFilter, Service};
 use crate::store::audit::Entry;
 use crate::store::Db;
 
@@ -136,4 +137,58 @@ pub async fn store(
     }
     .await;
     tx.finish(result).await
+}
+
+/// One run under a grant, as its host's uploaded journal records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub host: String,
+    pub user: String,
+    /// The host's time of the record, Unix seconds.
+    pub time: i64,
+    /// allowed, denied, error or event
+    pub outcome: String,
+    pub reason: String,
+    pub command: Vec<String>,
+}
+
+impl Service {
+    /// The records hosts uploaded of runs under grant `id` (what ran, was refused or
+    /// ended, recordings sealed or cut), oldest first, at most `limit`.
+    pub async fn grant_runs(&self, id: &str, limit: i64) -> Result<Vec<Run>> {
+        let records = self
+            .store
+            .audit_search(&AuditFilter {
+                grant: Some(id.to_string()),
+                limit: Some(crate::store::audit::MAX_PAGE),
+                ..AuditFilter::default()
+            })
+            .await?;
+        let mut runs: Vec<Run> = records
+            .into_iter()
+            .filter(|r| r.kind == "host.record" && r.grant.as_deref() == Some(id))
+            .filter_map(|r| {
+                let d: Value = serde_json::from_str(&r.detail).ok()?;
+                Some(Run {
+                    host: r.host.unwrap_or_default(),
+                    user: r.user.unwrap_or_default(),
+                    time: d["time"].as_i64().unwrap_or(r.at),
+                    outcome: d["outcome"].as_str().unwrap_or("").to_string(),
+                    reason: d["reason"].as_str().unwrap_or("").to_string(),
+                    command: d["command"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
+        if runs.len() as i64 > limit {
+            runs.drain(..runs.len() - limit as usize);
+        }
+        Ok(runs)
+    }
 }

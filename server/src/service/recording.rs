@@ -11,6 +11,7 @@ use jitsudo_core::wire::{
 };
 
 use crate::service::error::{invalid, Error, Result};
+use crate::service::Service;
 use crate::store::audit::Entry;
 use crate::store::recordings::{Search, UploadState};
 use crate::store::Db;
@@ -162,7 +163,8 @@ async fn finish(store: &Db, host: &str, meta: RecordingMeta, now: i64) -> Result
             ))));
         }
         let files = tx.recording_files(host, &id).await?;
-        if let Err(why) = verify(host, &meta, &files) {
+        let verified = verify(host, &meta, &files);
+        if let Err(why) = &verified {
             tx.delete_recording(host, &id).await?;
             let entry = Entry::new("recording.refused", host)
                 .host(host)
@@ -175,6 +177,7 @@ async fn finish(store: &Db, host: &str, meta: RecordingMeta, now: i64) -> Result
                 "recording {id} of host {host} refused: {why}"
             ))));
         }
+        let unsealed = verified.unwrap_or_default();
         let bytes = files.values().map(|f| f.len() as u64).sum();
         tx.complete_recording(host, &meta, bytes, now).await?;
         let mut entry = Entry::new("recording.stored", host)
@@ -183,6 +186,7 @@ async fn finish(store: &Db, host: &str, meta: RecordingMeta, now: i64) -> Result
             .detail(serde_json::json!({
                 "id": id, "sha256": meta.sha256, "chunks": meta.chunks, "bytes": bytes,
                 "command": meta.command, "run_as": meta.run_as, "started": meta.started,
+                "state": state_of(&meta), "unsealed_bytes": unsealed,
             }));
         if !meta.grant.is_empty() {
             entry = entry.grant(&meta.grant);
@@ -197,13 +201,23 @@ async fn finish(store: &Db, host: &str, meta: RecordingMeta, now: i64) -> Result
     tx.finish::<_, Error>(result).await?
 }
 
+fn state_of(meta: &RecordingMeta) -> &'static str {
+    if meta.cut {
+        wire::RECORDING_CUT
+    } else {
+        wire::RECORDING_SEALED
+    }
+}
+
 /// The stored bytes, checked: the chain verifies, names this recording and its grant,
-/// covers every byte, and ends at the seal the host sent.
+/// and ends at the seal the host sent; it covers every byte of a sealed recording. A cut
+/// one may hold bytes after its last chunk (written before its supervisor was killed,
+/// never sealed): their count is returned, and they are kept, as not covered.
 fn verify(
     host: &str,
     meta: &RecordingMeta,
     files: &BTreeMap<String, Vec<u8>>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<u64, String> {
     let chain_bytes = files
         .get(chain::CHAIN_FILE)
         .ok_or_else(|| "no chain was uploaded".to_string())?;
@@ -219,7 +233,7 @@ fn verify(
             v.grant, meta.grant
         ));
     }
-    if v.unsealed_bytes > 0 {
+    if v.unsealed_bytes > 0 && !meta.cut {
         return Err(format!(
             "{} byte(s) are not covered by its chain",
             v.unsealed_bytes
@@ -234,11 +248,57 @@ fn verify(
             meta.sha256
         ));
     }
-    Ok(())
+    Ok(v.unsealed_bytes)
+}
+
+/// The retention sweep: delete the stored recordings received `keep` or more before
+/// `now`, at most `batch` per transaction, oldest first, each deletion audited as
+/// `recording.deleted` by `retention` in the transaction that deletes it. Returns how
+/// many were deleted.
+pub async fn sweep(store: &Db, keep: std::time::Duration, batch: i64, now: i64) -> Result<u64> {
+    let before = now.saturating_sub(keep.as_secs() as i64);
+    let mut deleted = 0u64;
+    loop {
+        let mut tx = store.write().await?;
+        let result = async {
+            let expired = tx.expired_recordings(before, batch).await?;
+            let mut entries = Vec::with_capacity(expired.len());
+            for e in &expired {
+                tx.delete_recording(&e.host, &e.id).await?;
+                let mut entry = Entry::new("recording.deleted", "retention")
+                    .host(&e.host)
+                    .user(&e.user)
+                    .detail(serde_json::json!({
+                        "id": e.id, "who": "retention", "age": now - e.received_at,
+                        "keep": keep.as_secs(), "started": e.started, "bytes": e.bytes,
+                        "sha256": e.sha256, "state": e.state,
+                    }));
+                if !e.grant.is_empty() {
+                    entry = entry.grant(&e.grant);
+                }
+                entries.push(entry);
+            }
+            tx.audit(now, &entries).await?;
+            Ok::<usize, Error>(expired.len())
+        }
+        .await;
+        let n = tx.finish(result).await?;
+        deleted += n as u64;
+        if (n as i64) < batch {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// Complete recordings matching `s`, newest first.
 pub async fn search(store: &Db, s: &Search) -> Result<Vec<RecordingView>> {
+    if let Some(state) = &s.state {
+        if ![wire::RECORDING_SEALED, wire::RECORDING_CUT].contains(&state.as_str()) {
+            return Err(invalid(format!(
+                "state {state:?} is not a recording state (sealed or cut)"
+            )));
+        }
+    }
     Ok(store.search_recordings(s).await?)
 }
 
@@ -257,4 +317,94 @@ pub async fn fetch(store: &Db, host: &str, id: &str) -> Result<RecordingDownload
             .map(|(name, bytes)| (name.clone(), wire::base64_encode(bytes)))
             .collect(),
     })
+}
+
+/// What the web page's player reads of a recording: its output streams and timing, and
+/// what its chain says of them (verified over the stored bytes, as on upload).
+#[derive(Debug, serde::Serialize)]
+pub struct PlayerData {
+    pub recording: RecordingView,
+    pub timing: String,
+    /// base64 of `ttyout`, `stdout` and `stderr` (absent files are empty).
+    pub ttyout: String,
+    pub stdout: String,
+    pub stderr: String,
+    /// "chain verified: N chunk(s)", or why it does not verify.
+    pub chain: String,
+    pub verified: bool,
+    /// Bytes after the last chunk (a cut recording's tail): shown, not covered.
+    pub unsealed_bytes: u64,
+}
+
+impl Service {
+    /// Delete stored recordings past `[recordings] keep` (nothing without it).
+    pub async fn sweep_recordings(&self) -> Result<u64> {
+        match self.config.recordings_keep {
+            Some(keep) => sweep(&self.store, keep, 100, jitsudo_core::grant::now()).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Recording `id` of `host` for the web page's player: input is left out (it may
+    /// hold what was typed at a password prompt; `jitsudoctl replay` does not show it
+    /// either).
+    pub async fn player_data(&self, host: &str, id: &str) -> Result<PlayerData> {
+        check_id(id)?;
+        let Some((recording, files)) = self.store.recording(host, id).await? else {
+            return Err(Error::NotFound(format!(
+                "no recording {id} of host {host:?} is stored"
+            )));
+        };
+        let label = format!("{host}/{id}");
+        let (chain, verified, unsealed_bytes) = match files.get(chain::CHAIN_FILE) {
+            None => ("no chain was stored".to_string(), false, 0),
+            Some(c) => {
+                let parts = chain::FILES.map(|f| files.get(f).map(Vec::as_slice));
+                match chain::verify_bytes(&label, c, parts) {
+                    Ok(v)
+                        if v.chunks == recording.chunks
+                            && chain::hex(&v.hash) == recording.sha256 =>
+                    {
+                        (
+                            format!("chain verified: {} chunk(s)", v.chunks),
+                            true,
+                            v.unsealed_bytes,
+                        )
+                    }
+                    Ok(v) => (
+                        format!(
+                            "its chain ends at chunk {}, the service sealed chunk {}",
+                            v.chunks, recording.chunks
+                        ),
+                        false,
+                        v.unsealed_bytes,
+                    ),
+                    Err(e) => (e.to_string(), false, 0),
+                }
+            }
+        };
+        let b64 = |name: &str| {
+            files
+                .get(name)
+                .map(|b| wire::base64_encode(b))
+                .unwrap_or_default()
+        };
+        Ok(PlayerData {
+            timing: String::from_utf8_lossy(files.get("timing").map(Vec::as_slice).unwrap_or(&[]))
+                .into_owned(),
+            ttyout: b64("ttyout"),
+            stdout: b64("stdout"),
+            stderr: b64("stderr"),
+            recording,
+            chain,
+            verified,
+            unsealed_bytes,
+        })
+    }
+
+    /// One stored recording's index entry.
+    pub async fn recording_view(&self, host: &str, id: &str) -> Result<Option<RecordingView>> {
+        check_id(id)?;
+        Ok(self.store.recording_view(host, id).await?)
+    }
 }

@@ -109,6 +109,11 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     6,
     &["ALTER TABLE requests ADD COLUMN record INTEGER NOT NULL DEFAULT 0"],
     &["ALTER TABLE requests ADD COLUMN record BIGINT NOT NULL DEFAULT 0"],
+), (
+    // Recordings' state: sealed, or cut (stored up to the last chunk that verified).
+    7,
+    recordings::SQLITE_STATE,
+    recordings::POSTGRES_STATE,
 )];
 
 impl Db {

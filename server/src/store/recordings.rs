@@ -29,6 +29,32 @@ pub const POSTGRES_SCHEMA: &[&str] = &[
     "CREATE TABLE recording_parts (host TEXT NOT NULL, id TEXT NOT NULL, file TEXT NOT NULL, start_at BIGINT NOT NULL, len BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (host, id, file, start_at), FOREIGN KEY (host, id) REFERENCES recordings (host, id))",
 ];
 
+/// Schema 7: each stored recording's state, `sealed` (its run sealed it) or `cut` (its
+/// supervisor was killed; stored up to the last chunk that verified on its host), and
+/// the index the retention sweep reads.
+pub const SQLITE_STATE: &[&str] = &[
+    "ALTER TABLE recordings ADD COLUMN state TEXT NOT NULL DEFAULT 'sealed'",
+    "CREATE INDEX recordings_by_received ON recordings (complete, received_at)",
+];
+pub const POSTGRES_STATE: &[&str] = &[
+    "ALTER TABLE recordings ADD COLUMN state TEXT NOT NULL DEFAULT 'sealed'",
+    "CREATE INDEX recordings_by_received ON recordings (complete, received_at)",
+];
+
+/// A stored recording the retention sweep deletes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub host: String,
+    pub id: String,
+    pub user: String,
+    pub grant: String,
+    pub started: i64,
+    pub received_at: i64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub state: String,
+}
+
 /// A recording's row as an upload sees it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UploadState {
@@ -48,14 +74,15 @@ pub struct Search {
     pub user: Option<String>,
     pub host: Option<String>,
     pub grant: Option<String>,
+    /// `sealed` or `cut`.
+    pub state: Option<String>,
     /// Started at or after, Unix seconds.
     pub since: Option<i64>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
 }
 
-const VIEW_COLUMNS: &str =
-    "host, id, grant_id, user_name, run_as, command, started, chunks, sha256, bytes, received_at";
+const VIEW_COLUMNS: &str = "host, id, grant_id, user_name, run_as, command, started, chunks, sha256, bytes, received_at, state";
 
 fn view(r: &AnyRow) -> Result<RecordingView, sqlx::Error> {
     Ok(RecordingView {
@@ -70,6 +97,7 @@ fn view(r: &AnyRow) -> Result<RecordingView, sqlx::Error> {
         sha256: r.try_get("sha256")?,
         bytes: r.try_get::<i64, _>("bytes")? as u64,
         received_at: r.try_get("received_at")?,
+        state: r.try_get("state")?,
     })
 }
 
@@ -166,7 +194,12 @@ impl WriteTx {
         bytes: u64,
         now: i64,
     ) -> R<()> {
-        sqlx::query("UPDATE recordings SET grant_id = $1, user_name = $2, run_as = $3, command = $4, started = $5, chunks = $6, sha256 = $7, bytes = $8, complete = 1, received_at = $9 WHERE host = $10 AND id = $11")
+        let state = if meta.cut {
+            jitsudo_core::wire::RECORDING_CUT
+        } else {
+            jitsudo_core::wire::RECORDING_SEALED
+        };
+        sqlx::query("UPDATE recordings SET grant_id = $1, user_name = $2, run_as = $3, command = $4, started = $5, chunks = $6, sha256 = $7, bytes = $8, complete = 1, received_at = $9, state = $12 WHERE host = $10 AND id = $11")
             .bind(&meta.grant)
             .bind(&meta.user)
             .bind(&meta.run_as)
@@ -178,9 +211,43 @@ impl WriteTx {
             .bind(now)
             .bind(host)
             .bind(&meta.id)
+            .bind(state)
             .execute(&mut ***self)
             .await?;
         Ok(())
+    }
+
+    /// At most `limit` complete recordings received before `before`, oldest first,
+    /// locked for the rest of the transaction (the retention sweep deletes them).
+    pub async fn expired_recordings(&mut self, before: i64, limit: i64) -> R<Vec<Expired>> {
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT host, id, user_name, grant_id, started, received_at, bytes, sha256, state FROM recordings WHERE complete = 1 AND received_at < $1 ORDER BY received_at, host, id LIMIT {}{lock}",
+            limit.clamp(1, 10_000)
+        ))
+        .bind(before)
+        .fetch_all(&mut ***self)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Expired {
+                    host: r.try_get("host")?,
+                    id: r.try_get("id")?,
+                    user: r.try_get("user_name")?,
+                    grant: r.try_get("grant_id")?,
+                    started: r.try_get("started")?,
+                    received_at: r.try_get("received_at")?,
+                    bytes: r.try_get::<i64, _>("bytes")? as u64,
+                    sha256: r.try_get("sha256")?,
+                    state: r.try_get("state")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(DbError::from)
     }
 }
 
@@ -239,6 +306,9 @@ impl Db {
         if s.grant.is_some() {
             sql.push_str(&format!(" AND grant_id = ${}", next()));
         }
+        if s.state.is_some() {
+            sql.push_str(&format!(" AND state = ${}", next()));
+        }
         if s.since.is_some() {
             sql.push_str(&format!(" AND started >= ${}", next()));
         }
@@ -247,7 +317,7 @@ impl Db {
             s.limit.unwrap_or(100).clamp(1, 1000)
         ));
         let mut q = sqlx::query(&sql);
-        for v in [&s.user, &s.host, &s.grant].into_iter().flatten() {
+        for v in [&s.user, &s.host, &s.grant, &s.state].into_iter().flatten() {
             q = q.bind(v.clone());
         }
         if let Some(t) = s.since {
@@ -255,6 +325,18 @@ impl Db {
         }
         let rows = q.fetch_all(&self.pool).await?;
         Ok(rows.iter().map(view).collect::<Result<_, _>>()?)
+    }
+
+    /// A complete recording's index entry, without its bytes.
+    pub async fn recording_view(&self, host: &str, id: &str) -> R<Option<RecordingView>> {
+        let row = sqlx::query(&format!(
+            "SELECT {VIEW_COLUMNS} FROM recordings WHERE host = $1 AND id = $2 AND complete = 1"
+        ))
+        .bind(host)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(view).transpose()?)
     }
 
     /// A complete recording and its files.

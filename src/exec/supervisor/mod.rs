@@ -533,7 +533,12 @@ impl Supervisor<'_> {
             let relay_at = self.relay.as_ref().map(|relay| relay.interest(&mut fds));
             let outputs_at: Vec<(Option<usize>, Option<usize>)> =
                 self.outputs.iter().map(|o| o.interest(&mut fds)).collect();
-            let ready = match process::poll_within(&fds, Some(self.window.timeout())) {
+            // Output that stopped is sealed within a second, not at the next output.
+            let mut timeout = self.window.timeout();
+            if let Some(due) = self.recorder.as_ref().and_then(|r| r.seal_due_in()) {
+                timeout = timeout.min(due);
+            }
+            let ready = match process::poll_within(&fds, Some(timeout)) {
                 Ok(ready) => ready,
                 Err(_) => return self.abandon(),
             };
@@ -599,6 +604,9 @@ impl Supervisor<'_> {
                 result = recorder.record(out.stream, &out.captured);
             }
             out.captured.clear();
+        }
+        if result.is_ok() {
+            result = recorder.seal_if_due();
         }
         if let Err(e) = result {
             let id = recorder.id().to_string();

@@ -58,6 +58,7 @@ body{font:16px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
 header{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;padding:.75rem 1rem;background:#1d2330;color:#fff}
 header h1{font-size:1.1rem;margin:0}
 header form{margin:0}
+header a{color:#fff}
 main{max-width:60rem;margin:0 auto;padding:1rem}
 h2{font-size:1.05rem;margin:1.25rem 0 .5rem}
 .card{background:#fff;border:1px solid #d9dce3;border-radius:.5rem;padding:.75rem 1rem;margin:.5rem 0}
@@ -75,6 +76,12 @@ header button{background:#434b5e}
 .error{background:#fdecea;border:1px solid #f1a8a0;padding:.5rem .75rem;border-radius:.35rem}
 .status{font-size:.8rem;padding:.05rem .4rem;border-radius:.25rem;background:#eef0f4}
 .status.active{background:#e7f6ec}.status.revoked{background:#fdecea}
+.status.cut,.state.cut{background:#fdecea}
+.state{font-size:.8rem;padding:.05rem .4rem;border-radius:.25rem;background:#eef0f4}
+ul.runs,ul.recordings{margin:.25rem 0;padding-left:1.25rem;font-size:.92rem}
+.outcome{font-weight:600}.outcome.denied,.outcome.error{color:#b42318}
+.player{align-items:center}
+pre.screen{background:#10131a;color:#e6e9ef;padding:.75rem;border-radius:.5rem;min-height:12rem;max-height:70vh;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;font:.85rem/1.3 ui-monospace,SFMono-Regular,Menlo,monospace}
 .login{max-width:26rem;margin:3rem auto}
 .login form{display:flex;flex-direction:column;gap:.6rem}
 ";

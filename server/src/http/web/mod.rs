@@ -1,7 +1,9 @@
 //! The approver web page, served under /ui: sign in with an approver token, see the
 //! pending requests (who, host, command, reason, rule, age), approve or deny with a
-//! comment, see recent grants and revoke one. Plain server-rendered HTML and one small
-//! stylesheet; no JavaScript at all.
+//! comment, see recent grants, each with its runs (from the journals hosts uploaded)
+//! and its session recordings, and revoke one. Plain server-rendered HTML and one small
+//! stylesheet; the only script is the recording player (`player.rs`), a file this
+//! service serves itself, on the player page alone.
 //!
 //! Security:
 //! * Sign-in exchanges the approver token for a random session id in a cookie
@@ -14,13 +16,17 @@
 //!   constant time, and a present `Origin` header must name this host.
 //! * Every piece of stored text goes through `html::escape`; the
 //!   `Content-Security-Policy` forbids scripts, inline styles, frames and foreign
-//!   form targets, so even a missed escape could not run code.
+//!   form targets, so even a missed escape could not run code. The player page allows
+//!   exactly one more thing: scripts and fetches from this origin (`script-src 'self';
+//!   connect-src 'self'`), still no inline script or style and no eval; the player
+//!   writes the recording's output as text (`textContent`), never as markup.
 //! * Approve, deny and revoke call the same service operations as the JSON API, so the
 //!   policy's rules (who may approve, no self-approval), the audit trail and webhooks
 //!   apply. The page reads through the service too; it runs no SQL of its own.
 #![forbid(unsafe_code)]
 
 pub mod html;
+pub mod player;
 pub mod session;
 
 use axum::extract::rejection::FormRejection;
@@ -53,6 +59,9 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/approve", post(approve))
         .route("/ui/deny", post(deny))
         .route("/ui/revoke", post(revoke))
+        .route("/ui/static/player.js", get(player::script))
+        .route("/ui/recordings/{host}/{id}", get(player::page))
+        .route("/ui/recordings/{host}/{id}/data", get(player::data))
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -66,13 +75,18 @@ fn now() -> i64 {
 
 /// Security headers on every page.
 fn html_response(status: StatusCode, body: String) -> Response {
+    html_response_with(status, body, CSP)
+}
+
+/// Security headers, with `csp` as the page's Content-Security-Policy.
+fn html_response_with(status: StatusCode, body: String, csp: &'static str) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
     set(h, header::CONTENT_TYPE, "text/html; charset=utf-8");
-    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::CONTENT_SECURITY_POLICY, csp);
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on
@@ -318,6 +332,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
         } else {
             String::new()
         };
+        let runs = runs_list(s, &g.id, now).await?;
         let recordings = s
             .service
             .recordings(&RecordingSearch {
@@ -333,19 +348,23 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
                 .iter()
                 .map(|r| {
                     format!(
-                        "<li><code>{rid}</code> started {started} ago, {size}</li>",
+                        "<li><a href=\"/ui/recordings/{host}/{rid}\"><code>{rid}</code></a> \
+                         <span class=\"state {state}\">{state}</span> started {started} ago, {size}</li>",
+                        host = escape(&r.host),
                         rid = escape(&r.id),
+                        state = escape(&r.state),
                         started = html::age(now - r.started),
                         size = html::size(r.bytes),
                     )
                 })
                 .collect();
             format!(
-                "<p class=\"muted\">recordings (jitsudoctl replay ID --host {host}):</p><ul class=\"recordings\">{}</ul>",
+                "<p class=\"muted\">recordings (play one here, or: jitsudoctl replay ID --host {host}):</p><ul class=\"recordings\">{}</ul>",
                 items.concat(),
                 host = escape(&g.host),
             )
         };
+        let recorded = format!("{runs}{recorded}");
         b.push_str(&format!(
             "<article class=\"card grant\" id=\"grant-{id}\">\
              <p><span class=\"who\">{user}</span> on <b>{host}</b> as {run_as} <span class=\"status {class}\">{status}</span></p>\
@@ -565,6 +584,42 @@ async fn form_action(
     };
     set_flash(s, &me.key, ok, text);
     Ok(redirect_home(None))
+}
+
+/// A grant's runs, as its host's uploaded journal records them (newest last).
+async fn runs_list(s: &Shared, grant: &str, now: i64) -> Result<String, ApiError> {
+    let runs = s.service.grant_runs(grant, 20).await?;
+    if runs.is_empty() {
+        return Ok(String::new());
+    }
+    let items: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let what = match (r.outcome.as_str(), r.reason.is_empty()) {
+                ("allowed", _) => "ran".to_string(),
+                (_, true) => r.outcome.clone(),
+                (_, false) => r.reason.clone(),
+            };
+            let command = if r.command.is_empty() {
+                String::new()
+            } else {
+                format!(" <code>{}</code>", escape(&r.command.join(" ")))
+            };
+            format!(
+                "<li><span class=\"outcome {class}\">{what}</span>{command} \
+                 <span class=\"muted\">{user} on {host}, {age} ago</span></li>",
+                class = escape(&r.outcome),
+                what = escape(&what),
+                user = escape(&r.user),
+                host = escape(&r.host),
+                age = html::age(now - r.time),
+            )
+        })
+        .collect();
+    Ok(format!(
+        "<p class=\"muted\">runs (from the host's journal):</p><ul class=\"runs\">{}</ul>",
+        items.concat()
+    ))
 }
 
 /// What a request or grant is for, as an approver reads it: the files of an edit request
