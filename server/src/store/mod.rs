@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod fleet;
 pub mod recordings;
 mod rows;
 pub mod tx;
@@ -109,6 +110,16 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     6,
     &["ALTER TABLE requests ADD COLUMN record INTEGER NOT NULL DEFAULT 0"],
     &["ALTER TABLE requests ADD COLUMN record BIGINT NOT NULL DEFAULT 0"],
+), (
+    // What several replicas share: web sessions, rate-limit windows, the fleet's key.
+    8,
+    fleet::SQLITE_SCHEMA,
+    fleet::POSTGRES_SCHEMA,
+), (
+    // The policy file (its SHA-256) that decided each request.
+    9,
+    fleet::POLICY_HASH_SCHEMA,
+    fleet::POLICY_HASH_SCHEMA,
 )];
 
 impl Db {
@@ -418,10 +429,21 @@ impl Db {
 
     /// Store a new request; with `grant`, also its (automatically issued) grant, atomically.
     pub async fn insert_request(&self, req: &RequestRow, grant: Option<&GrantRow>) -> R<()> {
+        self.insert_decided_request(req, grant, "").await
+    }
+
+    /// `insert_request`, recording the SHA-256 of the policy file that decided it (on
+    /// the row and in the `request.decided` record).
+    pub async fn insert_decided_request(
+        &self,
+        req: &RequestRow,
+        grant: Option<&GrantRow>,
+        policy_hash: &str,
+    ) -> R<()> {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -445,6 +467,7 @@ impl Db {
             .bind(req.kind.to_string())
             .bind(i64::from(req.allow_exec))
             .bind(i64::from(req.record))
+            .bind(policy_hash)
             .execute(&mut **tx)
             .await?;
             if let Some(g) = grant {
@@ -476,6 +499,7 @@ impl Db {
                         "record": req.record,
                         "approvals_needed": req.approvals_needed,
                         "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
+                        "policy_hash": policy_hash,
                     })),
             ];
             if let Some(g) = grant {
