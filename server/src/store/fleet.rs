@@ -344,3 +344,117 @@ async fn remember_key(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_db(tag: &str, f: impl AsyncFnOnce(&Db)) {
+        let dir = std::env::temp_dir().join(format!("jitsudod-fleet-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/db.sqlite", dir.display());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = Db::connect(&url).await.unwrap();
+            f(&db).await;
+            db.close().await;
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    async fn activations(db: &Db) -> Vec<String> {
+        sqlx::query("SELECT detail FROM audit_log WHERE kind = 'key.activated' ORDER BY seq")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let d: serde_json::Value =
+                    serde_json::from_str(&r.get::<String, _>("detail")).unwrap();
+                d["key_id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    async fn activate(db: &Db, key: &str) -> KeyChange {
+        let detail = serde_json::json!({ "key_id": key, "public_key": format!("pub-{key}") });
+        db.activate_key(key, &format!("pub-{key}"), "test", detail, 1)
+            .await
+            .unwrap()
+    }
+
+    #[test]
+    fn the_fleet_key_changes_forward_only() {
+        with_db("keys", async |db| {
+            assert_eq!(
+                activate(db, "k1").await,
+                KeyChange::Activated { previous: None }
+            );
+            assert_eq!(activate(db, "k1").await, KeyChange::Unchanged);
+            assert_eq!(
+                activate(db, "k2").await,
+                KeyChange::Activated {
+                    previous: Some("k1".into())
+                }
+            );
+            assert_eq!(
+                activate(db, "k1").await,
+                KeyChange::Superseded {
+                    active: "k2".into()
+                },
+                "a replica lagging on k1 records no switch back"
+            );
+            assert_eq!(activate(db, "k2").await, KeyChange::Unchanged);
+            assert_eq!(activations(db).await, ["k1", "k2"]);
+            assert_eq!(db.fleet_active_key().await.unwrap().as_deref(), Some("k2"));
+            // A database from before the fleet's state was kept: the trail's last
+            // activation is the fleet's key.
+            sqlx::query("UPDATE fleet_state SET active_key = NULL, public_key = NULL")
+                .execute(&db.pool)
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM fleet_keys")
+                .execute(&db.pool)
+                .await
+                .unwrap();
+            assert_eq!(activate(db, "k2").await, KeyChange::Unchanged);
+            assert_eq!(activations(db).await, ["k1", "k2"]);
+        });
+    }
+
+    #[test]
+    fn rate_counts_and_sessions_are_rows() {
+        with_db("rows", async |db| {
+            assert_eq!(db.rate_count("user:h/a", 120, 60).await.unwrap(), (1, 0));
+            assert_eq!(db.rate_count("user:h/a", 120, 60).await.unwrap(), (2, 0));
+            db.rate_uncount("user:h/a", 120).await.unwrap();
+            assert_eq!(db.rate_count("user:h/a", 180, 120).await.unwrap(), (1, 1));
+            assert_eq!(db.rate_sweep(180).await.unwrap(), 1);
+
+            let s = WebSession {
+                approver: "bob".into(),
+                token_hash: "t".into(),
+                csrf: "c".into(),
+                expires: 100,
+                flash: None,
+            };
+            db.web_session_create("h1", &s, 10).await.unwrap();
+            db.web_session_flash("h1", true, "done").await.unwrap();
+            let got = db.web_session_take("h1", 20).await.unwrap().unwrap();
+            assert_eq!(got.flash, Some((true, "done".to_string())));
+            let again = db.web_session_take("h1", 21).await.unwrap().unwrap();
+            assert_eq!(again.flash, None, "a message is shown once");
+            assert_eq!(
+                db.web_session_take("h1", 100).await.unwrap(),
+                None,
+                "expired"
+            );
+            assert_eq!(db.web_sessions_sweep(100).await.unwrap(), 1);
+            assert!(!db.web_session_delete("h1").await.unwrap());
+        });
+    }
+}
