@@ -986,6 +986,11 @@ fn rolling_key_rotation_records_each_change_once() {
     // with the new one.
     assert_eq!(signing_key_of(&fleet, &key, &fleet.url("c")), "k1");
     assert_eq!(signing_key_of(&fleet, &key, &fleet.url("a")), "k2");
+    // /metrics shows the lagging replica.
+    assert!(metrics(&fleet.url("c"))
+        .contains("jitsudod_signing_key_info{key=\"k1\",fleet_key=\"k2\",replica=\"c\"} 1"));
+    assert!(metrics(&fleet.url("b"))
+        .contains("jitsudod_signing_key_info{key=\"k2\",fleet_key=\"k2\",replica=\"b\"} 1"));
     // c catches up: nothing more to record; every replica restarting again, neither.
     fleet.write_config("c", "k2", POLICY, BIG_LIMITS);
     for r in ["c", "a", "b"] {

@@ -64,12 +64,32 @@ pub fn load_policy(path: &Path) -> std::result::Result<LoadedPolicy, String> {
     })
 }
 
+/// A Prometheus label value: backslash, quote and newline escaped (a value read from the
+/// database is not trusted to be a plain key id).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// The `/metrics` lines naming the policy this replica decides by.
 pub fn render_policy_info(hash: &str, replica: &str) -> String {
+    let (hash, replica) = (label(hash), label(replica));
     format!(
         "# HELP jitsudod_policy_info The policy this replica decides by (SHA-256 of its file).\n\
          # TYPE jitsudod_policy_info gauge\n\
          jitsudod_policy_info{{hash=\"{hash}\",replica=\"{replica}\"}} 1\n"
+    )
+}
+
+/// The `/metrics` lines naming the key this replica signs with and the fleet's active
+/// key: they differ on a replica lagging in a rolling rotation.
+pub fn render_key_info(key: &str, fleet_key: &str, replica: &str) -> String {
+    let (key, fleet_key, replica) = (label(key), label(fleet_key), label(replica));
+    format!(
+        "# HELP jitsudod_signing_key_info The key this replica signs with, and the fleet's active key.\n\
+         # TYPE jitsudod_signing_key_info gauge\n\
+         jitsudod_signing_key_info{{key=\"{key}\",fleet_key=\"{fleet_key}\",replica=\"{replica}\"}} 1\n"
     )
 }
 
@@ -250,5 +270,12 @@ mod tests {
     fn policy_info_names_hash_and_replica() {
         let t = render_policy_info("ab12", "a");
         assert!(t.contains("jitsudod_policy_info{hash=\"ab12\",replica=\"a\"} 1"));
+        let t = render_key_info("k1", "k\"2\n", "a");
+        assert!(
+            t.contains(
+                "jitsudod_signing_key_info{key=\"k1\",fleet_key=\"k\\\"2\\n\",replica=\"a\"} 1"
+            ),
+            "{t}"
+        );
     }
 }

@@ -350,6 +350,12 @@ impl Service {
             &loaded.hash,
             &self.config.replica,
         ));
+        let fleet_key = self.store.fleet_active_key().await?;
+        text.push_str(&fleet::render_key_info(
+            &self.config.active_key().id,
+            fleet_key.as_deref().unwrap_or(""),
+            &self.config.replica,
+        ));
         text.push_str(&self.notifier.render_metrics());
         Ok(text)
     }
