@@ -19,9 +19,8 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -95,40 +94,10 @@ impl Drop for Replica {
     }
 }
 
-/// Start `jitsudod serve --config CONFIG` and wait for its "listening on URL" line.
+/// Start replica `name` on `config`; its stderr goes to `dir`/replica-NAME.log.
 fn spawn(name: &str, config: &Path, dir: &Path) -> Replica {
     let log = dir.join(format!("replica-{name}.log"));
-    let err = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .unwrap();
-    let mut child = Command::new(common::world::bin("jitsudod"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(err)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let Some(url) = line.trim().strip_prefix("listening on ") else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "replica {name} did not start: {line:?}\n{}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
-    };
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
+    let (child, url) = jitsudo_testbed::serve(config, None, &log);
     Replica {
         name: name.to_string(),
         child,
