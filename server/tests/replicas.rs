@@ -601,7 +601,9 @@ fn kill9_of_one_replica_under_load() {
             .collect(),
     ));
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let queue: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Each pending request goes to both approvers, who race for it through whichever
+    // replicas they reach.
+    let queues: [Mutex<Vec<String>>; 2] = Default::default();
     let stop = Arc::new(AtomicBool::new(false));
     let pick = |live: &Mutex<Vec<(String, String)>>, n: usize| {
         let l = live.lock().unwrap();
@@ -620,7 +622,7 @@ fn kill9_of_one_replica_under_load() {
         };
     std::thread::scope(|s| {
         for t in 0..3 {
-            let (live, seen, queue, stop, key) = (&live, &seen, &queue, &stop, &key);
+            let (live, seen, queues, stop, key) = (&live, &seen, &queues, &stop, &key);
             s.spawn(move || {
                 let agent = agent();
                 let mut n = t;
@@ -640,7 +642,11 @@ fn kill9_of_one_replica_under_load() {
                             sn.requests.push(st.id.clone());
                             match st.grant {
                                 Some(g) => sn.tokens.push((st.id, g)),
-                                None => queue.lock().unwrap().push(st.id),
+                                None => {
+                                    for q in queues {
+                                        q.lock().unwrap().push(st.id.clone());
+                                    }
+                                }
                             }
                         }
                         Ok((st, text)) if *st < 500 => panic!("request refused: {st} {text}"),
@@ -650,7 +656,7 @@ fn kill9_of_one_replica_under_load() {
             });
         }
         for (i, who) in ["bob", "carol"].into_iter().enumerate() {
-            let (live, seen, queue, stop, token) = (&live, &seen, &queue, &stop, &tokens[who]);
+            let (live, seen, queue, stop, token) = (&live, &seen, &queues[i], &stop, &tokens[who]);
             s.spawn(move || {
                 let agent = agent();
                 let mut n = i;
@@ -694,6 +700,13 @@ fn kill9_of_one_replica_under_load() {
         stop.store(true, Ordering::SeqCst);
     });
     let seen = Arc::try_unwrap(seen).ok().unwrap().into_inner().unwrap();
+    eprintln!(
+        "answers {}, requests {}, grants told {}, transport failures {:?}",
+        seen.ok,
+        seen.requests.len(),
+        seen.tokens.len() + seen.grant_ids.len(),
+        seen.transport
+    );
     assert!(
         seen.server_errors.is_empty(),
         "no 5xx from any replica: {:?}",
