@@ -5,7 +5,8 @@
 //! * a request has at most one grant (`grants.request_id` is UNIQUE);
 //! * an approver approves a request at most once (primary key of `approvals`);
 //! * a host nonce is accepted once (primary key of `nonces`);
-//! * approver API tokens are stored only as SHA-256 hashes.
+//! * approver API tokens and web session ids are stored only as SHA-256 hashes;
+//! * the fleet has one active key row (`fleet_state`, see `fleet`).
 //!
 //! SQL only: what may be done, and what it means, is the service's. Where a change needs
 //! several statements in one transaction (approving: lock the request row, add the
