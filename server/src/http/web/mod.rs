@@ -170,10 +170,13 @@ fn not_recorded(action: Option<&Action>) -> &'static str {
 /// recorded (a browser whose session expired, or was signed out, must not believe that
 /// its approval went through).
 fn session_lost(action: Option<&Action>) -> Response {
-    let text = format!(
-        "You are not signed in: your session expired or was signed out. {} Sign in and send it again.",
-        not_recorded(action)
-    );
+    let text = match action {
+        Some(a) => format!(
+            "You are not signed in: your session expired or was signed out. {} Sign in and send it again.",
+            not_recorded(Some(a))
+        ),
+        None => "You are not signed in: your session expired or was signed out.".to_string(),
+    };
     let mut resp = html_response(StatusCode::UNAUTHORIZED, login_page(Some(&text)));
     // Forget the dead cookie, so the next page does not send it again.
     if let Ok(c) = HeaderValue::from_str(&format!(
@@ -562,7 +565,22 @@ async fn form_action(
         Ok(text) => (true, text),
         Err(e) => (false, e.message().to_string()),
     };
-    s.service.web_flash(&me.key, ok, &text).await?;
+    if let Err(e) = s.service.web_flash(&me.key, ok, &text).await {
+        // The action's outcome must reach the approver even when the message for the
+        // next page cannot be stored: show it here instead.
+        tracing::warn!(error = %e, "cannot store the web page's message; showing it at once");
+        let class = if ok { "flash" } else { "error" };
+        return Ok(html_response(
+            StatusCode::OK,
+            html::page(
+                "jitsudo approvals",
+                &format!(
+                    "<main><p class=\"{class}\" id=\"flash\">{}</p><p><a href=\"/ui\">Back</a></p></main>",
+                    escape(&text)
+                ),
+            ),
+        ));
+    }
     Ok(redirect_home(None))
 }
 
