@@ -7,6 +7,8 @@
 //! policy = "/etc/jitsudo/policy.toml"
 //! issuer = "approvals.example.internal"                 # iss of grants (default: jitsudod)
 //! active_key = "approvals-2026"                         # the key that signs new grants
+//! replica = "approvals-a"                               # this process among several on one
+//!                                                       # database (default: the host name)
 //!
 //! [tls]                                                 # required unless listen is loopback
 //! cert = "/etc/jitsudo/tls/cert.pem"
@@ -54,6 +56,26 @@ pub struct ServiceConfig {
     /// `[recordings] keep`: stored recordings older than this (since they were received)
     /// are deleted by the retention sweep. None: kept forever.
     pub recordings_keep: Option<std::time::Duration>,
+    /// This replica's name in the audit trail and in /metrics (default: the host name).
+    pub replica: String,
+}
+
+/// This machine's host name (the kernel's), or `localhost` when it cannot be read.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// A replica name: 1-64 letters, digits and `.-_:`, so that it can stand as a
+/// Prometheus label value and in a log line as it is.
+fn valid_replica(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +118,7 @@ struct Raw {
     policy: Spanned<String>,
     issuer: Option<Spanned<String>>,
     active_key: Spanned<String>,
+    replica: Option<Spanned<String>>,
     tls: Option<RawTls>,
     #[serde(default)]
     signing_key: Vec<RawKey>,
@@ -245,6 +268,18 @@ pub fn parse(
         }
         Some(i) => i.get_ref().clone(),
     };
+    let replica = match &raw.replica {
+        None => Some(host_name())
+            .filter(|h| valid_replica(h))
+            .unwrap_or_else(|| "jitsudod".to_string()),
+        Some(r) if !valid_replica(r.get_ref()) => {
+            return at.err(
+                r.span(),
+                "replica must be 1-64 letters, digits, '.', '-', '_' or ':'",
+            )
+        }
+        Some(r) => r.get_ref().clone(),
+    };
     let mut limits = Limits::default();
     if let Some(l) = &raw.limits {
         let num = |v: &Option<Spanned<i64>>,
@@ -311,6 +346,7 @@ pub fn parse(
         limits,
         webhooks,
         recordings_keep,
+        replica,
     })
 }
 

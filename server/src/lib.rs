@@ -13,7 +13,7 @@
 //! config                the config file
 //! webhook               deliveries
 //! store                 SQL only (SQLite, PostgreSQL), with the audit chain
-//! model     limits      the shared vocabulary; rate limits and counters
+//! model     limits      the shared vocabulary; counters
 //! ```
 
 pub mod cli;

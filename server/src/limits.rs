@@ -1,55 +1,9 @@
-//! Per-key token buckets (per host, per user) and the service's Prometheus counters.
+//! The service's Prometheus counters. (Rate limits are counted in the database, for
+//! the whole fleet of replicas: see `service::fleet`.)
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
-
-/// A token bucket per key: `per_minute` requests, refilled continuously.
-pub struct RateLimiter {
-    per_minute: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    pub fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter {
-            per_minute: per_minute as f64,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Take one token; `Err(seconds)` says when the next one is due.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        self.check_at(key, Instant::now())
-    }
-
-    pub fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 100_000 {
-            // Forget full buckets rather than grow without bound.
-            let cap = self.per_minute;
-            let rate = cap / 60.0;
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < cap
-            });
-        }
-        let (tokens, at) = buckets
-            .entry(key.to_string())
-            .or_insert((self.per_minute, now));
-        let refill = now.duration_since(*at).as_secs_f64() * self.per_minute / 60.0;
-        *tokens = (*tokens + refill).min(self.per_minute);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) * 60.0 / self.per_minute).ceil().max(1.0) as u64)
-        }
-    }
-}
 
 /// Latency buckets for new-request handling, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -181,18 +135,6 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn bucket_refills() {
-        let r = RateLimiter::new(2);
-        let t = Instant::now();
-        assert!(r.check_at("a", t).is_ok());
-        assert!(r.check_at("a", t).is_ok());
-        assert_eq!(r.check_at("a", t), Err(30));
-        assert!(r.check_at("b", t).is_ok(), "keys are independent");
-        assert!(r.check_at("a", t + Duration::from_secs(31)).is_ok());
-    }
 
     #[test]
     fn metrics_render() {

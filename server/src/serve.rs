@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jitsudo_policy::policy;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config;
 use crate::http::{self, AppState};
 use crate::limits::inc;
+use crate::service::fleet::load_policy;
 use crate::service::Service;
 use crate::store::Db;
 use crate::webhook::Notifier;
@@ -24,7 +24,7 @@ pub struct Options {
 
 pub async fn serve(opts: Options) -> Result<(), String> {
     let cfg = config::load(&opts.config)?;
-    let policy = policy::load(&cfg.policy).map_err(|e| format!("refusing to start: {e}"))?;
+    let policy = load_policy(&cfg.policy).map_err(|e| format!("refusing to start: {e}"))?;
     let db = Db::connect(&cfg.database)
         .await
         .map_err(|e| e.to_string())?;
@@ -39,17 +39,19 @@ pub async fn serve(opts: Options) -> Result<(), String> {
     let tls = cfg.tls.clone();
     let notifier = Notifier::start(cfg.webhooks.clone());
     let service = Service::new(db, cfg, policy, offset, notifier);
-    // A changed active_key is a key change: record it in the audit trail.
+    // A change of the fleet's active key is recorded once, by the first replica with
+    // the new key (decided in the database).
     service
         .record_active_key()
         .await
         .map_err(|e| e.to_string())?;
+    service
+        .record_policy_loaded("start")
+        .await
+        .map_err(|e| e.to_string())?;
     let c = &service.config;
-    tracing::info!(rules = service.policy().rules.len(), policy = %c.policy.display(), active_key = %c.active_key().id, database = %redact(&c.database), "starting");
-    let state = Arc::new(AppState {
-        service,
-        web: Default::default(),
-    });
+    tracing::info!(rules = service.policy().rules.len(), policy = %c.policy.display(), policy_hash = %service.loaded_policy().hash, replica = %c.replica, active_key = %c.active_key().id, database = %redact(&c.database), "starting");
+    let state = Arc::new(AppState { service });
     let app = http::router(state.clone());
 
     let handle = axum_server::Handle::new();
@@ -133,7 +135,7 @@ async fn signals(
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                reload_policy(&state.service, &state.service.config.policy);
+                reload_policy(&state.service, &state.service.config.policy).await;
                 if let (Some(r), Some(t)) = (&rustls, &tls) {
                     if let Err(e) = r.reload_from_pem_file(&t.cert, &t.key).await {
                         tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one");
@@ -148,13 +150,17 @@ async fn signals(
     handle.graceful_shutdown(Some(Duration::from_secs(10)));
 }
 
-/// Load the policy again; an invalid file is rejected and the old policy stays.
-pub fn reload_policy(service: &Service, path: &Path) {
-    match policy::load(path) {
+/// Load the policy again; an invalid file is rejected and the old policy stays. A
+/// policy taken is recorded (`policy.loaded`, with its hash) in the audit trail.
+pub async fn reload_policy(service: &Service, path: &Path) {
+    match load_policy(path) {
         Ok(p) => {
-            tracing::info!(rules = p.rules.len(), "policy reloaded");
+            tracing::info!(rules = p.policy.rules.len(), policy_hash = %p.hash, "policy reloaded");
             service.set_policy(p);
             inc(&service.metrics.policy_reloads_ok);
+            if let Err(e) = service.record_policy_loaded("reload").await {
+                tracing::error!(error = %e, "cannot record the reloaded policy in the audit trail");
+            }
         }
         Err(e) => {
             tracing::error!(error = %e, "policy rejected; keeping the previous policy");
@@ -181,6 +187,9 @@ async fn housekeeping(state: Arc<AppState>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "recordings past [recordings] keep deleted"),
             Err(e) => tracing::warn!(error = %e, "cannot sweep old recordings"),
+        }
+        if let Err(e) = state.service.sweep_shared_state().await {
+            tracing::warn!(error = %e, "cannot sweep expired web sessions and rate windows");
         }
     }
 }

@@ -583,8 +583,8 @@ fn concurrent_writers(database: &str) {
     assert_eq!(count("request.created"), N);
     assert_eq!(count("request.decided"), N);
     assert_eq!(count("grant.issued"), N);
-    // approver.added ×2 (admin, auditor), key.activated, host.registered.
-    assert_eq!(all.len(), 3 * N + 4, "no record lost or doubled");
+    // approver.added ×2 (admin, auditor), key.activated, policy.loaded, host.registered.
+    assert_eq!(all.len(), 3 * N + 5, "no record lost or doubled");
     // One chain, no fork: each record links to the one before it.
     let mut prev = jitsudo_policy::audit::GENESIS.to_string();
     for r in &all {

@@ -536,7 +536,8 @@ fn approver_web_page_in_chromium() {
     );
     run_ok(svc.ctl(&bob).args(["audit", "verify"]));
 
-    // Signing out ends the session on the server too.
+    // Signing out ends the session on the server too; a form sent with the old cookie
+    // gets the sign-in page (401), never a silent redirect, and changes nothing.
     b.submit("header button");
     b.find("#token");
     assert_eq!(
@@ -547,7 +548,7 @@ fn approver_web_page_in_chromium() {
             &format!("csrf={csrf}&grant={grant}&reason=x"),
             None
         ),
-        303
+        401
     );
 }
 

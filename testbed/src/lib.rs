@@ -65,7 +65,7 @@ mod service;
 mod world;
 
 pub use artifact::{artifact, profile_dir, workspace_root, JITSUDO_TEST_BIN};
-pub use service::{Service, ServiceBuilder};
+pub use service::{serve, Service, ServiceBuilder};
 pub use world::{Home, Minted, World, WorldBuilder, DEFAULT_HOST, LIBEXEC};
 
 /// Fail (not skip) unless running as root; `why` is the failure message, naming what

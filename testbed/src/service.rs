@@ -93,6 +93,15 @@ pub struct Service {
 /// Start `jitsudod serve` and wait for its "listening on URL" line; stderr goes to
 /// `dir`/service.log (appended, so a restart keeps the earlier log).
 fn spawn(config: &Path, fake_now: Option<&str>, dir: &Path) -> (Child, String) {
+    serve(config, fake_now, &dir.join("service.log"))
+}
+
+/// `jitsudod serve --config CONFIG [--fake-now TIME]`, waited for until it prints its
+/// "listening on URL" line, with stderr appended to `log`: the child (the caller kills
+/// it) and the URL. For suites that write their own configs, such as several replicas
+/// on one database; most want [`Service::builder`].
+#[track_caller]
+pub fn serve(config: &Path, fake_now: Option<&str>, log_path: &Path) -> (Child, String) {
     let mut cmd = Command::new(artifact("jitsudod"));
     cmd.args(["serve", "--config"]).arg(config);
     if let Some(t) = fake_now {
@@ -101,7 +110,7 @@ fn spawn(config: &Path, fake_now: Option<&str>, dir: &Path) -> (Child, String) {
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("service.log"))
+        .open(log_path)
         .unwrap();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -118,7 +127,7 @@ fn spawn(config: &Path, fake_now: Option<&str>, dir: &Path) -> (Child, String) {
         let _ = child.wait();
         panic!(
             "jitsudod did not start: {line:?}\n{}",
-            fs::read_to_string(dir.join("service.log")).unwrap_or_default()
+            fs::read_to_string(log_path).unwrap_or_default()
         );
     };
     let url = url.to_string();

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod fleet;
 pub mod journal;
 pub mod recording;
 pub mod validate;
@@ -29,11 +30,12 @@ use jitsudo_policy::policy::{Ask, Outcome, Policy};
 use sha2::{Digest, Sha256};
 
 use crate::config::ServiceConfig;
-use crate::limits::{inc, Metrics, RateLimiter};
+use crate::limits::{inc, Metrics};
 use crate::store::audit::Entry;
 use crate::store::{Db, DbError, Table};
 use crate::webhook::{Event, Notifier};
 pub use error::{Error, Result};
+pub use fleet::LoadedPolicy;
 
 pub use crate::model::{ApprovalRow, Approver, GrantListing, GrantRow, RequestRow, RequestStatus};
 pub use crate::store::audit::{Filter as AuditFilter, Verified};
@@ -47,12 +49,11 @@ pub const PENDING_TTL: i64 = 24 * 3600;
 pub struct Service {
     pub store: Db,
     pub config: ServiceConfig,
-    policy: RwLock<Arc<Policy>>,
+    /// The policy and the SHA-256 of its file, swapped together on reload.
+    policy: RwLock<LoadedPolicy>,
     /// Seconds added to the real clock when evaluating policy hours and weekdays
     /// (`--fake-now`, for tests only). Grant times always use the real clock.
     pub policy_clock_offset: i64,
-    pub host_limiter: RateLimiter,
-    pub user_limiter: RateLimiter,
     pub metrics: Metrics,
     /// Webhook delivery queue (a no-op without `[[webhook]]`).
     pub notifier: Notifier,
@@ -304,16 +305,14 @@ impl Service {
     pub fn new(
         store: Db,
         config: ServiceConfig,
-        policy: Policy,
+        policy: LoadedPolicy,
         policy_clock_offset: i64,
         notifier: Notifier,
     ) -> Service {
         Service {
             store,
-            host_limiter: RateLimiter::new(config.limits.host_per_minute),
-            user_limiter: RateLimiter::new(config.limits.user_per_minute),
             config,
-            policy: RwLock::new(Arc::new(policy)),
+            policy: RwLock::new(policy),
             policy_clock_offset,
             metrics: Metrics::default(),
             notifier,
@@ -321,24 +320,19 @@ impl Service {
     }
 
     pub fn policy(&self) -> Arc<Policy> {
+        self.loaded_policy().policy
+    }
+
+    /// The policy with the hash of its file.
+    pub fn loaded_policy(&self) -> LoadedPolicy {
         self.policy
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    pub fn set_policy(&self, p: Policy) {
-        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(p);
-    }
-
-    fn limited(&self, limiter: &RateLimiter, key: &str, what: &str) -> Result<()> {
-        limiter.check(key).map_err(|secs| {
-            inc(&self.metrics.rate_limited);
-            Error::RateLimited {
-                message: format!("rate limit for {what} reached; retry in {secs}s"),
-                retry_after: secs,
-            }
-        })
+    pub fn set_policy(&self, p: LoadedPolicy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = p;
     }
 
     // ---- health and metrics -------------------------------------------------------------
@@ -350,7 +344,18 @@ impl Service {
     /// The Prometheus text of /metrics.
     pub async fn metrics_text(&self) -> Result<String> {
         let pending = self.store.count(Table::Pending).await?;
-        let mut text = self.metrics.render(pending, self.policy().rules.len());
+        let loaded = self.loaded_policy();
+        let mut text = self.metrics.render(pending, loaded.policy.rules.len());
+        text.push_str(&fleet::render_policy_info(
+            &loaded.hash,
+            &self.config.replica,
+        ));
+        let fleet_key = self.store.fleet_active_key().await?;
+        text.push_str(&fleet::render_key_info(
+            &self.config.active_key().id,
+            fleet_key.as_deref().unwrap_or(""),
+            &self.config.replica,
+        ));
         text.push_str(&self.notifier.render_metrics());
         Ok(text)
     }
@@ -373,7 +378,12 @@ impl Service {
         let key = PublicKey::from_paserk(&key).map_err(internal)?;
         let env = wire::open_envelope(&signed.envelope, &key, &host, path, now())
             .map_err(|e| Error::Unauthenticated(fail(e)))?;
-        self.limited(&self.host_limiter, &host, &format!("host {host}"))?;
+        self.limited(
+            &format!("host:{host}"),
+            self.config.limits.host_per_minute,
+            &format!("host {host}"),
+        )
+        .await?;
         if !self.store.use_nonce(&host, &env.nonce, now()).await? {
             return Err(Error::Unauthenticated(fail(
                 "replayed request: this nonce was already used".into(),
@@ -432,13 +442,17 @@ impl Service {
             .map_err(|e| invalid(format!("invalid request: {e}")))?;
         let (command, source) = validate::request(&r)?;
         self.limited(
-            &self.user_limiter,
-            &format!("{}/{}", env.host, r.user),
+            &format!("user:{}/{}", env.host, r.user),
+            self.config.limits.user_per_minute,
             &format!("user {} on {}", r.user, env.host),
-        )?;
+        )
+        .await?;
 
         let now = now();
-        let policy = self.policy();
+        let LoadedPolicy {
+            policy,
+            hash: policy_hash,
+        } = self.loaded_policy();
         let ask = Ask {
             user: &r.user,
             groups: &r.groups,
@@ -524,7 +538,9 @@ impl Service {
                 row.decided_by = Some(format!("policy:{}", decision.rule));
             }
         }
-        self.store.insert_request(&row, grant.as_ref()).await?;
+        self.store
+            .insert_decided_request(&row, grant.as_ref(), &policy_hash)
+            .await?;
         if grant.is_some() {
             inc(&self.metrics.grants_issued);
         }
@@ -552,7 +568,7 @@ impl Service {
         tracing::info!(
             request = %row.id, host = %row.host, user = %row.user, run_as = %row.run_as,
             command = %row.command, rule = %row.rule, status = %row.status,
-            grant = grant.as_ref().map(|g| g.id.as_str()).unwrap_or("-"), "decision"
+            grant = grant.as_ref().map(|g| g.id.as_str()).unwrap_or("-"), policy_hash = %policy_hash, "decision"
         );
         let mut status = status_of(&row, 0, grant.map(|g| g.token));
         status.poll_key = Some(poll_key);
@@ -891,30 +907,64 @@ impl Service {
         Ok(self.store.audit_verify().await?)
     }
 
-    /// Record that the configured active key signs from now on, unless the last such
-    /// record says so already (at start-up: a changed `active_key` is a key change).
-    /// True if it recorded.
-    pub async fn record_active_key(&self) -> Result<bool> {
-        let key = self.config.active_key();
-        let (key_id, public_key) = (key.id.as_str(), key.public.to_paserk());
-        let mut tx = self.store.write().await?;
-        let result = async {
-            let same = tx
-                .last_key_activation()
-                .await?
-                .is_some_and(|d| d["key_id"] == key_id && d["public_key"] == public_key.as_str());
-            if same {
-                return Ok(false);
-            }
-            let e = Entry::new("key.activated", "jitsudod").detail(serde_json::json!({
-                "key_id": key_id,
-                "public_key": public_key,
-            }));
-            tx.audit(now(), &[e]).await?;
-            Ok(true)
-        }
-        .await;
-        tx.finish(result).await
+    // ---- several replicas (see `fleet`) ---------------------------------------------------
+
+    /// Count a request against the fleet's limit for `bucket`.
+    async fn limited(&self, bucket: &str, per_minute: u32, what: &str) -> Result<()> {
+        fleet::limited(&self.store, &self.metrics, bucket, per_minute, what).await
+    }
+
+    /// Record `policy.loaded` for the current policy (`why`: start, reload).
+    pub async fn record_policy_loaded(&self, why: &str) -> Result<()> {
+        let c = &self.config;
+        fleet::record_policy_loaded(
+            &self.store,
+            &c.replica,
+            &c.policy,
+            &self.loaded_policy(),
+            why,
+        )
+        .await
+    }
+
+    /// Make the configured active key the fleet's (recorded once per change).
+    pub async fn record_active_key(&self) -> Result<fleet::KeyChange> {
+        fleet::activate_key(&self.store, self.config.active_key(), &self.config.replica).await
+    }
+
+    /// A new web session for `who`: (session id, CSRF token), or None when `max` are open.
+    pub async fn web_sign_in(
+        &self,
+        who: &Approver,
+        token_hash: &str,
+        secs: i64,
+        max: i64,
+    ) -> Result<Option<(String, String)>> {
+        fleet::web_sign_in(&self.store, who, token_hash, secs, max).await
+    }
+
+    /// The live web session `id_hash` and its approver; its pending message is taken.
+    pub async fn web_session(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<(Approver, fleet::WebSession)>> {
+        fleet::web_session(&self.store, id_hash).await
+    }
+
+    /// Leave a message for the session's next page.
+    pub async fn web_flash(&self, id_hash: &str, ok: bool, text: &str) -> Result<()> {
+        Ok(self.store.web_session_flash(id_hash, ok, text).await?)
+    }
+
+    /// Sign a web session out (delete its row).
+    pub async fn web_sign_out(&self, id_hash: &str) -> Result<()> {
+        self.store.web_session_delete(id_hash).await?;
+        Ok(())
+    }
+
+    /// Remove expired web sessions and old rate-limit windows.
+    pub async fn sweep_shared_state(&self) -> Result<()> {
+        fleet::sweep(&self.store).await
     }
 
     // ---- housekeeping -------------------------------------------------------------------

@@ -5,7 +5,8 @@
 //! * a request has at most one grant (`grants.request_id` is UNIQUE);
 //! * an approver approves a request at most once (primary key of `approvals`);
 //! * a host nonce is accepted once (primary key of `nonces`);
-//! * approver API tokens are stored only as SHA-256 hashes.
+//! * approver API tokens and web session ids are stored only as SHA-256 hashes;
+//! * the fleet has one active key row (`fleet_state`, see `fleet`).
 //!
 //! SQL only: what may be done, and what it means, is the service's. Where a change needs
 //! several statements in one transaction (approving: lock the request row, add the
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod fleet;
 pub mod recordings;
 mod rows;
 pub mod tx;
@@ -114,6 +116,16 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     7,
     recordings::SQLITE_STATE,
     recordings::POSTGRES_STATE,
+), (
+    // What several replicas share: web sessions, rate-limit windows, the fleet's key.
+    8,
+    fleet::SQLITE_SCHEMA,
+    fleet::POSTGRES_SCHEMA,
+), (
+    // The policy file (its SHA-256) that decided each request.
+    9,
+    fleet::POLICY_HASH_SCHEMA,
+    fleet::POLICY_HASH_SCHEMA,
 )];
 
 impl Db {
@@ -423,10 +435,21 @@ impl Db {
 
     /// Store a new request; with `grant`, also its (automatically issued) grant, atomically.
     pub async fn insert_request(&self, req: &RequestRow, grant: Option<&GrantRow>) -> R<()> {
+        self.insert_decided_request(req, grant, "").await
+    }
+
+    /// `insert_request`, recording the SHA-256 of the policy file that decided it (on
+    /// the row and in the `request.decided` record).
+    pub async fn insert_decided_request(
+        &self,
+        req: &RequestRow,
+        grant: Option<&GrantRow>,
+        policy_hash: &str,
+    ) -> R<()> {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -450,6 +473,7 @@ impl Db {
             .bind(req.kind.to_string())
             .bind(i64::from(req.allow_exec))
             .bind(i64::from(req.record))
+            .bind(policy_hash)
             .execute(&mut **tx)
             .await?;
             if let Some(g) = grant {
@@ -481,6 +505,7 @@ impl Db {
                         "record": req.record,
                         "approvals_needed": req.approvals_needed,
                         "approvers": serde_json::from_str::<serde_json::Value>(&req.approvers).unwrap_or_default(),
+                        "policy_hash": policy_hash,
                     })),
             ];
             if let Some(g) = grant {

@@ -9,9 +9,13 @@
 //! * Sign-in exchanges the approver token for a random session id in a cookie
 //!   (`HttpOnly`, `SameSite=Strict`, `Path=/ui`, `Secure` when the service runs TLS).
 //!   The service keeps only the SHA-256 of the session id, with the approver's token
-//!   hash, so a removed approver loses the page at once. Sessions live in memory for
-//!   at most 12 hours (a restart signs everyone out; with several replicas, pin a
-//!   browser to one).
+//!   hash, so a removed approver loses the page at once. Sessions are rows of the
+//!   database (`web_sessions`, with the session's own CSRF token and the message for
+//!   its next page), for at most 12 hours: any replica serves any browser, a restart
+//!   signs nobody out, signing out deletes the row and expired rows are swept.
+//! * An action that cannot be performed (no session, an expired one, a stale form) is
+//!   never dropped in silence: the answer is the sign-in page or an error page saying
+//!   that the action was not recorded.
 //! * Every POST carries the session's CSRF token in a hidden field, compared in
 //!   constant time, and a present `Origin` header must name this host.
 //! * Every piece of stored text goes through `html::escape`; the
@@ -27,7 +31,6 @@
 
 pub mod html;
 pub mod player;
-pub mod session;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
@@ -38,15 +41,14 @@ use axum::{Form, Router};
 use jitsudo_core::grant::Kind;
 use serde::Deserialize;
 
-use crate::http::error::{err, ApiError};
+use crate::http::error::ApiError;
 use crate::http::state::Shared;
 use crate::http::web::html::escape;
-use crate::http::web::session::Session;
 use crate::service::{token_hash, Approver, Error, RecordingSearch};
 
 const COOKIE: &str = "jitsudo_session";
 const SESSION_SECS: i64 = 12 * 3600;
-const MAX_SESSIONS: usize = 10_000;
+const MAX_SESSIONS: i64 = 10_000;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn routes() -> Router<Shared> {
@@ -121,6 +123,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
 /// The signed-in approver and the session's CSRF token and pending message.
 struct Signed {
     who: Approver,
+    /// SHA-256 of the session id: the session's key in the database.
     key: String,
     csrf: String,
     flash: Option<(bool, String)>,
@@ -131,39 +134,15 @@ async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Option<Signed>, Ap
         return Ok(None);
     };
     let key = sha256_hex(&id);
-    let (token_hash, csrf, flash) = {
-        let mut map = s.web.lock();
-        match map.get_mut(&key) {
-            Some(sess) if sess.expires > now() => (
-                sess.token_hash.clone(),
-                sess.csrf.clone(),
-                sess.flash.take(),
-            ),
-            Some(_) => {
-                map.remove(&key);
-                return Ok(None);
-            }
-            None => return Ok(None),
-        }
-    };
-    match s.service.approver_by_token_hash(&token_hash).await? {
-        Some(who) => Ok(Some(Signed {
+    Ok(s.service
+        .web_session(&key)
+        .await?
+        .map(|(who, session)| Signed {
             who,
             key,
-            csrf,
-            flash,
-        })),
-        None => {
-            s.web.lock().remove(&key);
-            Ok(None)
-        }
-    }
-}
-
-fn set_flash(s: &Shared, key: &str, ok: bool, text: String) {
-    if let Some(sess) = s.web.lock().get_mut(key) {
-        sess.flash = Some((ok, text));
-    }
+            csrf: session.csrf,
+            flash: session.flash,
+        }))
 }
 
 fn same_bytes(a: &str, b: &str) -> bool {
@@ -189,6 +168,37 @@ fn check_origin(headers: &HeaderMap) -> Result<(), &'static str> {
         return Err("cross-site request refused");
     }
     Ok(())
+}
+
+/// What an action form asked for, as the refusal pages name it.
+fn not_recorded(action: Option<&Action>) -> &'static str {
+    match action {
+        Some(Action::Approve) => "The approval was NOT recorded.",
+        Some(Action::Deny) => "The denial was NOT recorded.",
+        Some(Action::Revoke) => "The revocation was NOT recorded.",
+        None => "Nothing was changed.",
+    }
+}
+
+/// An action refused before it ran: the sign-in page, saying why and that nothing was
+/// recorded (a browser whose session expired, or was signed out, must not believe that
+/// its approval went through).
+fn session_lost(action: Option<&Action>) -> Response {
+    let text = match action {
+        Some(a) => format!(
+            "You are not signed in: your session expired or was signed out. {} Sign in and send it again.",
+            not_recorded(Some(a))
+        ),
+        None => "You are not signed in: your session expired or was signed out.".to_string(),
+    };
+    let mut resp = html_response(StatusCode::UNAUTHORIZED, login_page(Some(&text)));
+    // Forget the dead cookie, so the next page does not send it again.
+    if let Ok(c) = HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"
+    )) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
 }
 
 fn forbidden(why: &str) -> Response {
@@ -417,30 +427,16 @@ async fn login(
             ));
         }
     };
-    let id = jitsudo_core::wire::random_hex(32)
-        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let csrf = jitsudo_core::wire::random_hex(32)
-        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    {
-        let mut map = s.web.lock();
-        let t = now();
-        map.retain(|_, v| v.expires > t);
-        if map.len() >= MAX_SESSIONS {
-            return Ok(html_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                login_page(Some("Too many open sessions; try again later.")),
-            ));
-        }
-        map.insert(
-            sha256_hex(&id),
-            Session {
-                token_hash: token_hash(token),
-                csrf,
-                expires: t + SESSION_SECS,
-                flash: None,
-            },
-        );
-    }
+    let Some((id, _csrf)) = s
+        .service
+        .web_sign_in(&who, &token_hash(token), SESSION_SECS, MAX_SESSIONS)
+        .await?
+    else {
+        return Ok(html_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            login_page(Some("Too many open sessions; try again later.")),
+        ));
+    };
     tracing::info!(approver = %who.name, "signed in to the web page");
     let secure = if s.service.config.tls.is_some() {
         "; Secure"
@@ -466,25 +462,31 @@ struct ActionForm {
 }
 
 /// The common head of every signed-in POST: same origin, a session, the CSRF token.
+/// Each refusal says that `action` (None: signing out) was not recorded.
 async fn action_guard(
     s: &Shared,
     headers: &HeaderMap,
     form: Result<Form<ActionForm>, FormRejection>,
+    action: Option<&Action>,
 ) -> Result<Result<(Signed, ActionForm), Response>, ApiError> {
+    let unrecorded = not_recorded(action);
     if let Err(why) = check_origin(headers) {
-        return Ok(Err(forbidden(why)));
+        return Ok(Err(forbidden(&format!("{why}. {unrecorded}"))));
     }
     let Some(me) = signed_in(s, headers).await? else {
-        return Ok(Err(redirect_home(None)));
+        if action.is_some() {
+            tracing::warn!("web form without a live session refused");
+        }
+        return Ok(Err(session_lost(action)));
     };
     let Ok(Form(form)) = form else {
-        return Ok(Err(forbidden("incomplete form")));
+        return Ok(Err(forbidden(&format!("Incomplete form. {unrecorded}"))));
     };
     if !same_bytes(&form.csrf, &me.csrf) {
         tracing::warn!(approver = %me.who.name, "web form with a wrong CSRF token refused");
-        return Ok(Err(forbidden(
-            "this form is stale or was not sent by this page; reload and try again",
-        )));
+        return Ok(Err(forbidden(&format!(
+            "This form is stale or was not sent by this page. {unrecorded} Reload the page and try again."
+        ))));
     }
     Ok(Ok((me, form)))
 }
@@ -494,11 +496,11 @@ async fn logout(
     headers: HeaderMap,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let (me, _) = match action_guard(&s, &headers, form).await? {
+    let (me, _) = match action_guard(&s, &headers, form, None).await? {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
-    s.web.lock().remove(&me.key);
+    s.service.web_sign_out(&me.key).await?;
     Ok(redirect_home(Some(format!(
         "{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"
     ))))
@@ -544,7 +546,7 @@ async fn form_action(
     form: Result<Form<ActionForm>, FormRejection>,
     action: Action,
 ) -> Result<Response, ApiError> {
-    let (me, f) = match action_guard(s, headers, form).await? {
+    let (me, f) = match action_guard(s, headers, form, Some(&action)).await? {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
@@ -582,7 +584,22 @@ async fn form_action(
         Ok(text) => (true, text),
         Err(e) => (false, e.message().to_string()),
     };
-    set_flash(s, &me.key, ok, text);
+    if let Err(e) = s.service.web_flash(&me.key, ok, &text).await {
+        // The action's outcome must reach the approver even when the message for the
+        // next page cannot be stored: show it here instead.
+        tracing::warn!(error = %e, "cannot store the web page's message; showing it at once");
+        let class = if ok { "flash" } else { "error" };
+        return Ok(html_response(
+            StatusCode::OK,
+            html::page(
+                "jitsudo approvals",
+                &format!(
+                    "<main><p class=\"{class}\" id=\"flash\">{}</p><p><a href=\"/ui\">Back</a></p></main>",
+                    escape(&text)
+                ),
+            ),
+        ));
+    }
     Ok(redirect_home(None))
 }
 
