@@ -393,6 +393,12 @@ pub struct NewRequest {
     /// SSH client address, when the user came in over SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// `--ticket`: the ticket id a policy rule may require.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// `jitsudo --extend GRANT`: the id of the caller's grant this request would replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 fn exec_kind() -> Kind {
@@ -421,6 +427,13 @@ pub struct RequestStatus {
     /// Only in the answer to the request itself: the capability for polling it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_key: Option<String>,
+    /// Once decided by people: who approved (or the one who denied), so the waiting
+    /// requester hears who answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decided_by: Vec<String>,
+    /// The approvers' comments (`bob: looks fine`), or the denial's reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<String>,
 }
 
 /// `POST /v1/host/sync` (inside an envelope).
@@ -470,6 +483,11 @@ pub struct RequestView {
     pub approvals: Vec<ApprovalView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// The grant an extension request would replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -508,6 +526,9 @@ pub struct ApproverAdd {
     pub groups: Vec<String>,
     #[serde(default)]
     pub admin: bool,
+    /// The approver's Slack member id (`U…`), for votes from Slack's buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -573,6 +594,8 @@ mod tests {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         };
         let text = serde_json::to_string(&body).unwrap();
         assert!(!text.contains("kind"), "{text}");
@@ -598,6 +621,8 @@ mod tests {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         };
         let t = sign_envelope(&key, "web-01", PATH_REQUESTS, 1000, &body).unwrap();
         assert_eq!(envelope_host(&t).unwrap(), "web-01");
@@ -659,6 +684,8 @@ mod tests {
                 session_bound: false,
                 exec: false,
                 record: false,
+                ticket: None,
+                extends: None,
             },
             &key,
         )

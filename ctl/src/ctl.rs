@@ -170,6 +170,9 @@ pub struct MintArgs {
     /// Record every run under the grant (/var/log/jitsudo-io, replayable by sudoreplay and jitsudoctl replay)
     #[arg(long)]
     pub record: bool,
+    /// Ticket id recorded in the grant (`ticket` claim; shown by jitsudo -l)
+    #[arg(long, value_name = "ID")]
+    pub ticket: Option<String>,
 }
 
 pub fn ctl_main() -> ExitCode {
@@ -198,8 +201,14 @@ pub fn ctl_main() -> ExitCode {
             name,
             groups,
             admin: is_admin,
+            slack_id,
             service,
-        }) => admin::approver_add(&name, &groups, is_admin, &service),
+        }) => admin::approver_add(&name, &groups, is_admin, slack_id.as_deref(), &service),
+        CtlCommand::Approver(admin::ApproverCommand::Slack {
+            name,
+            slack_id,
+            service,
+        }) => admin::approver_slack(&name, &slack_id, &service),
         CtlCommand::Requests { pending, service } => admin::requests(pending, &service),
         CtlCommand::Approve {
             id,
@@ -331,6 +340,9 @@ fn mint(args: &MintArgs) -> Result<(), String> {
             "an exec grant needs at least one --command SPEC (e.g. --command /usr/bin/id)".into(),
         );
     }
+    if let Some(t) = &args.ticket {
+        jitsudo_core::grant::valid_ticket(t).map_err(|e| format!("--ticket: {e}"))?;
+    }
     if kind == Kind::Edit {
         if args.commands.is_empty() {
             return Err("an edit grant needs at least one --command FILE (e.g. --command /etc/nginx/nginx.conf)".into());
@@ -404,6 +416,8 @@ fn mint(args: &MintArgs) -> Result<(), String> {
         session_bound: args.session_bound,
         exec: args.allow_exec,
         record: args.record,
+        ticket: args.ticket.clone(),
+        extends: None,
     };
     let token = grant::sign(&claims, &key)?;
     if exp <= now {
