@@ -264,6 +264,33 @@ fn network_recording(
     }
 }
 
+/// The requester hears who decided and what they said (people's decisions only; the
+/// policy's are the message itself). What the service sent is shown without control
+/// characters, so no comment can drive the terminal.
+fn tell_decision(status: &RequestStatus) {
+    if status.decided_by.is_empty() {
+        return;
+    }
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    };
+    let verb = if status.status == "approved" {
+        "approved"
+    } else {
+        "denied"
+    };
+    eprintln!(
+        "jitsudo: request {} {verb} by {}",
+        clean(&status.id),
+        clean(&status.decided_by.join(", "))
+    );
+    for c in &status.comments {
+        eprintln!("jitsudo:   {}", clean(c));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,32 +344,5 @@ mod tests {
             matches!(&msgs[..], [ChildMsg::Failed { message }] if message.contains("cannot reach")),
             "{msgs:?}"
         );
-    }
-}
-
-/// The requester hears who decided and what they said (people's decisions only; the
-/// policy's are the message itself). What the service sent is shown without control
-/// characters, so no comment can drive the terminal.
-fn tell_decision(status: &RequestStatus) {
-    if status.decided_by.is_empty() {
-        return;
-    }
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect()
-    };
-    let verb = if status.status == "approved" {
-        "approved"
-    } else {
-        "denied"
-    };
-    eprintln!(
-        "jitsudo: request {} {verb} by {}",
-        clean(&status.id),
-        clean(&status.decided_by.join(", "))
-    );
-    for c in &status.comments {
-        eprintln!("jitsudo:   {}", clean(c));
     }
 }

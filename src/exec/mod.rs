@@ -202,7 +202,7 @@ pub struct Bounds<'a> {
     /// A grant in the caller's cache that replaces the grant with this id (an approved
     /// `jitsudo --extend`) and covers this very run, asked when the grant is revoked or
     /// its end (or the warning before it) comes. `None`: the run ends as it would have.
-    pub successor: Box<dyn FnMut(&str) -> Option<Successor> + 'a>,
+    pub successor: FindSuccessor<'a>,
     /// Log an event of the run (syslog and journal).
     pub log: Box<dyn FnMut(RunEvent<'_>) + 'a>,
     /// The run's session recording, when its grant or the host config asks for one: the
@@ -210,6 +210,9 @@ pub struct Bounds<'a> {
     /// that are not terminals) and seals it at the end. A write that fails ends the run.
     pub recorder: Option<crate::iolog::writer::Recorder>,
 }
+
+/// `Bounds::successor`: the current grant's id in, its successor out.
+pub type FindSuccessor<'a> = Box<dyn FnMut(&str) -> Option<Successor> + 'a>;
 
 /// The grant a run continues under (see `Bounds::successor`).
 #[derive(Clone, Debug, PartialEq, Eq)]
