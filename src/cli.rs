@@ -293,4 +293,42 @@ mod tests {
         // A request needs a command or files.
         assert!(Cli::try_parse_from(args(&["--request", "--reason", "x"])).is_err());
     }
+
+    #[test]
+    fn tickets_ride_on_requests_and_extensions_name_only_a_grant() {
+        let cli = Cli::try_parse_from(args(&[
+            "--request",
+            "--ticket",
+            "INC-42",
+            "--reason",
+            "x",
+            "--",
+            "/usr/bin/id",
+        ]))
+        .unwrap();
+        assert_eq!(cli.ticket.as_deref(), Some("INC-42"));
+        let cli = Cli::try_parse_from(args(&[
+            "--extend", "3f6c", "--for", "30m", "--reason", "more", "--ticket", "CHG-1",
+        ]))
+        .unwrap();
+        assert!(matches!(cli.mode(), Ok(Mode::Extend(ref g)) if g == "3f6c"));
+        for words in [
+            &["--ticket", "INC-1", "/usr/bin/id"][..],
+            &["--extend", "3f6c"],
+            &["--extend", "3f6c", "--reason", "x", "--", "/usr/bin/id"],
+            &["--extend", "3f6c", "--reason", "x", "-u", "bob"],
+            &["--extend", "3f6c", "--reason", "x", "--once"],
+            &["--extend", "3f6c", "--reason", "x", "-l"],
+            &[
+                "--extend",
+                "3f6c",
+                "--request",
+                "--reason",
+                "x",
+                "/usr/bin/id",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args(words)).is_err(), "{words:?}");
+        }
+    }
 }

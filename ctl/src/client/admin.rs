@@ -69,7 +69,7 @@ pub enum ApproverCommand {
         #[command(flatten)]
         service: ServiceArgs,
     },
-    /// Link an approver to their Slack member id (U…), for votes from Slack's buttons
+    /// Link an approver to a Slack member id (for votes from Slack's buttons)
     Slack {
         #[arg(value_name = "NAME")]
         name: String,
