@@ -61,6 +61,13 @@ extension_decision = "auto"
 name = "fixed"
 commands = ["/usr/bin/hostname"]
 decision = "auto"
+
+[[rule]]
+name = "approved-extensions"
+commands = ["/usr/bin/uname"]
+decision = "approve"
+approvers = ["group:sre"]
+max_extensions = 3
 "#;
 
 const SECRET: &str = "webhook-secret-0123456789";
@@ -897,5 +904,38 @@ fn extensions(svc: &Service, key: &SecretKey, bob: &str) {
     assert!(
         shown.stdout.contains(&format!("extends grant {first}")),
         "{shown:?}"
+    );
+
+    // Two extensions of one grant waiting for approvers: the first approved replaces
+    // it; approving the second is refused and issues nothing (a grant is replaced once).
+    let uname = ["/usr/bin/uname"];
+    let (_, p) = ask(svc, key, plain("alice", &uname));
+    let rid = p["id"].as_str().unwrap().to_string();
+    ctl(svc, bob, &["approve", &rid]).ok();
+    let g = svc.get_json(&format!("/v1/requests/{rid}"), bob)["grant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ext = || {
+        let (_, p) = ask(
+            svc,
+            key,
+            Ask {
+                extends: Some(&g),
+                ..plain("alice", &uname)
+            },
+        );
+        assert_eq!(p["status"], "pending", "{p}");
+        p["id"].as_str().unwrap().to_string()
+    };
+    let (a, b) = (ext(), ext());
+    ctl(svc, bob, &["approve", &a]).ok();
+    ctl(svc, bob, &["approve", &b]).denied("revoked or extended meanwhile");
+    let view = svc.get_json(&format!("/v1/requests/{b}"), bob);
+    assert_eq!(view["status"], "pending", "{view}");
+    assert!(view["grant_id"].is_null(), "{view}");
+    assert!(
+        view["approvals"].as_array().unwrap().is_empty(),
+        "rolled back: {view}"
     );
 }

@@ -252,7 +252,7 @@ pub async fn record_approval_via(
         let grant = sign(&req, names).map_err(Error::Internal)?;
         tx.insert_grant(&grant).await?;
         let replaced = match &req.extends {
-            Some(old) => tx.revoke_replaced(old, &grant.id, &who.name, now).await?,
+            Some(old) => Some(tx.revoke_replaced(old, &grant.id, &who.name, now).await?),
             None => None,
         };
         let issued = crate::store::audit::grant_issued(&grant, &who.name);

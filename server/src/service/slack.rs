@@ -216,12 +216,7 @@ impl Service {
                     None => format!("Approval of request {id} recorded; it needs more approvers."),
                 }),
             "deny" => self
-                .deny_via(
-                    &who,
-                    id,
-                    &format!("denied by {} in Slack", who.name),
-                    Via::Slack,
-                )
+                .deny_via(&who, id, "from Slack", Via::Slack)
                 .await
                 .map(|_| format!("Denied request {id}.")),
             other => {

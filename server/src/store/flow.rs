@@ -32,15 +32,17 @@ pub(crate) const SQLITE_APPROVERS: &[&str] = &[
 pub(crate) const POSTGRES_APPROVERS: &[&str] = SQLITE_APPROVERS;
 
 /// Revoke grant `old` because `new` replaces it (an approved extension), in the
-/// transaction that stores `new`. The audit entry to append last, or `None` if `old`
-/// was revoked already.
+/// transaction that stores `new`; the audit entry to append last. `Conflict` if `old`
+/// was revoked meanwhile (revoked by someone, or replaced by another extension): a
+/// grant is replaced once, and a revoked one is not extended, so the transaction rolls
+/// back.
 pub(crate) async fn revoke_replaced(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     old: &str,
     new: &str,
     by: &str,
     now: i64,
-) -> R<Option<Entry>> {
+) -> R<Entry> {
     let Some(row) =
         sqlx::query("SELECT request_id, host, user_name, exp FROM grants WHERE id = $1")
             .bind(old)
@@ -65,27 +67,21 @@ pub(crate) async fn revoke_replaced(
         .execute(&mut **tx)
         .await?;
     if res.rows_affected() == 0 {
-        return Ok(None);
+        return Err(DbError::Conflict(format!(
+            "grant {old} was revoked or extended meanwhile; ask again with jitsudo --request"
+        )));
     }
-    Ok(Some(
-        Entry::new("grant.revoked", by)
-            .user(&user)
-            .host(&host)
-            .request(&request)
-            .grant(old)
-            .detail(serde_json::json!({ "reason": reason, "replaced_by": new })),
-    ))
+    Ok(Entry::new("grant.revoked", by)
+        .user(&user)
+        .host(&host)
+        .request(&request)
+        .grant(old)
+        .detail(serde_json::json!({ "reason": reason, "replaced_by": new })))
 }
 
 impl WriteTx {
     /// See [`revoke_replaced`].
-    pub async fn revoke_replaced(
-        &mut self,
-        old: &str,
-        new: &str,
-        by: &str,
-        now: i64,
-    ) -> R<Option<Entry>> {
+    pub async fn revoke_replaced(&mut self, old: &str, new: &str, by: &str, now: i64) -> R<Entry> {
         revoke_replaced(self, old, new, by, now).await
     }
 }

@@ -465,7 +465,16 @@ impl Db {
             if let Some(g) = grant {
                 insert_grant(&mut tx, g).await?;
                 if let Some(old) = &req.extends {
-                    replaced = flow::revoke_replaced(&mut tx, old, &g.id, &format!("policy:{}", req.rule), req.created_at).await?;
+                    replaced = Some(
+                        flow::revoke_replaced(
+                            &mut tx,
+                            old,
+                            &g.id,
+                            &format!("policy:{}", req.rule),
+                            req.created_at,
+                        )
+                        .await?,
+                    );
                 }
             }
             let mut entries = vec![
