@@ -364,7 +364,12 @@ fn bounds<'a>(
     );
     let successor =
         move |current: &str| successor(ctx, current, &run_as, &run, allow_exec, recording);
+    let mut record = record;
     let log = move |event: RunEvent<'_>| {
+        // After an extension took over, the run's lines name the grant it runs under.
+        if let RunEvent::Extended { to, .. } = event {
+            record.grant = Some(to.to_string());
+        }
         let mut line = record.clone();
         match event {
             RunEvent::BlockedExec { path, program } => {
@@ -379,7 +384,6 @@ fn bounds<'a>(
                     "command continues under grant {to} until {} (extends grant {from})",
                     crate::grant::format_time(exp)
                 ));
-                line.grant = Some(to.to_string());
             }
             RunEvent::RecordingSealed(seal) => {
                 line.outcome = Outcome::Event(format!(

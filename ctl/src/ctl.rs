@@ -173,6 +173,9 @@ pub struct MintArgs {
     /// Ticket id recorded in the grant (`ticket` claim; shown by jitsudo -l)
     #[arg(long, value_name = "ID")]
     pub ticket: Option<String>,
+    /// The grant this one replaces (`extends` claim): a command running under GRANT on the host continues under this grant instead of ending
+    #[arg(long, value_name = "GRANT")]
+    pub extends: Option<String>,
 }
 
 pub fn ctl_main() -> ExitCode {
@@ -343,6 +346,13 @@ fn mint(args: &MintArgs) -> Result<(), String> {
     if let Some(t) = &args.ticket {
         jitsudo_core::grant::valid_ticket(t).map_err(|e| format!("--ticket: {e}"))?;
     }
+    if let Some(g) = &args.extends {
+        if !jitsudo_core::grant::valid_grant_id(g) {
+            return Err(format!(
+                "--extends {g:?}: not a grant id (letters, digits and '-')"
+            ));
+        }
+    }
     if kind == Kind::Edit {
         if args.commands.is_empty() {
             return Err("an edit grant needs at least one --command FILE (e.g. --command /etc/nginx/nginx.conf)".into());
@@ -417,7 +427,7 @@ fn mint(args: &MintArgs) -> Result<(), String> {
         exec: args.allow_exec,
         record: args.record,
         ticket: args.ticket.clone(),
-        extends: None,
+        extends: args.extends.clone(),
     };
     let token = grant::sign(&claims, &key)?;
     if exp <= now {

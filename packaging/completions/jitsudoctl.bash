@@ -564,7 +564,7 @@ _jitsudoctl() {
             return 0
             ;;
         jitsudoctl__subcmd__mint)
-            opts="-h --key --user --host --command --run-as --for --start --uses --kind --reason --session-bound --allow-exec --record --ticket --help"
+            opts="-h --key --user --host --command --run-as --for --start --uses --kind --reason --session-bound --allow-exec --record --ticket --extends --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -622,6 +622,10 @@ _jitsudoctl() {
                     return 0
                     ;;
                 --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --extends)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

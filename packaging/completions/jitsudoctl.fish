@@ -56,6 +56,7 @@ login\t''
 edit\t''"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l reason -d 'Why the grant exists (shown to the user and recorded in logs)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l ticket -d 'Ticket id recorded in the grant (`ticket` claim; shown by jitsudo -l)' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l extends -d 'The grant this one replaces (`extends` claim): a command running under GRANT on the host continues under this grant instead of ending' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l session-bound -d 'End the grant when the login session that used it closes (pam_jitsudo drops it then)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l allow-exec -d 'Let the command execute other programs (shell escapes, pagers, `find -exec`); by default every exec after the granted program fails'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l record -d 'Record every run under the grant (/var/log/jitsudo-io, replayable by sudoreplay and jitsudoctl replay)'
