@@ -41,7 +41,8 @@ pub const LONG_VERSION: &str = concat!(
     disable_help_subcommand = true,
     trailing_var_arg = true,
     group(ArgGroup::new("what").args(["command", "edit"]).multiple(false)),
-    group(ArgGroup::new("mode").args(["list", "import", "drop", "reset_timestamp", "sync", "enroll"]).multiple(false))
+    group(ArgGroup::new("mode").args(["list", "import", "drop", "reset_timestamp", "sync", "enroll"]).multiple(false)),
+    group(ArgGroup::new("asks").args(["request", "extend"]).multiple(false))
 )]
 pub struct Cli {
     /// Run the command as USER (a name, or #UID) instead of root; a user other than root and you gets a new session on a new pty, so the command cannot reach your terminal
@@ -87,16 +88,29 @@ pub struct Cli {
     #[arg(long = "once", action = ArgAction::SetTrue, requires = "request")]
     pub once: bool,
 
-    /// With --request: how long the grant should last, e.g. 15m or 2h
-    #[arg(long = "for", value_name = "DURATION", requires = "request")]
+    /// With --request or --extend: how long the grant should last, e.g. 15m or 2h
+    #[arg(long = "for", value_name = "DURATION", requires = "asks")]
     pub duration: Option<String>,
 
-    /// With --request: why you need it (recorded in the grant and the audit trail)
-    #[arg(long = "reason", value_name = "TEXT", requires = "request")]
+    /// With --request or --extend: why you need it (recorded in the grant and the audit trail)
+    #[arg(long = "reason", value_name = "TEXT", requires = "asks")]
     pub reason: Option<String>,
 
-    /// With --request: return at once instead of waiting for approval
-    #[arg(long = "no-wait", action = ArgAction::SetTrue, requires = "request")]
+    /// With --request or --extend: the ticket id (INC-42) a policy rule may require; recorded in the grant
+    #[arg(long = "ticket", value_name = "ID", requires = "asks")]
+    pub ticket: Option<String>,
+
+    /// Ask the approval service to extend your grant GRANT (its id, or a unique prefix): approved, a new grant replaces it, and a command running under it continues under the new one
+    #[arg(
+        long = "extend",
+        value_name = "GRANT",
+        requires = "reason",
+        conflicts_with_all = ["command", "edit", "user", "once", "run", "mode"]
+    )]
+    pub extend: Option<String>,
+
+    /// With --request or --extend: return at once instead of waiting for approval
+    #[arg(long = "no-wait", action = ArgAction::SetTrue, requires = "asks")]
     pub no_wait: bool,
 
     /// With --request: run the command as soon as the grant arrives
@@ -130,6 +144,7 @@ pub enum Mode {
     Drop(Option<String>),
     ResetTimestamp,
     Request,
+    Extend(String),
     Sync,
     Enroll,
 }
@@ -159,6 +174,8 @@ impl Cli {
             once: false,
             duration: None,
             reason: None,
+            ticket: None,
+            extend: None,
             no_wait: false,
             run: false,
             sync: false,
@@ -182,6 +199,8 @@ impl Cli {
             Mode::Enroll
         } else if self.request {
             Mode::Request
+        } else if let Some(grant) = &self.extend {
+            Mode::Extend(grant.clone())
         } else if !self.edit.is_empty() {
             Mode::Edit
         } else if !self.command.is_empty() {
@@ -273,5 +292,43 @@ mod tests {
         }
         // A request needs a command or files.
         assert!(Cli::try_parse_from(args(&["--request", "--reason", "x"])).is_err());
+    }
+
+    #[test]
+    fn tickets_ride_on_requests_and_extensions_name_only_a_grant() {
+        let cli = Cli::try_parse_from(args(&[
+            "--request",
+            "--ticket",
+            "INC-42",
+            "--reason",
+            "x",
+            "--",
+            "/usr/bin/id",
+        ]))
+        .unwrap();
+        assert_eq!(cli.ticket.as_deref(), Some("INC-42"));
+        let cli = Cli::try_parse_from(args(&[
+            "--extend", "3f6c", "--for", "30m", "--reason", "more", "--ticket", "CHG-1",
+        ]))
+        .unwrap();
+        assert!(matches!(cli.mode(), Ok(Mode::Extend(ref g)) if g == "3f6c"));
+        for words in [
+            &["--ticket", "INC-1", "/usr/bin/id"][..],
+            &["--extend", "3f6c"],
+            &["--extend", "3f6c", "--reason", "x", "--", "/usr/bin/id"],
+            &["--extend", "3f6c", "--reason", "x", "-u", "bob"],
+            &["--extend", "3f6c", "--reason", "x", "--once"],
+            &["--extend", "3f6c", "--reason", "x", "-l"],
+            &[
+                "--extend",
+                "3f6c",
+                "--request",
+                "--reason",
+                "x",
+                "/usr/bin/id",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args(words)).is_err(), "{words:?}");
+        }
     }
 }

@@ -96,6 +96,7 @@ pub fn jitsudo_main() -> ExitCode {
         Mode::Drop(prefix) => manage::drop_grants(&ctx, prefix.as_deref()),
         Mode::ResetTimestamp => crate::reauth::reset(&ctx),
         Mode::Request => crate::client::request::request(&ctx, &cli),
+        Mode::Extend(grant) => crate::client::request::extend(&ctx, &cli, &grant),
         Mode::Sync => crate::client::request::sync(&ctx),
         Mode::Enroll => crate::client::enroll::enroll(&ctx),
     };

@@ -176,6 +176,20 @@ pub fn list(ctx: &Context) -> Result<(), Refused> {
                     );
                 }
             }
+            // Both are checked at verification: printable ASCII, no spaces.
+            let mut notes = Vec::new();
+            if let Some(t) = &g.claims.ticket {
+                notes.push(format!("ticket {t}"));
+            }
+            if let Some(old) = &g.claims.extends {
+                notes.push(format!(
+                    "extends grant {old} (extended {})",
+                    crate::grant::format_time(g.iat)
+                ));
+            }
+            if !notes.is_empty() {
+                crate::say!("{:<12}  {}", "", notes.join("; "));
+            }
         }
     }
     if unusable > 0 {

@@ -6,11 +6,13 @@
 use std::convert::Infallible;
 use std::ffi::OsString;
 
-use crate::admission::{self, RevocationList, SpendError};
+use crate::admission::{self, RevocationList, SpendError, Terms};
 use crate::audit::AuditError;
 use crate::context::{Context, Refused};
 use crate::decision::{self, Ask, Denial};
-use crate::exec::{self, env, resolve, Bounds, ExecPlan, Pinned, Program, RunEvent, Session};
+use crate::exec::{
+    self, env, resolve, Bounds, ExecPlan, Pinned, Program, RunEvent, Session, Successor,
+};
 use crate::grant::Grant;
 use crate::host;
 use crate::iolog::writer::Recorder;
@@ -154,7 +156,12 @@ pub fn run_command(
     // The supervisor lives as long as the command: it must not keep the caller's other
     // runs waiting for their lock. The use is already durably counted.
     drop(lock);
-    let bounds = bounds(ctx, grant, &record, recorder);
+    let run = Run {
+        path: allowed.path.clone(),
+        args: args.to_vec(),
+        pinned: allowed.pinned,
+    };
+    let bounds = bounds(ctx, grant, &record, recorder, run);
     let error = exec::exec(plan, bounds);
     let why = format!("cannot run {path}: {error}");
     Err(refuse(ctx, &mut record, Outcome::Error(why.clone()), why))
@@ -331,24 +338,36 @@ fn bounds<'a>(
     grant: &'a Grant,
     record: &Record,
     recorder: Option<Recorder>,
+    run: Run,
 ) -> Bounds<'a> {
     let record = record.clone();
-    let id = grant.id().to_string();
     let mut stamp = ctx.store.revocations_stamp();
-    let revoked = move || {
+    let revoked = move |id: &str| {
         let now = ctx.store.revocations_stamp();
         if now == stamp {
             return false;
         }
         stamp = now;
         match ctx.store.revocations() {
-            Ok(Some(list)) => list.ids.contains(&id),
+            Ok(Some(list)) => list.ids.iter().any(|r| r == id),
             Ok(None) => false,
             // A list that cannot be read can no longer vouch for the grant: end the run.
             Err(_) => true,
         }
     };
+    let (run_as, allow_exec, recording) = (
+        grant.claims.run_as.clone(),
+        grant.claims.exec,
+        recorder.is_some(),
+    );
+    let successor =
+        move |current: &str| successor(ctx, current, &run_as, &run, allow_exec, recording);
+    let mut record = record;
     let log = move |event: RunEvent<'_>| {
+        // After an extension took over, the run's lines name the grant it runs under.
+        if let RunEvent::Extended { to, .. } = event {
+            record.grant = Some(to.to_string());
+        }
         let mut line = record.clone();
         match event {
             RunEvent::BlockedExec { path, program } => {
@@ -357,6 +376,12 @@ fn bounds<'a>(
             }
             RunEvent::Ended(reason) => {
                 line.outcome = Outcome::Event(format!("command ended: {}", reason.text()));
+            }
+            RunEvent::Extended { from, to, exp } => {
+                line.outcome = Outcome::Event(format!(
+                    "command continues under grant {to} until {} (extends grant {from})",
+                    crate::grant::format_time(exp)
+                ));
             }
             RunEvent::RecordingSealed(seal) => {
                 line.outcome = Outcome::Event(format!(
@@ -384,9 +409,53 @@ fn bounds<'a>(
         allow_exec: grant.claims.exec,
         grant: grant.id().to_string(),
         revoked: Box::new(revoked),
+        successor: Box::new(successor),
         log: Box::new(log),
         recorder,
     }
+}
+
+/// The command as it was started, for finding a grant it may continue under.
+struct Run {
+    path: String,
+    args: Vec<OsString>,
+    pinned: bool,
+}
+
+/// The grant that replaces `current` for this run (`admission::successor`), read from
+/// the caller's own cache only, checked against the revocation list now; a counted one
+/// spends a use for the rest of the run. Any trouble reading what is needed is no
+/// successor: the run ends as it would have.
+fn successor(
+    ctx: &Context,
+    current: &str,
+    run_as: &str,
+    run: &Run,
+    allow_exec: bool,
+    recording: bool,
+) -> Option<Successor> {
+    let now = host::checked_now(&ctx.store, &ctx.config).ok()?;
+    let revoked = RevocationList::for_use(&ctx.store, &ctx.config, now).ok()?;
+    let cache = ctx.store.load_user(ctx.caller.user.uid).ok()?;
+    let (grants, _) = host::verified_grants(&cache, &ctx.config);
+    let terms = Terms::new(&ctx.config, &ctx.caller.user.name, None, &revoked, now);
+    let running = admission::Running {
+        grant: current,
+        run_as,
+        path: &run.path,
+        args: &run.args,
+        pinned: run.pinned,
+        allow_exec,
+        recording,
+    };
+    let g = &grants[admission::successor(&grants, &terms, &running)?].0;
+    if g.claims.uses.is_some() {
+        admission::spend_use(&ctx.store, ctx.caller.user.uid, g, || Ok::<(), ()>(())).ok()?;
+    }
+    Some(Successor {
+        grant: g.id().to_string(),
+        exp: g.exp,
+    })
 }
 
 /// Create the run's recording under /var/log/jitsudo-io (root-only, 0700), with what

@@ -400,6 +400,56 @@ pub fn select<R: Request>(
     }
 }
 
+// ---- an extension's successor ------------------------------------------------------------
+
+/// What a running command was started with, for [`successor`].
+#[derive(Clone, Copy, Debug)]
+pub struct Running<'a> {
+    /// The grant the command runs under now.
+    pub grant: &'a str,
+    pub run_as: &'a str,
+    pub path: &'a str,
+    pub args: &'a [std::ffi::OsString],
+    /// The command was executed from a pinned file; no successor can vouch for it.
+    pub pinned: bool,
+    /// No exec filter is installed (the grant allowed exec); a successor must allow it too.
+    pub allow_exec: bool,
+    /// The run is being recorded; a successor that wants a recording needs one.
+    pub recording: bool,
+}
+
+/// The cached grant a running command may continue under when its grant is revoked or
+/// ends: one that names the running grant in `extends`, passes every check a new use
+/// would (host, user, exec kind, the window now, not revoked, a use left), is for the
+/// same run-as user, allows exactly this command unpinned, and asks for nothing the run
+/// cannot give (exec allowed where a filter is installed is fine; the reverse is not).
+/// The latest-ending such grant, its index in `grants`.
+pub fn successor(grants: &[(Grant, u32)], terms: &Terms<'_>, run: &Running<'_>) -> Option<usize> {
+    if run.pinned {
+        return None;
+    }
+    let terms = Terms {
+        kind: Some(Kind::Exec),
+        ..*terms
+    };
+    grants
+        .iter()
+        .enumerate()
+        .filter(|(_, (g, used))| {
+            g.claims.extends.as_deref() == Some(run.grant)
+                && g.id() != run.grant
+                && g.claims.run_as == run.run_as
+                && (!run.allow_exec || g.claims.exec)
+                && (run.recording || !g.claims.record)
+                && g.commands
+                    .iter()
+                    .any(|c| c.pin.is_none() && c.allows(run.path, run.args))
+                && check_use(g, *used, &terms, Window::Now).is_ok()
+        })
+        .max_by_key(|(_, (g, _))| g.exp)
+        .map(|(i, _)| i)
+}
+
 // ---- spending a use ---------------------------------------------------------------------
 
 /// A use that went ahead.

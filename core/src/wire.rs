@@ -35,6 +35,10 @@ pub const PATH_SYNC: &str = "/v1/host/sync";
 pub const PATH_JOURNAL: &str = "/v1/host/journal";
 /// Header carrying the capability returned with a new request, for polling its status.
 pub const POLL_KEY_HEADER: &str = "x-jitsudo-poll-key";
+/// Sent (value `1`) by hosts that read `decided_by` and `comments` in a polled status.
+/// Hosts from before those fields refuse unknown fields, so the service leaves them out
+/// of its answer to a poll without this header: a new service never breaks an old host.
+pub const POLL_DECISION_HEADER: &str = "x-jitsudo-poll-decision";
 
 // ---- host envelopes ---------------------------------------------------------------------
 
@@ -404,6 +408,12 @@ pub struct NewRequest {
     /// SSH client address, when the user came in over SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// `--ticket`: the ticket id a policy rule may require.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// `jitsudo --extend GRANT`: the id of the caller's grant this request would replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 fn exec_kind() -> Kind {
@@ -432,6 +442,13 @@ pub struct RequestStatus {
     /// Only in the answer to the request itself: the capability for polling it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_key: Option<String>,
+    /// Once decided by people: who approved (or the one who denied), so the waiting
+    /// requester hears who answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decided_by: Vec<String>,
+    /// The approvers' comments (`bob: looks fine`), or the denial's reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<String>,
 }
 
 /// `POST /v1/host/sync` (inside an envelope).
@@ -481,6 +498,11 @@ pub struct RequestView {
     pub approvals: Vec<ApprovalView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// The grant an extension request would replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -519,6 +541,9 @@ pub struct ApproverAdd {
     pub groups: Vec<String>,
     #[serde(default)]
     pub admin: bool,
+    /// The approver's Slack member id (`U…`), for votes from Slack's buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -609,6 +634,8 @@ mod tests {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         };
         let text = serde_json::to_string(&body).unwrap();
         assert!(!text.contains("kind"), "{text}");
@@ -634,6 +661,8 @@ mod tests {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         };
         let t = sign_envelope(&key, "web-01", PATH_REQUESTS, 1000, &body).unwrap();
         assert_eq!(envelope_host(&t).unwrap(), "web-01");
@@ -695,6 +724,8 @@ mod tests {
                 session_bound: false,
                 exec: false,
                 record: false,
+                ticket: None,
+                extends: None,
             },
             &key,
         )

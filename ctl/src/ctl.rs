@@ -170,6 +170,12 @@ pub struct MintArgs {
     /// Record every run under the grant (/var/log/jitsudo-io, replayable by sudoreplay and jitsudoctl replay)
     #[arg(long)]
     pub record: bool,
+    /// Ticket id recorded in the grant (`ticket` claim; shown by jitsudo -l)
+    #[arg(long, value_name = "ID")]
+    pub ticket: Option<String>,
+    /// The grant this one replaces (`extends` claim): a command running under GRANT on the host continues under this grant instead of ending
+    #[arg(long, value_name = "GRANT")]
+    pub extends: Option<String>,
 }
 
 pub fn ctl_main() -> ExitCode {
@@ -198,8 +204,14 @@ pub fn ctl_main() -> ExitCode {
             name,
             groups,
             admin: is_admin,
+            slack_id,
             service,
-        }) => admin::approver_add(&name, &groups, is_admin, &service),
+        }) => admin::approver_add(&name, &groups, is_admin, slack_id.as_deref(), &service),
+        CtlCommand::Approver(admin::ApproverCommand::Slack {
+            name,
+            slack_id,
+            service,
+        }) => admin::approver_slack(&name, &slack_id, &service),
         CtlCommand::Requests { pending, service } => admin::requests(pending, &service),
         CtlCommand::Approve {
             id,
@@ -331,6 +343,16 @@ fn mint(args: &MintArgs) -> Result<(), String> {
             "an exec grant needs at least one --command SPEC (e.g. --command /usr/bin/id)".into(),
         );
     }
+    if let Some(t) = &args.ticket {
+        jitsudo_core::grant::valid_ticket(t).map_err(|e| format!("--ticket: {e}"))?;
+    }
+    if let Some(g) = &args.extends {
+        if !jitsudo_core::grant::valid_grant_id(g) {
+            return Err(format!(
+                "--extends {g:?}: not a grant id (letters, digits and '-')"
+            ));
+        }
+    }
     if kind == Kind::Edit {
         if args.commands.is_empty() {
             return Err("an edit grant needs at least one --command FILE (e.g. --command /etc/nginx/nginx.conf)".into());
@@ -404,6 +426,8 @@ fn mint(args: &MintArgs) -> Result<(), String> {
         session_bound: args.session_bound,
         exec: args.allow_exec,
         record: args.record,
+        ticket: args.ticket.clone(),
+        extends: args.extends.clone(),
     };
     let token = grant::sign(&claims, &key)?;
     if exp <= now {

@@ -82,6 +82,7 @@ fn network_request(urls: &[String], envelope: &str, no_wait: bool, out: &mut dyn
                 if progress_shown {
                     eprintln!();
                 }
+                tell_decision(&status);
                 match status.grant {
                     Some(token) => send(
                         out,
@@ -106,6 +107,7 @@ fn network_request(urls: &[String], envelope: &str, no_wait: bool, out: &mut dyn
                 if progress_shown {
                     eprintln!();
                 }
+                tell_decision(&status);
                 send(
                     out,
                     &ChildMsg::Denied {
@@ -140,7 +142,15 @@ fn network_request(urls: &[String], envelope: &str, no_wait: bool, out: &mut dyn
             Duration::from_secs(2)
         });
         let path = format!("/v1/host/requests/{}", status.id);
-        match svc.call(|s| s.get::<RequestStatus>(&path, &[(wire::POLL_KEY_HEADER, &poll_key)])) {
+        match svc.call(|s| {
+            s.get::<RequestStatus>(
+                &path,
+                &[
+                    (wire::POLL_KEY_HEADER, &poll_key),
+                    (wire::POLL_DECISION_HEADER, "1"),
+                ],
+            )
+        }) {
             Ok(s) => status = s,
             Err(CallError::Transport(_)) => continue,
             Err(e) => {
@@ -259,6 +269,33 @@ fn network_recording(
             0
         }
         Err(e) => fail(out, e.to_string()),
+    }
+}
+
+/// The requester hears who decided and what they said (people's decisions only; the
+/// policy's are the message itself). What the service sent is shown without control
+/// characters, so no comment can drive the terminal.
+fn tell_decision(status: &RequestStatus) {
+    if status.decided_by.is_empty() {
+        return;
+    }
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    };
+    let verb = if status.status == "approved" {
+        "approved"
+    } else {
+        "denied"
+    };
+    eprintln!(
+        "jitsudo: request {} {verb} by {}",
+        clean(&status.id),
+        clean(&status.decided_by.join(", "))
+    );
+    for c in &status.comments {
+        eprintln!("jitsudo:   {}", clean(c));
     }
 }
 

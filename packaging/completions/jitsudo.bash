@@ -23,7 +23,7 @@ _jitsudo() {
 
     case "${cmd}" in
         jitsudo)
-            opts="-u -e -l -k -h -V --user --edit --list --import --drop --reset-timestamp --request --once --for --reason --no-wait --run --sync --enroll --help --version"
+            opts="-u -e -l -k -h -V --user --edit --list --import --drop --reset-timestamp --request --once --for --reason --ticket --extend --no-wait --run --sync --enroll --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -91,6 +91,14 @@ _jitsudo() {
                     return 0
                     ;;
                 --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --extend)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

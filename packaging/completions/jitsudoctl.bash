@@ -61,6 +61,9 @@ _jitsudoctl() {
             jitsudoctl__subcmd__approver,add)
                 cmd="jitsudoctl__subcmd__approver__subcmd__add"
                 ;;
+            jitsudoctl__subcmd__approver,slack)
+                cmd="jitsudoctl__subcmd__approver__subcmd__slack"
+                ;;
             jitsudoctl__subcmd__audit,verify)
                 cmd="jitsudoctl__subcmd__audit__subcmd__verify"
                 ;;
@@ -146,7 +149,7 @@ _jitsudoctl() {
             return 0
             ;;
         jitsudoctl__subcmd__approver)
-            opts="-h --help add"
+            opts="-h --help add slack"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,7 +163,7 @@ _jitsudoctl() {
             return 0
             ;;
         jitsudoctl__subcmd__approver__subcmd__add)
-            opts="-h --group --admin --service --token-file --ca-file --help"
+            opts="-h --group --admin --slack-id --service --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +173,58 @@ _jitsudoctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --slack-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ca-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jitsudoctl__subcmd__approver__subcmd__slack)
+            opts="-h --service --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --service)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -509,7 +564,7 @@ _jitsudoctl() {
             return 0
             ;;
         jitsudoctl__subcmd__mint)
-            opts="-h --key --user --host --command --run-as --for --start --uses --kind --reason --session-bound --allow-exec --record --help"
+            opts="-h --key --user --host --command --run-as --for --start --uses --kind --reason --session-bound --allow-exec --record --ticket --extends --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -563,6 +618,14 @@ _jitsudoctl() {
                     return 0
                     ;;
                 --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --extends)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -55,6 +55,8 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l kind -d '
 login\t''
 edit\t''"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l reason -d 'Why the grant exists (shown to the user and recorded in logs)' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l ticket -d 'Ticket id recorded in the grant (`ticket` claim; shown by jitsudo -l)' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l extends -d 'The grant this one replaces (`extends` claim): a command running under GRANT on the host continues under this grant instead of ending' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l session-bound -d 'End the grant when the login session that used it closes (pam_jitsudo drops it then)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l allow-exec -d 'Let the command execute other programs (shell escapes, pagers, `find -exec`); by default every exec after the granted program fails'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand mint" -l record -d 'Record every run under the grant (/var/log/jitsudo-io, replayable by sudoreplay and jitsudoctl replay)'
@@ -75,14 +77,20 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_s
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add" -f -a "add" -d 'Create an approver and print its API token (shown once; the service keeps only a hash)'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -s h -l help -d 'Print help'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -f -a "add" -d 'Create an approver and print its API token (shown once; the service keeps only a hash)'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -f -a "slack" -d 'Link an approver to a Slack member id (for votes from Slack\'s buttons)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l group -d 'Group the approver belongs to (policy rules name approvers as group:G); repeatable' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l slack-id -d 'The approver\'s Slack member id (U…): their clicks on Slack\'s Approve/Deny buttons count as their votes' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l admin -d 'The approver may also register hosts and approvers'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F

@@ -357,6 +357,8 @@ mod tests {
             session_bound: false,
             exec: false,
             record: false,
+            ticket: None,
+            extends: None,
         };
         edit(&mut c);
         let trusted = [TrustedKey {

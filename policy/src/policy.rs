@@ -23,6 +23,11 @@
 //! single_use = true                 # grants from this rule are one-time
 //! allow_exec = true                 # the command may run other programs (default: not)
 //! record = true                     # every run under its grants is recorded (default: not)
+//! ticket = "^(INC|CHG)-[0-9]+$"     # a ticket id is required and must match (whole id)
+//! chat_approval = false             # votes only on the web page or API, never from chat
+//! approver_mfa = true               # approvals need MFA; implies chat_approval = false
+//! max_extensions = 2                # jitsudo --extend may extend a grant twice (default 0)
+//! extension_decision = "auto"       # how extensions are decided (default: as decision)
 //!
 //! [[rule]]
 //! name = "nginx-config"
@@ -90,7 +95,54 @@ pub struct Rule {
     /// Grants from this rule carry `record`: every run under them is recorded. Off by
     /// default.
     pub record: bool,
+    /// A ticket id is required and must match this pattern as a whole.
+    pub ticket: Option<Ticket>,
+    /// Votes from chat (Slack buttons) count. False with `chat_approval = false` and
+    /// whenever `approver_mfa = true`: a chat click proves no second factor.
+    pub chat_approval: bool,
+    /// Approvals must come from a session that passed MFA.
+    pub approver_mfa: bool,
+    /// How many times `jitsudo --extend` may extend one grant (0: never).
+    pub max_extensions: u32,
+    /// How an extension is decided; `None`: as `decision`.
+    pub extension_decision: Option<DecisionKind>,
 }
+
+/// A rule's `ticket` pattern: the regex as written, and compiled anchored at both ends,
+/// so `INC-[0-9]+` cannot be satisfied by `xINC-1 anything`.
+#[derive(Clone, Debug)]
+pub struct Ticket {
+    pub pattern: String,
+    anchored: regex::Regex,
+}
+
+impl Ticket {
+    pub fn parse(pattern: &str) -> Result<Ticket, String> {
+        if pattern.is_empty() || pattern.len() > 256 {
+            return Err("ticket pattern must be 1-256 characters".into());
+        }
+        let anchored = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+            .size_limit(1 << 16)
+            .build()
+            .map_err(|e| format!("ticket pattern {pattern:?} is not a valid regex: {e}"))?;
+        Ok(Ticket {
+            pattern: pattern.to_string(),
+            anchored,
+        })
+    }
+
+    pub fn admits(&self, ticket: &str) -> bool {
+        self.anchored.is_match(ticket)
+    }
+}
+
+impl PartialEq for Ticket {
+    fn eq(&self, other: &Ticket) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for Ticket {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecisionKind {
@@ -219,6 +271,11 @@ pub struct Ask<'a> {
     pub source: Option<IpAddr>,
     /// Unix seconds (the service's clock).
     pub now: i64,
+    /// The ticket id the requester gave (`--ticket`).
+    pub ticket: Option<&'a str>,
+    /// For `jitsudo --extend`: how many times the grant being extended has been
+    /// extended already (0 for the first extension). `None` for a new request.
+    pub extension: Option<u32>,
 }
 
 /// What the policy decided, and which rule decided it.
@@ -238,6 +295,8 @@ pub enum Outcome {
         terms: Terms,
         approvals: u32,
         approvers: Vec<Principal>,
+        /// Votes from chat count (the rule's `chat_approval`, off with `approver_mfa`).
+        chat_approval: bool,
     },
     Deny(String),
 }
@@ -307,11 +366,43 @@ impl Rule {
 
     fn judge(&self, ask: &Ask<'_>) -> Outcome {
         let deny = |why: String| Outcome::Deny(format!("{why} (rule {})", self.name));
-        if self.decision == DecisionKind::Deny {
-            return Outcome::Deny(format!("policy rule {} denies this command", self.name));
+        let decision = match ask.extension {
+            None => self.decision,
+            Some(done) if done >= self.max_extensions => {
+                return deny(match self.max_extensions {
+                    0 => "this rule allows no extensions (max_extensions = 0); ask again with jitsudo --request".into(),
+                    max => format!(
+                        "the grant has been extended {done} time(s) already, the most max_extensions = {max} allows; ask again with jitsudo --request"
+                    ),
+                })
+            }
+            Some(_) => self.extension_decision.unwrap_or(self.decision),
+        };
+        if decision == DecisionKind::Deny {
+            return Outcome::Deny(match ask.extension {
+                Some(_) => format!("policy rule {} denies extensions", self.name),
+                None => format!("policy rule {} denies this command", self.name),
+            });
         }
         if self.require_reason && ask.reason.trim().is_empty() {
             return deny("a reason is required".into());
+        }
+        if let Some(t) = &self.ticket {
+            match ask.ticket {
+                None => {
+                    return deny(format!(
+                        "a ticket id matching {} is required; ask again with --ticket ID",
+                        t.pattern
+                    ))
+                }
+                Some(id) if !t.admits(id) => {
+                    return deny(format!(
+                        "ticket {id:?} does not match the required pattern {}",
+                        t.pattern
+                    ))
+                }
+                Some(_) => {}
+            }
         }
         if !self.networks.is_empty() {
             match ask.source {
@@ -369,12 +460,13 @@ impl Rule {
             allow_exec: self.allow_exec,
             record: self.record,
         };
-        match self.decision {
+        match decision {
             DecisionKind::Auto => Outcome::Auto(terms),
             _ => Outcome::Approve {
                 terms,
                 approvals: self.approvals,
                 approvers: self.approvers.clone(),
+                chat_approval: self.chat_approval,
             },
         }
     }
@@ -460,6 +552,12 @@ struct RawRule {
     allow_exec: bool,
     #[serde(default)]
     record: bool,
+    ticket: Option<Spanned<String>>,
+    chat_approval: Option<bool>,
+    #[serde(default)]
+    approver_mfa: bool,
+    max_extensions: Option<Spanned<i64>>,
+    extension_decision: Option<Spanned<String>>,
 }
 
 /// A policy error, already carrying file and line.
@@ -636,16 +734,38 @@ fn parse_rule(at: &At<'_>, r: &RawRule, name: String, line: usize) -> Result<Rul
             Err(e) => return at.err(c.span(), format!("command {:?}: {e}", c.get_ref())),
         }
     }
-    let decision = match r.decision.get_ref().as_str() {
-        "auto" => DecisionKind::Auto,
-        "approve" => DecisionKind::Approve,
-        "deny" => DecisionKind::Deny,
-        other => {
-            return at.err(
-                r.decision.span(),
-                format!("decision {other:?} must be auto, approve or deny"),
-            )
+    let decision_of = |d: &Spanned<String>, key: &str| match d.get_ref().as_str() {
+        "auto" => Ok(DecisionKind::Auto),
+        "approve" => Ok(DecisionKind::Approve),
+        "deny" => Ok(DecisionKind::Deny),
+        other => at.err(
+            d.span(),
+            format!("{key} {other:?} must be auto, approve or deny"),
+        ),
+    };
+    let decision = decision_of(&r.decision, "decision")?;
+    let extension_decision = match &r.extension_decision {
+        None => None,
+        Some(d) => {
+            let kind = decision_of(d, "extension_decision")?;
+            if kind == DecisionKind::Approve && decision != DecisionKind::Approve {
+                // Approvers are the rule's; a rule without them cannot have extensions approved.
+                return at.err(
+                    d.span(),
+                    "extension_decision = \"approve\" needs decision = \"approve\" (and its approvers)",
+                );
+            }
+            Some(kind)
         }
+    };
+    let max_extensions = match &r.max_extensions {
+        None => 0,
+        Some(n) if (0..=100).contains(n.get_ref()) => *n.get_ref() as u32,
+        Some(n) => return at.err(n.span(), "max_extensions must be between 0 and 100"),
+    };
+    let ticket = match &r.ticket {
+        None => None,
+        Some(t) => Some(Ticket::parse(t.get_ref()).or_else(|e| at.err(t.span(), e))?),
     };
     let approvals = match (&r.approvals, decision) {
         (Some(n), DecisionKind::Approve) => {
@@ -753,6 +873,12 @@ fn parse_rule(at: &At<'_>, r: &RawRule, name: String, line: usize) -> Result<Rul
         single_use: r.single_use,
         allow_exec: r.allow_exec,
         record: r.record,
+        ticket,
+        // MFA cannot be shown by a click in chat: such a rule never takes chat votes.
+        chat_approval: r.chat_approval.unwrap_or(true) && !r.approver_mfa,
+        approver_mfa: r.approver_mfa,
+        max_extensions,
+        extension_decision,
     })
 }
 

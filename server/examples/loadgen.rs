@@ -78,6 +78,8 @@ impl Client {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         };
         let envelope = wire::sign_envelope(
             &self.key,

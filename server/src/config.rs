@@ -26,6 +26,9 @@
 //! [recordings]
 //! keep = "90d"                # delete stored recordings this long after they arrived
 //!                             # (default: keep them forever)
+//! [slack]                                               # Approve/Deny buttons in Slack
+//! signing_secret_file = "/etc/jitsudo/slack.secret"     # the Slack app's signing secret
+//! page_url = "https://approvals.example.internal/ui"    # linked when chat votes are off
 //! ```
 #![forbid(unsafe_code)]
 
@@ -58,6 +61,8 @@ pub struct ServiceConfig {
     pub recordings_keep: Option<std::time::Duration>,
     /// This replica's name in the audit trail and in /metrics (default: the host name).
     pub replica: String,
+    /// `[slack]`: votes from Slack's buttons (see `service::slack`); `None` refuses them.
+    pub slack: Option<Slack>,
 }
 
 /// This machine's host name (the kernel's), or `localhost` when it cannot be read.
@@ -76,6 +81,12 @@ fn valid_replica(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
+}
+
+pub struct Slack {
+    /// The Slack app's signing secret, from a file only its owner can read.
+    pub signing_secret: Zeroizing<Vec<u8>>,
+    pub page_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -126,12 +137,20 @@ struct Raw {
     #[serde(default)]
     webhook: Vec<crate::webhook::RawWebhook>,
     recordings: Option<RawRecordings>,
+    slack: Option<RawSlack>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRecordings {
     keep: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    signing_secret_file: Spanned<String>,
+    page_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -334,6 +353,36 @@ pub fn parse(
         };
         webhooks.push(crate::webhook::from_raw(w, &err, &|v| at.path(v))?);
     }
+    let slack = match &raw.slack {
+        None => None,
+        Some(s) => {
+            let path = at.path(&s.signing_secret_file);
+            let signing_secret = read_secret_file(&path, "Slack signing secret")
+                .or_else(|e| at.err(s.signing_secret_file.span(), e))?;
+            let page_url = match &s.page_url {
+                None => None,
+                Some(u) => {
+                    let v = u.get_ref();
+                    if !(v.starts_with("https://") || v.starts_with("http://"))
+                        || v.chars()
+                            .any(|c| c.is_whitespace() || c.is_control() || "<>|".contains(c))
+                    {
+                        return at.err(u.span(), "slack.page_url must be an https:// URL");
+                    }
+                    Some(v.clone())
+                }
+            };
+            Some(Slack {
+                signing_secret,
+                page_url,
+            })
+        }
+    };
+    if let Some(s) = &slack {
+        for w in &mut webhooks {
+            w.page_url = s.page_url.clone();
+        }
+    }
     Ok(ServiceConfig {
         path: file.to_path_buf(),
         listen,
@@ -347,7 +396,56 @@ pub fn parse(
         webhooks,
         recordings_keep,
         replica,
+        slack,
     })
+}
+
+/// A secret file (the Slack signing secret): owned by root or by the service's own
+/// user, readable by its owner only, at most 4 KiB; its text, trimmed.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open {what} {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{what} {} is not a regular file", path.display()));
+    }
+    // /proc/self belongs to this process's effective uid: the service's own user may own
+    // the file (the packages run jitsudod as `jitsudod`), as may root.
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(format!(
+            "{what} {} is owned by uid {}, not root or the service's user; fix with: chown root {}",
+            path.display(),
+            meta.uid(),
+            path.display()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{what} {} is accessible by group or others (mode {:o}); fix with: chmod 600 {}",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        ));
+    }
+    let mut text = Zeroizing::new(String::new());
+    file.take(4096)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let secret = Zeroizing::new(text.trim().as_bytes().to_vec());
+    if secret.len() < 16 {
+        return Err(format!(
+            "{what} {} holds fewer than 16 bytes; paste the app's signing secret",
+            path.display()
+        ));
+    }
+    Ok(secret)
 }
 
 /// A signing key file must not be readable by anyone but its owner.

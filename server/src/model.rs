@@ -128,6 +128,12 @@ pub struct RequestRow {
     pub allow_exec: bool,
     /// The grant's `record` claim (the matched rule's `record`).
     pub record: bool,
+    /// The ticket id given with the request (the grant's `ticket` claim).
+    pub ticket: Option<String>,
+    /// For an extension (`jitsudo --extend`): the grant it replaces once approved.
+    pub extends: Option<String>,
+    /// Votes from chat count for this request (the rule's `chat_approval`).
+    pub chat_approval: bool,
     pub source: Option<String>,
     pub status: RequestStatus,
     pub rule: String,

@@ -4,10 +4,17 @@
 //! ```toml
 //! [[webhook]]
 //! url = "https://hooks.slack.com/services/…"
-//! format = "slack"                  # {"text": "…"}; or "json" (default): the event object
+//! format = "slack"                  # Slack message (Block Kit); or "json" (default): the event object
 //! secret_file = "/etc/jitsudo/webhook.secret"   # or secret = "…"
-//! events = ["request.created", "request.approved", "request.denied", "grant.issued", "grant.revoked"]
+//! events = ["request.created", "request.approved", "request.denied", "request.decided", "grant.issued", "grant.revoked"]
 //! ```
+//!
+//! `request.decided` is sent when people (not the policy) decided a request: it names
+//! the requester, the decision, who decided and their comments. The Slack format
+//! addresses it to the requester (`channel` and a mention) when an approver of the
+//! requester's name has a Slack member id. For a pending request the Slack format
+//! carries Approve and Deny buttons (see `service::slack`), unless the rule takes no
+//! chat votes: then a link to the approver page (`[slack] page_url`).
 //!
 //! Every POST carries `X-Jitsudo-Event`, `X-Jitsudo-Delivery` (the same on retries, for
 //! de-duplication), `X-Jitsudo-Timestamp` (Unix seconds) and
@@ -41,6 +48,7 @@ pub const EVENTS: &[&str] = &[
     "request.created",
     "request.approved",
     "request.denied",
+    "request.decided",
     "grant.issued",
     "grant.revoked",
 ];
@@ -63,6 +71,8 @@ pub struct Webhook {
     pub secret: Arc<Zeroizing<Vec<u8>>>,
     pub format: Format,
     pub events: Vec<&'static str>,
+    /// The approver page, linked from Slack messages (`[slack] page_url`).
+    pub page_url: Option<String>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -192,6 +202,7 @@ pub fn from_raw(
         secret: Arc::new(secret),
         format,
         events,
+        page_url: None,
     })
 }
 
@@ -238,6 +249,10 @@ pub struct Event {
     pub grant: Option<(String, i64)>,
     /// Approval comment or denial / revocation reason.
     pub comment: Option<String>,
+    /// `request.decided`: who decided (the approvers, or the one who denied).
+    pub decided_by: Vec<String>,
+    /// `request.decided`: the requester's Slack member id, when known.
+    pub requester_slack_id: Option<String>,
 }
 
 impl Event {
@@ -249,7 +264,15 @@ impl Event {
             request: None,
             grant: None,
             comment: None,
+            decided_by: Vec::new(),
+            requester_slack_id: None,
         }
+    }
+
+    pub fn decided(mut self, by: Vec<String>, requester_slack_id: Option<String>) -> Event {
+        self.decided_by = by;
+        self.requester_slack_id = requester_slack_id;
+        self
     }
 
     pub fn request(mut self, r: &RequestRow) -> Event {
@@ -274,12 +297,13 @@ impl Event {
                 "command": r.command, "reason": r.reason, "rule": r.rule,
                 "status": r.status, "message": r.message,
                 "created_at": jitsudo_core::grant::format_time(r.created_at),
+                "ticket": r.ticket, "extends": r.extends,
             })
         });
         let grant = self.grant.as_ref().map(|(id, exp)| {
             serde_json::json!({ "id": id, "expires": jitsudo_core::grant::format_time(*exp) })
         });
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "event": self.kind,
             "delivery": delivery,
             "at": jitsudo_core::grant::format_time(self.at),
@@ -287,7 +311,65 @@ impl Event {
             "request": request,
             "grant": grant,
             "comment": self.comment,
-        })
+        });
+        if self.kind == "request.decided" {
+            if let Some(r) = &self.request {
+                body["requester"] = r.user.clone().into();
+                body["decision"] = r.status.as_str().into();
+            }
+            body["decided_by"] = self.decided_by.clone().into();
+            body["requester_slack_id"] = self.requester_slack_id.clone().into();
+        }
+        body
+    }
+
+    /// The Slack format's body: the text line, as a section, and for a pending request
+    /// either Approve / Deny buttons carrying the request id (answered at
+    /// `/v1/slack/interactions`) or, when its rule takes no chat votes, a link to the
+    /// approver page. `request.decided` goes to the requester when their member id is
+    /// known.
+    pub fn slack(&self, page_url: Option<&str>) -> serde_json::Value {
+        let text = match (&self.requester_slack_id, self.kind) {
+            // A member id is checked (`U…`/`W…`, letters and digits) before it is stored.
+            (Some(id), "request.decided") => format!("<@{id}> {}", self.text()),
+            _ => self.text(),
+        };
+        let mut blocks = vec![serde_json::json!({
+            "type": "section",
+            "text": { "type": "mrkdwn", "text": text },
+        })];
+        let pending = self.request.as_ref().filter(|r| {
+            self.kind == "request.created" && r.status == crate::model::RequestStatus::Pending
+        });
+        if let Some(r) = pending {
+            if r.chat_approval {
+                let button = |label: &str, action: &str, style: &str| {
+                    serde_json::json!({
+                        "type": "button", "action_id": action, "value": r.id, "style": style,
+                        "text": { "type": "plain_text", "text": label },
+                    })
+                };
+                blocks.push(serde_json::json!({
+                    "type": "actions",
+                    "block_id": format!("jitsudo-{}", r.id),
+                    "elements": [button("Approve", "approve", "primary"), button("Deny", "deny", "danger")],
+                }));
+            } else {
+                let where_ = match page_url {
+                    Some(url) => format!("<{url}|the approver page>"),
+                    None => "the approver page".to_string(),
+                };
+                blocks.push(serde_json::json!({
+                    "type": "context",
+                    "elements": [{ "type": "mrkdwn", "text": format!("Rule {} takes no votes from chat: decide on {where_}.", slack_escape(&r.rule)) }],
+                }));
+            }
+        }
+        let mut body = serde_json::json!({ "text": text, "blocks": blocks });
+        if let (Some(id), "request.decided") = (&self.requester_slack_id, self.kind) {
+            body["channel"] = id.clone().into();
+        }
+        body
     }
 
     /// One line for a chat room (Slack mrkdwn, escaped).
@@ -296,15 +378,30 @@ impl Event {
             "request.created" => "New request".to_string(),
             "request.approved" => format!("Approved by {}", self.actor),
             "request.denied" => format!("Denied by {}", self.actor),
+            "request.decided" => match self.request.as_ref().map(|r| r.status) {
+                Some(crate::model::RequestStatus::Approved) => {
+                    format!(
+                        "Your request was approved by {}",
+                        self.decided_by.join(", ")
+                    )
+                }
+                _ => format!("Your request was denied by {}", self.decided_by.join(", ")),
+            },
             "grant.issued" => format!("Grant issued ({})", self.actor),
             "grant.revoked" => format!("Grant revoked by {}", self.actor),
             other => other.to_string(),
         };
         if let Some(r) = &self.request {
             t.push_str(&format!(
-                ": {}@{} as {}: `{}` (reason: {}; rule {}; {})",
-                r.user, r.host, r.run_as, r.command, r.reason, r.rule, r.message
+                ": {}@{} as {}: `{}` (reason: {}; rule {}; {}; request {})",
+                r.user, r.host, r.run_as, r.command, r.reason, r.rule, r.message, r.id
             ));
+            if let Some(ticket) = &r.ticket {
+                t.push_str(&format!(" ticket {ticket}"));
+            }
+            if let Some(old) = &r.extends {
+                t.push_str(&format!(" (extends grant {old})"));
+            }
         }
         if let Some((g, exp)) = &self.grant {
             t.push_str(&format!(
@@ -404,7 +501,7 @@ async fn dispatch(
             };
             let body = match hook.format {
                 Format::Json => ev.json(&delivery),
-                Format::Slack => serde_json::json!({ "text": ev.text() }),
+                Format::Slack => ev.slack(hook.page_url.as_deref()),
             };
             let body = serde_json::to_vec(&body).unwrap_or_default();
             let Ok(permit) = slots.clone().acquire_owned().await else {

@@ -73,6 +73,8 @@ fn request_body(key: &SecretKey, host: &str, user: &str) -> String {
         duration: None,
         once: false,
         source: None,
+        ticket: None,
+        extends: None,
     };
     let env = wire::sign_envelope(
         key,
@@ -193,6 +195,8 @@ fn errors_limits_auth_metrics_and_reload() {
         duration: None,
         once: false,
         source: None,
+        ticket: None,
+        extends: None,
     };
     let send = |b: &NewRequest| {
         let env = wire::sign_envelope(

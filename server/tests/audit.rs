@@ -58,6 +58,8 @@ pub fn ask(
         duration: None,
         once: false,
         source: None,
+        ticket: None,
+        extends: None,
     };
     let env = wire::sign_envelope(
         key,
@@ -371,8 +373,9 @@ fn suite(database: &str) {
         ["request.created", "request.approved", "request.denied", "grant.issued", "grant.revoked"]
             .iter()
             .all(|k| ev.iter().any(|e| e == k))
-            // 11 events (auto: 3, shell: 2, approved: 4, denied: 2) and one retry.
-            && ev.len() >= 12
+            // 13 events (auto: 3, shell: 2, approved by people: 5 with request.decided,
+            // denied by people: 3) and one retry.
+            && ev.len() >= 14
             && d.iter().filter(|x| x.path == "/slack").count() >= 4
     });
     for d in &got {
@@ -388,7 +391,7 @@ fn suite(database: &str) {
     assert_eq!(again.len(), 2, "one retry after the 500: {again:#?}");
     assert_eq!(
         got.iter().filter(|d| d.path == "/hook").count(),
-        12,
+        14,
         "nothing else was sent twice"
     );
     assert!(again[1].at.duration_since(again[0].at) >= Duration::from_millis(900));

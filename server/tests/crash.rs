@@ -171,6 +171,8 @@ fn requester(shared: Arc<Shared>, key: Arc<SecretKey>, user: String) {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         };
         let envelope = wire::sign_envelope(
             &key,
@@ -430,6 +432,8 @@ fn run(database: &str) {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         },
     )
     .unwrap();

@@ -113,6 +113,8 @@ impl Uploader {
             duration: None,
             once: false,
             source: None,
+            ticket: None,
+            extends: None,
         };
         let envelope = wire::sign_envelope(
             &self.key,

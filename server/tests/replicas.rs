@@ -363,6 +363,8 @@ fn ask(
         duration: None,
         once: false,
         source: None,
+        ticket: None,
+        extends: None,
     };
     let envelope = wire::sign_envelope(
         key,

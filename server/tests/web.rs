@@ -43,6 +43,8 @@ fn ask(svc: &Service, key: &SecretKey, user: &str, argv: &[&str], reason: &str) 
         duration: None,
         once: false,
         source: None,
+        ticket: None,
+        extends: None,
     };
     let env = wire::sign_envelope(
         key,

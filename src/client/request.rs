@@ -101,7 +101,7 @@ pub fn ssh_source(tty: &str) -> Option<IpAddr> {
 }
 
 pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
-    let urls = service_urls(ctx).map_err(|e| ctx.refuse("request", e))?;
+    service_urls(ctx).map_err(|e| ctx.refuse("request", e))?;
     let target =
         pipeline::target_user(cli.user.as_deref()).map_err(|e| ctx.refuse("request", e))?;
     let (kind, argv) = if !cli.edit.is_empty() {
@@ -116,6 +116,107 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     } else {
         (Kind::Exec, command_argv(ctx, &cli.command)?)
     };
+    let body = new_request(ctx, cli, kind, &target.name, &argv, None)?;
+    ask(ctx, cli, body, None)
+}
+
+/// `jitsudo --extend GRANT`: ask again for exactly the command of one of the caller's
+/// usable grants, linked to it. Approved, the new grant names the old one (`extends`),
+/// the service revokes the old one, and a command running under it continues under the
+/// new grant (the supervisor finds it in the caller's cache).
+pub fn extend(ctx: &Context, cli: &Cli, prefix: &str) -> Result<(), Refused> {
+    let refuse = |why: String| ctx.refuse("extend", why);
+    if prefix.is_empty()
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(refuse(format!("'{prefix}' is not a grant id")));
+    }
+    let now = host::checked_now(&ctx.store, &ctx.config).map_err(refuse)?;
+    let revoked = RevocationList::load(&ctx.store).map_err(refuse)?;
+    let cache = ctx
+        .store
+        .load_user(ctx.caller.user.uid)
+        .map_err(|e| refuse(e.to_string()))?;
+    let (grants, _) = host::verified_grants(&cache, &ctx.config);
+    let terms = Terms::new(&ctx.config, &ctx.caller.user.name, None, &revoked, now);
+    let matching: Vec<&Grant> = grants
+        .iter()
+        .map(|(g, _)| g)
+        .filter(|g| g.id().starts_with(prefix))
+        .collect();
+    let g = match matching[..] {
+        [g] => g,
+        [] => {
+            return Err(refuse(format!(
+                "you have no cached grant {prefix} on {}; see jitsudo -l",
+                ctx.config.host
+            )))
+        }
+        _ => {
+            return Err(refuse(format!(
+                "'{prefix}' names {} of your grants; give more of the id",
+                matching.len()
+            )))
+        }
+    };
+    admission::check(g, &terms, admission::Window::NotExpired)
+        .map_err(|e| refuse(format!("grant {} cannot be extended: {e}", g.id())))?;
+    if g.claims.request.is_none() {
+        return Err(refuse(format!(
+            "grant {} was not issued by the approval service (a minted grant), so the service cannot extend it; ask with jitsudo --request",
+            g.id()
+        )));
+    }
+    let argv = match g.claims.kind {
+        Kind::Edit => g.claims.commands.clone(),
+        Kind::Exec => match &g.commands[..] {
+            [spec] if spec.pin.is_none() => match &spec.args {
+                crate::matcher::ArgRule::None => vec![spec.path.clone()],
+                crate::matcher::ArgRule::Exact(args) => std::iter::once(spec.path.clone())
+                    .chain(args.iter().cloned())
+                    .collect(),
+                _ => {
+                    return Err(refuse(format!(
+                        "grant {} allows more than one exact command; ask with jitsudo --request",
+                        g.id()
+                    )))
+                }
+            },
+            _ => {
+                return Err(refuse(format!(
+                    "grant {} is not one exact command; ask with jitsudo --request",
+                    g.id()
+                )))
+            }
+        },
+        Kind::Login => {
+            return Err(refuse(format!(
+                "grant {} is a login grant; those are not extended",
+                g.id()
+            )))
+        }
+    };
+    let body = new_request(
+        ctx,
+        cli,
+        g.claims.kind,
+        &g.claims.run_as,
+        &argv,
+        Some(g.id()),
+    )?;
+    ask(ctx, cli, body, Some(g.id().to_string()))
+}
+
+fn new_request(
+    ctx: &Context,
+    cli: &Cli,
+    kind: Kind,
+    run_as: &str,
+    argv: &[String],
+    extends: Option<&str>,
+) -> Result<NewRequest, Refused> {
     let duration = match &cli.duration {
         None => None,
         Some(d) => Some(
@@ -124,19 +225,33 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
                 .as_secs(),
         ),
     };
+    if let Some(t) = &cli.ticket {
+        grant::valid_ticket(t).map_err(|e| ctx.refuse("request", format!("--ticket: {e}")))?;
+    }
     let user = &ctx.caller.user;
-    let body = NewRequest {
+    Ok(NewRequest {
         kind,
         user: user.name.clone(),
         uid: user.uid.get(),
         groups: group_names(user),
-        run_as: target.name.clone(),
-        argv: argv.clone(),
+        run_as: run_as.to_string(),
+        argv: argv.to_vec(),
         reason: cli.reason.clone().unwrap_or_default(),
         duration,
         once: cli.once,
         source: ssh_source(&ctx.caller.tty).map(|ip| ip.to_string()),
-    };
+        ticket: cli.ticket.clone(),
+        extends: extends.map(str::to_string),
+    })
+}
+
+/// Sign the request, let the network helper send it and wait, and take the answer: a
+/// grant is admitted and cached (for an extension: only one that names the grant it
+/// replaces).
+fn ask(ctx: &Context, cli: &Cli, body: NewRequest, extends: Option<String>) -> Result<(), Refused> {
+    let urls = service_urls(ctx).map_err(|e| ctx.refuse("request", e))?;
+    let (kind, argv) = (body.kind, body.argv.clone());
+    let user = &ctx.caller.user;
     let envelope = {
         let key = hostkey::load(Path::new(hostkey::HOST_KEY_PATH))
             .map_err(|e| ctx.refuse("request", e))?;
@@ -179,7 +294,15 @@ pub fn request(ctx: &Context, cli: &Cli) -> Result<(), Refused> {
     for m in msgs {
         match m {
             ChildMsg::Grant { id, token } => {
-                let g = accept_grant(ctx, &token, kind, &argv, &id)?;
+                let g = accept_grant(ctx, &token, kind, &argv, &id, extends.as_deref())?;
+                if let Some(old) = &extends {
+                    println!(
+                        "grant {} cached{}; it replaces grant {old}, and a command running under that grant continues under this one",
+                        g.id(),
+                        describe_uses(&g)
+                    );
+                    return Ok(());
+                }
                 if cli.run && kind == Kind::Edit {
                     return crate::edit::edit(ctx, &cli.edit);
                 }
@@ -280,6 +403,7 @@ fn accept_grant(
     kind: Kind,
     argv: &[String],
     request: &str,
+    extends: Option<&str>,
 ) -> Result<Grant, Refused> {
     let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("request", e))?;
     let revoked = RevocationList::load(&ctx.store).map_err(|e| {
@@ -317,6 +441,15 @@ fn accept_grant(
         return Err(ctx.refuse(
             "request",
             format!("the service's grant {} belongs to another request", g.id()),
+        ));
+    }
+    if g.claims.extends.as_deref() != extends {
+        return Err(ctx.refuse(
+            "request",
+            format!(
+                "the service's grant {} does not replace the grant asked to be extended",
+                g.id()
+            ),
         ));
     }
     host::cache_grant(&ctx.store, &ctx.config, ctx.caller.user.uid, &g, now)

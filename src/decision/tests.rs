@@ -26,6 +26,8 @@ fn grant(commands: &[&str], edit: impl FnOnce(&mut Claims)) -> Grant {
         session_bound: false,
         exec: false,
         record: false,
+        ticket: None,
+        extends: None,
     };
     edit(&mut c);
     let trusted = [TrustedKey {

@@ -86,6 +86,8 @@ mod tests {
             session_bound: false,
             exec: false,
             record: false,
+            ticket: None,
+            extends: None,
         };
         change(&mut claims);
         let key = SecretKey::generate("k1").unwrap();

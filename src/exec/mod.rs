@@ -192,17 +192,34 @@ pub struct Bounds<'a> {
     pub end_warning: Duration,
     /// The grant's `exec` claim: the command may execute other programs.
     pub allow_exec: bool,
-    /// The grant id, for the terminal warning.
+    /// The id of the grant the command runs under (it changes when an extension takes
+    /// over), for the terminal and the log.
     pub grant: String,
-    /// Whether the grant has been revoked since the run started: asked every
-    /// `supervisor::REVOCATION_CHECK`, and expected to read the list only when it changed.
-    pub revoked: Box<dyn FnMut() -> bool + 'a>,
+    /// Whether the grant with this id has been revoked since the run started: asked
+    /// every `supervisor::REVOCATION_CHECK`, and expected to read the list only when it
+    /// changed.
+    pub revoked: Box<dyn FnMut(&str) -> bool + 'a>,
+    /// A grant in the caller's cache that replaces the grant with this id (an approved
+    /// `jitsudo --extend`) and covers this very run, asked when the grant is revoked or
+    /// its end (or the warning before it) comes. `None`: the run ends as it would have.
+    pub successor: FindSuccessor<'a>,
     /// Log an event of the run (syslog and journal).
     pub log: Box<dyn FnMut(RunEvent<'_>) + 'a>,
     /// The run's session recording, when its grant or the host config asks for one: the
     /// supervisor writes what passes through the pty (and the pipes of standard streams
     /// that are not terminals) and seals it at the end. A write that fails ends the run.
     pub recorder: Option<crate::iolog::writer::Recorder>,
+}
+
+/// `Bounds::successor`: the current grant's id in, its successor out.
+pub type FindSuccessor<'a> = Box<dyn FnMut(&str) -> Option<Successor> + 'a>;
+
+/// The grant a run continues under (see `Bounds::successor`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Successor {
+    pub grant: String,
+    /// Its end (seconds since the epoch).
+    pub exp: i64,
 }
 
 /// What the supervisor logs.
@@ -214,6 +231,13 @@ pub enum RunEvent<'s> {
     /// The window closed while the command ran (or its recording failed), and the run
     /// is being ended.
     Ended(EndReason),
+    /// The run's grant was replaced by an extension (`to`, ending at `exp`), and the run
+    /// continues under it.
+    Extended {
+        from: &'s str,
+        to: &'s str,
+        exp: i64,
+    },
     /// The run's recording is complete and sealed.
     RecordingSealed(&'s crate::iolog::writer::Seal),
     /// The run's recording could not be written (the run was stopped for it), or sealed.

@@ -110,6 +110,8 @@ fn request_refuses_a_revoked_grant_and_a_broken_revocation_list() {
         session_bound: false,
         exec: false,
         record: false,
+        ticket: None,
+        extends: None,
     };
     let token = crate::pins::sign_unchecked(&s, &claims);
     let id = &claims.jti;

@@ -341,6 +341,8 @@ fn non_ascii_pin_in_a_signed_grant_is_refused_not_a_crash() {
         session_bound: false,
         exec: false,
         record: false,
+        ticket: None,
+        extends: None,
     };
     let token = sign_unchecked(&s, &claims);
     s.logs();

@@ -350,3 +350,95 @@ fn ctrl_z_and_fg_work_for_a_root_command_in_the_callers_job() {
     );
     run.assert_completed();
 }
+
+/// Every line received so far, until one contains `needle` (at most 60 s).
+fn logs_until(s: &Sandbox, needle: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !all.iter().any(|l: &String| l.contains(needle)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {needle:?}: {all:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        all.extend(s.logs());
+    }
+    all
+}
+
+#[test]
+fn a_run_continues_past_its_grants_end_under_a_cached_extension() {
+    let s = Sandbox::new();
+    // No warning: the supervisor meets the end itself, and looks for a successor there.
+    s.write_config("end_grace = \"2s\"\nend_warning = \"0s\"");
+    let spec = "/usr/bin/sleep 4033";
+    let first = s.import_ok(
+        "alice",
+        &s.mint("alice", &["--command", spec, "--for", "3s"]),
+    );
+    // Grants that do not replace the running one exactly are passed over.
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &[
+                "--command",
+                "/usr/bin/sleep 4034",
+                "--for",
+                "10m",
+                "--extends",
+                &first,
+            ],
+        ),
+    );
+    s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &[
+                "--command",
+                spec,
+                "--for",
+                "10m",
+                "--run-as",
+                "bob",
+                "--extends",
+                &first,
+            ],
+        ),
+    );
+    let second = s.import_ok(
+        "alice",
+        &s.mint(
+            "alice",
+            &["--command", spec, "--for", "10m", "--extends", &first],
+        ),
+    );
+    s.logs();
+    let child = spawn(s.jitsudo("alice").args(["/usr/bin/sleep", "4033"]));
+    wait_until_running(&["/usr/bin/sleep", "4033"]);
+    let logs = logs_until(&s, &format!("command continues under grant {second}"));
+    let line = the_line(&logs, "command continues under grant");
+    assert!(line.contains(&format!("(extends grant {first})")), "{line}");
+    assert!(line.contains(&format!("GRANT={second}")), "{line}");
+    assert!(
+        !logs.iter().any(|l| l.contains("command ended")),
+        "{logs:#?}"
+    );
+    // Well past the first grant's end, the command still runs under the second.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(running(&["/usr/bin/sleep", "4033"]).len(), 1);
+    assert!(!s.logs().iter().any(|l| l.contains("command ended")));
+    // The second grant's revocation ends it: nothing replaces that one.
+    let now = jitsudo_now();
+    s.write_file(
+        "/var/lib/jitsudo/revocations.json",
+        &format!("{{\"issued_at\":{now},\"ids\":[\"{second}\"]}}"),
+        0o600,
+    );
+    let status = wait_ended(child, Duration::from_secs(60));
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    let logs = s.logs();
+    let line = the_line(&logs, "command ended: grant revoked");
+    assert!(line.contains(&format!("GRANT={second}")), "{line}");
+}

@@ -51,6 +51,8 @@ fn claims(kind: Kind) -> Claims {
         session_bound: false,
         exec: false,
         record: false,
+        ticket: None,
+        extends: None,
     }
 }
 
@@ -594,4 +596,100 @@ fn spending_counts_under_the_lock_and_only_after_logging() {
     let spent = spend_use(&store, uid, &unlimited, || Ok::<(), String>(())).unwrap();
     assert!(spent.lock.is_none() && spent.used.is_none());
     assert_eq!(store.load_user(uid).unwrap().used(unlimited.id()), 0);
+}
+
+// ---- an extension's successor -------------------------------------------------------------
+
+#[test]
+fn a_successor_replaces_exactly_the_running_grant_for_the_same_command() {
+    let k = keyed();
+    let old = k.grant(Kind::Exec, |_| {});
+    let ext = |edit: &dyn Fn(&mut Claims)| {
+        k.grant(Kind::Exec, |c| {
+            c.extends = Some(old.id().to_string());
+            c.exp = format_time(NOW + 7200);
+            edit(c);
+        })
+    };
+    let good = ext(&|_| {});
+    let none = revoked(&[]);
+    let t = terms(&k.config, None, &none, NOW);
+    let args: Vec<std::ffi::OsString> = vec![];
+    let run = Running {
+        grant: old.id(),
+        run_as: "root",
+        path: "/usr/bin/id",
+        args: &args,
+        pinned: false,
+        allow_exec: false,
+        recording: false,
+    };
+    let later = ext(&|c| c.exp = format_time(NOW + 9000));
+    let all = vec![(old.clone(), 0), (good.clone(), 0), (later.clone(), 0)];
+    assert_eq!(successor(&all, &t, &run), Some(2), "the latest-ending one");
+    assert_eq!(successor(&all[..2], &t, &run), Some(1));
+
+    // Each of these is not a successor of the running command.
+    let refused: Vec<(&str, Grant, u32)> = vec![
+        (
+            "extends another grant",
+            ext(&|c| c.extends = Some("other".into())),
+            0,
+        ),
+        ("extends nothing", ext(&|c| c.extends = None), 0),
+        ("another run-as", ext(&|c| c.run_as = "bob".into()), 0),
+        (
+            "another command",
+            ext(&|c| c.commands = vec!["/usr/bin/id -u".into()]),
+            0,
+        ),
+        (
+            "a login grant",
+            ext(&|c| {
+                c.kind = Kind::Login;
+                c.commands = vec![];
+            }),
+            0,
+        ),
+        ("for another user", ext(&|c| c.sub = "bob".into()), 0),
+        ("not yet valid", ext(&|c| c.nbf = format_time(NOW + 600)), 0),
+        (
+            "expired",
+            ext(&|c| {
+                c.nbf = format_time(NOW - 900);
+                c.exp = format_time(NOW - 300);
+            }),
+            0,
+        ),
+        ("wants a recording", ext(&|c| c.record = true), 0),
+        ("used up", ext(&|c| c.uses = Some(1)), 1),
+    ];
+    for (why, g, used) in refused {
+        assert_eq!(successor(&[(g, used)], &t, &run), None, "{why}");
+    }
+    let listed = revoked(&[good.id()]);
+    let t2 = terms(&k.config, None, &listed, NOW);
+    assert_eq!(successor(&[(good.clone(), 0)], &t2, &run), None, "revoked");
+    let pinned = Running {
+        pinned: true,
+        ..run
+    };
+    assert_eq!(
+        successor(&[(good.clone(), 0)], &t, &pinned),
+        None,
+        "pinned run"
+    );
+    // No exec filter in place: only a successor that allows exec keeps the terms.
+    let unfiltered = Running {
+        allow_exec: true,
+        ..run
+    };
+    assert_eq!(successor(&[(good.clone(), 0)], &t, &unfiltered), None);
+    let with_exec = ext(&|c| c.exec = true);
+    assert_eq!(
+        successor(&[(with_exec.clone(), 0)], &t, &unfiltered),
+        Some(0)
+    );
+    // A filtered run may continue under a grant that would allow exec: it stays filtered.
+    assert_eq!(successor(&[(with_exec, 0)], &t, &run), Some(0));
 }

@@ -84,6 +84,14 @@ pub struct Claims {
     /// format). Left out of the token when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub record: bool,
+    /// The ticket id the request named (a policy rule's `ticket`), for the record:
+    /// shown by `jitsudo -l`, logged with the grant. Left out when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// The id of the grant this one replaces (`jitsudo --extend`): a command running
+    /// under that grant may continue under this one. Left out when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 fn default_run_as() -> String {
@@ -188,7 +196,18 @@ pub fn valid_user_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b) || b == b'$')
 }
 
-fn valid_grant_id(id: &str) -> bool {
+/// A ticket id as requests, grants and log lines carry it: 1-64 printable ASCII
+/// characters without spaces, so it needs no quoting anywhere it is shown.
+pub fn valid_ticket(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "{id:?} is not a ticket id (1-64 printable ASCII characters, no spaces)"
+        ));
+    }
+    Ok(())
+}
+
+pub fn valid_grant_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
@@ -361,6 +380,14 @@ impl Grant {
         }
         if claims.uses == Some(0) {
             return Err(bad("uses = 0 would allow nothing".into()));
+        }
+        if let Some(t) = &claims.ticket {
+            valid_ticket(t).map_err(|e| bad(format!("ticket: {e}")))?;
+        }
+        if let Some(old) = &claims.extends {
+            if !valid_grant_id(old) || *old == claims.jti {
+                return Err(bad("extends must name another grant id".into()));
+            }
         }
         let commands = match claims.kind {
             Kind::Exec if claims.commands.is_empty() => {

@@ -22,6 +22,8 @@ fn claims(now: i64) -> Claims {
         session_bound: false,
         exec: false,
         record: false,
+        ticket: None,
+        extends: None,
     }
 }
 

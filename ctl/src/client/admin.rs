@@ -63,6 +63,18 @@ pub enum ApproverCommand {
         /// The approver may also register hosts and approvers
         #[arg(long)]
         admin: bool,
+        /// The approver's Slack member id (U…): their clicks on Slack's Approve/Deny buttons count as their votes
+        #[arg(long = "slack-id", value_name = "ID")]
+        slack_id: Option<String>,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+    /// Link an approver to a Slack member id (for votes from Slack's buttons)
+    Slack {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(value_name = "SLACK_ID")]
+        slack_id: String,
         #[command(flatten)]
         service: ServiceArgs,
     },
@@ -137,6 +149,7 @@ pub fn approver_add(
     name: &str,
     groups: &[String],
     admin: bool,
+    slack_id: Option<&str>,
     args: &ServiceArgs,
 ) -> Result<(), String> {
     let (svc, t) = (service(args)?, token(args)?);
@@ -144,6 +157,7 @@ pub fn approver_add(
         name: name.to_string(),
         groups: groups.to_vec(),
         admin,
+        slack_id: slack_id.map(str::to_string),
     };
     let answer: ApproverToken = svc
         .post(
@@ -157,6 +171,19 @@ pub fn approver_add(
         answer.name
     );
     println!("{}", answer.token);
+    Ok(())
+}
+
+pub fn approver_slack(name: &str, slack_id: &str, args: &ServiceArgs) -> Result<(), String> {
+    let (svc, t) = (service(args)?, token(args)?);
+    let _: serde_json::Value = svc
+        .post(
+            &format!("/v1/admin/approvers/{name}/slack"),
+            &serde_json::json!({ "slack_id": slack_id }),
+            &[("authorization", &auth(&t))],
+        )
+        .map_err(|e| e.to_string())?;
+    println!("approver {name}: Slack member {slack_id}");
     Ok(())
 }
 
@@ -190,6 +217,12 @@ fn show(r: &RequestView) -> String {
         format_time(r.created_at),
         human_duration(r.duration)
     ));
+    if let Some(t) = &r.ticket {
+        line.push_str(&format!("\n    ticket {t}"));
+    }
+    if let Some(old) = &r.extends {
+        line.push_str(&format!("\n    extends grant {old}"));
+    }
     if let Some(g) = &r.grant_id {
         line.push_str(&format!("\n    grant {g}"));
     }

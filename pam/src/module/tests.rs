@@ -283,6 +283,8 @@ impl Host {
             session_bound: false,
             exec: false,
             record: false,
+            ticket: None,
+            extends: None,
         }
     }
 

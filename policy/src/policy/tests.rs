@@ -27,6 +27,8 @@ fn ask<'a>(user: &'a str, groups: &'a [String], path: &'a str, args: &'a [String
         once: false,
         source: None,
         now: MONDAY_10,
+        ticket: None,
+        extension: None,
     }
 }
 
@@ -136,6 +138,7 @@ fn approval_rules_carry_count_and_approvers() {
                 Principal::User("bob".into()),
                 Principal::Group("sre".into())
             ],
+            chat_approval: true,
         }
     );
     let Outcome::Approve { approvers, .. } = d.outcome else {
@@ -386,4 +389,104 @@ fn record_is_off_unless_the_rule_turns_it_on() {
     );
     let e = err("[[rule]]\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\nrecord = \"yes\"\n");
     assert!(e.contains(":4:") && e.contains("boolean"), "{e}");
+}
+
+const TICKET_RULE: &str = "[[rule]]\nname = \"ops\"\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\nticket = \"^(INC|CHG)-[0-9]+$\"\n";
+
+#[test]
+fn a_ticket_rule_requires_a_matching_ticket_and_names_the_pattern() {
+    let p = policy(TICKET_RULE);
+    let missing = p.decide(&ask("alice", &[], "/bin/true", &[]));
+    assert!(
+        matches!(missing.outcome, Outcome::Deny(ref m) if m.contains("a ticket id matching ^(INC|CHG)-[0-9]+$ is required") && m.contains("--ticket")),
+        "{missing:?}"
+    );
+    for bad in ["INC-", "inc-42", "INC-42x", "xINC-42", "INC-42\nINC-43"] {
+        let d = p.decide(&Ask {
+            ticket: Some(bad),
+            ..ask("alice", &[], "/bin/true", &[])
+        });
+        assert!(
+            matches!(d.outcome, Outcome::Deny(ref m) if m.contains("does not match the required pattern ^(INC|CHG)-[0-9]+$")),
+            "{bad:?}: {d:?}"
+        );
+    }
+    let ok = p.decide(&Ask {
+        ticket: Some("CHG-7"),
+        ..ask("alice", &[], "/bin/true", &[])
+    });
+    assert!(matches!(ok.outcome, Outcome::Auto(_)), "{ok:?}");
+}
+
+#[test]
+fn ticket_patterns_are_matched_whole_and_checked_at_load() {
+    let p = policy(
+        "[[rule]]\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\nticket = \"INC-[0-9]+\"\n",
+    );
+    let t = p.rules[0].ticket.as_ref().unwrap();
+    assert!(t.admits("INC-1"));
+    assert!(!t.admits("see INC-1"));
+    assert!(!t.admits("INC-1 and more"));
+    let e = err(
+        "[[rule]]\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\n\nticket = \"^(INC|CHG\"\n",
+    );
+    assert!(
+        e.starts_with("/etc/jitsudo/policy.toml:5:") && e.contains("not a valid regex"),
+        "{e}"
+    );
+}
+
+#[test]
+fn chat_votes_are_off_with_chat_approval_false_or_approver_mfa() {
+    let rule = |extra: &str| {
+        policy(&format!(
+            "[[rule]]\ncommands = [\"/bin/true\"]\ndecision = \"approve\"\napprovers = [\"bob\"]\n{extra}"
+        ))
+    };
+    let chat = |p: &Policy| match p.decide(&ask("alice", &[], "/bin/true", &[])).outcome {
+        Outcome::Approve { chat_approval, .. } => chat_approval,
+        other => panic!("{other:?}"),
+    };
+    assert!(chat(&rule("")));
+    assert!(!chat(&rule("chat_approval = false\n")));
+    assert!(!chat(&rule("approver_mfa = true\n")));
+    assert!(!chat(&rule("chat_approval = true\napprover_mfa = true\n")));
+}
+
+#[test]
+fn extensions_follow_max_extensions_and_their_own_decision() {
+    let p = policy(
+        "[[rule]]\nname = \"r\"\ncommands = [\"/bin/true\"]\ndecision = \"approve\"\napprovers = [\"bob\"]\nmax_extensions = 2\nextension_decision = \"auto\"\n\
+         [[rule]]\nname = \"never\"\ncommands = [\"/bin/false\"]\ndecision = \"auto\"\n",
+    );
+    let ext = |path: &'static str, n: u32| {
+        p.decide(&Ask {
+            extension: Some(n),
+            ..ask("alice", &[], path, &[])
+        })
+        .outcome
+    };
+    assert!(matches!(
+        p.decide(&ask("alice", &[], "/bin/true", &[])).outcome,
+        Outcome::Approve { .. }
+    ));
+    assert!(matches!(ext("/bin/true", 0), Outcome::Auto(_)));
+    assert!(matches!(ext("/bin/true", 1), Outcome::Auto(_)));
+    assert!(
+        matches!(ext("/bin/true", 2), Outcome::Deny(ref m) if m.contains("extended 2 time(s) already") && m.contains("max_extensions = 2")),
+        "{:?}",
+        ext("/bin/true", 2)
+    );
+    assert!(
+        matches!(ext("/bin/false", 0), Outcome::Deny(ref m) if m.contains("allows no extensions")),
+        "{:?}",
+        ext("/bin/false", 0)
+    );
+    let e = err("[[rule]]\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\nextension_decision = \"approve\"\n");
+    assert!(
+        e.contains(":4:") && e.contains("needs decision = \"approve\""),
+        "{e}"
+    );
+    let e = err("[[rule]]\ncommands = [\"/bin/true\"]\ndecision = \"auto\"\nmax_extensions = -1\n");
+    assert!(e.contains(":4:") && e.contains("max_extensions"), "{e}");
 }

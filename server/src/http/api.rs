@@ -15,7 +15,9 @@
 //! POST /v1/requests/{id}/deny        approver token, {"reason"} → RequestView
 //! POST /v1/grants/{id}/revoke        approver token, {"reason"} → {"revoked": bool}
 //! POST /v1/admin/hosts               admin token, {"name","public_key"}
-//! POST /v1/admin/approvers           admin token, {"name","groups","admin"} → token (once)
+//! POST /v1/admin/approvers           admin token, {"name","groups","admin","slack_id"} → token (once)
+//! POST /v1/admin/approvers/{name}/slack   admin token, {"slack_id"}: link a Slack member
+//! POST /v1/slack/interactions        Slack's signed button callbacks (http::slack)
 //! GET  /v1/audit[?user,host,grant,request,since,until,after,limit]
 //!                                    approver token → [AuditRecord] (oldest first, ≤ 1000)
 //! GET  /v1/audit/verify              approver token → {"ok", "records", "head"} or the break
@@ -110,7 +112,13 @@ pub async fn host_request_status(
                 format!("missing {} header", wire::POLL_KEY_HEADER),
             )
         })?;
-    Ok(Json(s.service.host_status(&id, key).await?))
+    let mut status = s.service.host_status(&id, key).await?;
+    if !headers.contains_key(wire::POLL_DECISION_HEADER) {
+        // An older host, which refuses fields it does not know (wire::POLL_DECISION_HEADER).
+        status.decided_by.clear();
+        status.comments.clear();
+    }
+    Ok(Json(status))
 }
 
 pub async fn host_sync(
@@ -211,6 +219,9 @@ pub async fn add_approver(
         .service
         .add_approver(&who, &body.name, &body.groups, body.admin)
         .await?;
+    if let Some(id) = &body.slack_id {
+        s.service.set_slack_id(&who, &body.name, id).await?;
+    }
     Ok(Json(ApproverToken {
         name: body.name,
         token,

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod recordings;
+pub mod slack;
 pub mod state;
 pub mod web;
 
@@ -46,6 +47,11 @@ pub fn router(state: Shared) -> Router {
         .route(
             wire::PATH_RECORDINGS,
             post(recordings::host_upload).layer(DefaultBodyLimit::max(2 << 20)),
+        )
+        .route("/v1/slack/interactions", post(slack::interactions))
+        .route(
+            "/v1/admin/approvers/{name}/slack",
+            post(slack::set_slack_id),
         )
         .route("/v1/recordings", get(recordings::search))
         .route("/v1/recordings/{host}/{id}", get(recordings::fetch))

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fleet;
 pub mod journal;
 pub mod recording;
+pub mod slack;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -66,6 +67,13 @@ pub struct Approved {
     pub approvals: i64,
     pub needed: i64,
     pub grant: Option<GrantRow>,
+}
+
+/// The grant an extension request extends, as far as the decision needs it.
+struct Extended {
+    /// Extensions already in its chain (0: the grant was never extended).
+    done: u32,
+    ticket: Option<String>,
 }
 
 /// A request after an approver's approval, and its grant if that approval completed it.
@@ -142,6 +150,38 @@ pub async fn record_approval(
     now: i64,
     sign: impl FnOnce(&RequestRow, Vec<String>) -> std::result::Result<GrantRow, String>,
 ) -> Result<Approved> {
+    record_approval_via(store, id, who, comment, Via::Api, now, sign).await
+}
+
+/// Where a vote came from, as the audit trail records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The API or the web page (an approver token or a session from one).
+    Api,
+    /// Slack's buttons (a signed interaction, the approver found by Slack member id).
+    Slack,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Api => "api",
+            Via::Slack => "slack",
+        }
+    }
+}
+
+/// [`record_approval`], recording where the vote came from. A vote from chat on a
+/// request whose rule takes no chat votes is refused here, whatever the caller checked.
+pub async fn record_approval_via(
+    store: &Db,
+    id: &str,
+    who: &Approver,
+    comment: &str,
+    via: Via,
+    now: i64,
+    sign: impl FnOnce(&RequestRow, Vec<String>) -> std::result::Result<GrantRow, String>,
+) -> Result<Approved> {
     let mut tx = store.write().await?;
     let result = async {
         let req = tx
@@ -149,6 +189,12 @@ pub async fn record_approval(
             .await?
             .ok_or_else(|| Error::NotFound(format!("no request {id}")))?;
         check_open(&req, now)?;
+        if via == Via::Slack && !req.chat_approval {
+            return Err(Error::Forbidden(format!(
+                "rule {} does not take votes from chat; approve request {id} on the web page",
+                req.rule
+            )));
+        }
         if req.user == who.name {
             return Err(Error::Forbidden(format!(
                 "{} cannot approve their own request; it needs {} other approver(s)",
@@ -183,6 +229,7 @@ pub async fn record_approval(
                 "approvals": count,
                 "needed": req.approvals_needed,
                 "rule": req.rule,
+                "via": via.as_str(),
             }));
         if count < req.approvals_needed {
             tx.audit(now, &[approval]).await?;
@@ -205,8 +252,14 @@ pub async fn record_approval(
             .detail(serde_json::json!({ "approved_by": names, "rule": req.rule }));
         let grant = sign(&req, names).map_err(Error::Internal)?;
         tx.insert_grant(&grant).await?;
+        let replaced = match &req.extends {
+            Some(old) => Some(tx.revoke_replaced(old, &grant.id, &who.name, now).await?),
+            None => None,
+        };
         let issued = crate::store::audit::grant_issued(&grant, &who.name);
-        tx.audit(now, &[approval, approved, issued]).await?;
+        let mut entries = vec![approval, approved, issued];
+        entries.extend(replaced);
+        tx.audit(now, &entries).await?;
         Ok(Approved {
             status: RequestStatus::Approved,
             approvals: count,
@@ -227,6 +280,18 @@ pub async fn record_denial(
     reason: &str,
     now: i64,
 ) -> Result<()> {
+    record_denial_via(store, id, who, reason, Via::Api, now).await
+}
+
+/// [`record_denial`], recording where the vote came from.
+pub async fn record_denial_via(
+    store: &Db,
+    id: &str,
+    who: &Approver,
+    reason: &str,
+    via: Via,
+    now: i64,
+) -> Result<()> {
     let mut tx = store.write().await?;
     let result = async {
         let req = tx
@@ -234,6 +299,12 @@ pub async fn record_denial(
             .await?
             .ok_or_else(|| Error::NotFound(format!("no request {id}")))?;
         check_open(&req, now)?;
+        if via == Via::Slack && !req.chat_approval {
+            return Err(Error::Forbidden(format!(
+                "rule {} does not take votes from chat; decide request {id} on the web page",
+                req.rule
+            )));
+        }
         if !who.admin && !named_in(who, &principals(&req)?) {
             return Err(Error::Forbidden(format!(
                 "{} may not decide request {id}",
@@ -250,7 +321,7 @@ pub async fn record_denial(
             .user(&req.user)
             .host(&req.host)
             .request(id)
-            .detail(serde_json::json!({ "reason": reason, "rule": req.rule }));
+            .detail(serde_json::json!({ "reason": reason, "rule": req.rule, "via": via.as_str() }));
         tx.audit(now, &[e]).await?;
         Ok(())
     }
@@ -259,7 +330,37 @@ pub async fn record_denial(
 }
 
 fn status_of(row: &RequestRow, approvals: u32, grant: Option<String>) -> wire::RequestStatus {
+    status_with(row, approvals, grant, &[])
+}
+
+/// The status as the requester sees it; once people decided, who did and what they said.
+fn status_with(
+    row: &RequestRow,
+    approvals: u32,
+    grant: Option<String>,
+    votes: &[ApprovalRow],
+) -> wire::RequestStatus {
+    let by_people = row
+        .decided_by
+        .as_deref()
+        .is_some_and(|d| !d.starts_with("policy:"));
+    let (decided_by, comments) = match row.status {
+        RequestStatus::Approved if by_people => (
+            votes.iter().map(|v| v.approver.clone()).collect(),
+            votes
+                .iter()
+                .filter(|v| !v.comment.is_empty())
+                .map(|v| format!("{}: {}", v.approver, v.comment))
+                .collect(),
+        ),
+        RequestStatus::Denied if by_people => {
+            (row.decided_by.iter().cloned().collect(), Vec::new())
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
     wire::RequestStatus {
+        decided_by,
+        comments,
         id: row.id.clone(),
         status: row.status.to_string(),
         rule: row.rule.clone(),
@@ -298,6 +399,8 @@ fn view_of(row: RequestRow, approvals: Vec<ApprovalRow>, grant_id: Option<String
             })
             .collect(),
         grant_id,
+        ticket: row.ticket,
+        extends: row.extends,
     }
 }
 
@@ -420,6 +523,8 @@ impl Service {
             session_bound: false,
             exec: req.allow_exec,
             record: req.record,
+            ticket: req.ticket.clone(),
+            extends: req.extends.clone(),
         };
         let token = grant::sign(&claims, key)?;
         Ok(GrantRow {
@@ -449,6 +554,15 @@ impl Service {
         .await?;
 
         let now = now();
+        let extension = match &r.extends {
+            None => None,
+            Some(old) => Some(self.extension_of(&env.host, &r, &command, old, now).await?),
+        };
+        // An extension keeps the ticket of the grant it extends unless it names another.
+        let ticket = r
+            .ticket
+            .clone()
+            .or_else(|| extension.as_ref().and_then(|e| e.ticket.clone()));
         let LoadedPolicy {
             policy,
             hash: policy_hash,
@@ -466,6 +580,8 @@ impl Service {
             once: r.once,
             source,
             now: now + self.policy_clock_offset,
+            ticket: ticket.as_deref(),
+            extension: extension.as_ref().map(|e| e.done),
         };
         let decision = policy.decide(&ask);
         let poll_key = wire::random_hex(16).map_err(internal)?;
@@ -482,6 +598,9 @@ impl Service {
             uses: None,
             allow_exec: false,
             record: false,
+            ticket: ticket.clone(),
+            extends: r.extends.clone(),
+            chat_approval: true,
             source: r.source.clone(),
             status: RequestStatus::Pending,
             rule: decision.rule.clone(),
@@ -514,7 +633,9 @@ impl Service {
                 terms,
                 approvals,
                 approvers,
+                chat_approval,
             } => {
+                row.chat_approval = *chat_approval;
                 inc(&self.metrics.decisions_approve);
                 row.duration = terms.duration as i64;
                 row.uses = terms.uses.map(i64::from);
@@ -556,6 +677,9 @@ impl Service {
                             .request(&row)
                             .grant(&g.id, g.exp),
                     );
+                    if let Some(old) = &row.extends {
+                        self.replaced_event(old, &g.id, &policy).await;
+                    }
                 }
                 (None, RequestStatus::Denied) => n.send(
                     Event::new("request.denied", &policy)
@@ -584,9 +708,9 @@ impl Service {
                 "no request {id} for this poll key"
             )));
         };
-        let approvals = self.store.approvals(id).await?.len() as u32;
+        let votes = self.store.approvals(id).await?;
         let grant = self.store.grant_for_request(id).await?.map(|g| g.token);
-        Ok(status_of(&row, approvals, grant))
+        Ok(status_with(&row, votes.len() as u32, grant, &votes))
     }
 
     /// The revocation list, signed with the active key.
@@ -755,12 +879,29 @@ impl Service {
     /// Approve request `id` as `who`; the request as it is afterwards, with the grant if
     /// this approval completed it.
     pub async fn approve(&self, who: &Approver, id: &str, comment: &str) -> Result<Approval> {
+        self.approve_via(who, id, comment, Via::Api).await
+    }
+
+    /// [`Service::approve`], for a vote from `via`.
+    pub async fn approve_via(
+        &self,
+        who: &Approver,
+        id: &str,
+        comment: &str,
+        via: Via,
+    ) -> Result<Approval> {
         validate::request_id(id)?;
         validate::comment(comment)?;
         let now = now();
-        let approved = record_approval(&self.store, id, who, comment, now, |req, names| {
-            self.sign_grant(req, names, now)
-        })
+        let approved = record_approval_via(
+            &self.store,
+            id,
+            who,
+            comment,
+            via,
+            now,
+            |req, names| self.sign_grant(req, names, now),
+        )
         .await
         .inspect_err(
             |e| tracing::info!(request = %id, approver = %who.name, error = %e, "approval refused"),
@@ -788,6 +929,11 @@ impl Service {
                     .request(&row)
                     .grant(&g.id, g.exp),
             );
+            if let Some(old) = &row.extends {
+                self.replaced_event(old, &g.id, &who.name).await;
+            }
+            let votes = self.store.approvals(id).await?;
+            self.decided_event(&row, &who.name, &votes).await;
         }
         Ok(Approval {
             request: row,
@@ -797,9 +943,20 @@ impl Service {
 
     /// Deny request `id` as `who`; the request as it is afterwards.
     pub async fn deny(&self, who: &Approver, id: &str, reason: &str) -> Result<RequestRow> {
+        self.deny_via(who, id, reason, Via::Api).await
+    }
+
+    /// [`Service::deny`], for a vote from `via`.
+    pub async fn deny_via(
+        &self,
+        who: &Approver,
+        id: &str,
+        reason: &str,
+        via: Via,
+    ) -> Result<RequestRow> {
         validate::request_id(id)?;
         validate::reason(reason)?;
-        record_denial(&self.store, id, who, reason, now()).await?;
+        record_denial_via(&self.store, id, who, reason, via, now()).await?;
         inc(&self.metrics.denials_by_approver);
         tracing::info!(request = %id, approver = %who.name, reason = %reason, "denied by approver");
         let row = self
@@ -812,7 +969,124 @@ impl Service {
                 .request(&row)
                 .comment(reason),
         );
+        let denial = ApprovalRow {
+            approver: who.name.clone(),
+            comment: reason.to_string(),
+            at: now(),
+        };
+        self.decided_event(&row, &who.name, &[denial]).await;
         Ok(row)
+    }
+
+    /// `request.decided`: people decided `row`; the event names the requester (and
+    /// their Slack member id when an approver of that name has one), the decision, who
+    /// decided and what they said.
+    async fn decided_event(&self, row: &RequestRow, actor: &str, votes: &[ApprovalRow]) {
+        let slack = match self.store.slack_id_of(&row.user).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(request = %row.id, error = %e, "cannot look up the requester's Slack id");
+                None
+            }
+        };
+        let comment = votes
+            .iter()
+            .filter(|v| !v.comment.is_empty())
+            .map(|v| format!("{}: {}", v.approver, v.comment))
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.notifier.send(
+            Event::new("request.decided", actor)
+                .request(row)
+                .comment(&comment)
+                .decided(votes.iter().map(|v| v.approver.clone()).collect(), slack),
+        );
+    }
+
+    /// `grant.revoked` for the grant an approved extension replaced.
+    async fn replaced_event(&self, old: &str, new: &str, actor: &str) {
+        let mut ev = Event::new("grant.revoked", actor)
+            .comment(&format!("replaced by grant {new} (extension)"));
+        if let Ok(Some(g)) = self.store.grant(old).await {
+            ev = ev.grant(&g.id, g.exp);
+            if let Ok(Some(r)) = self.store.request(&g.request_id).await {
+                ev = ev.request(&r);
+            }
+        }
+        inc(&self.metrics.revocations);
+        self.notifier.send(ev);
+    }
+
+    /// What an extension request (`jitsudo --extend GRANT`) extends: the caller's own
+    /// grant on this host, unrevoked and unexpired, for exactly the command asked again;
+    /// and how many extensions its chain holds so far.
+    async fn extension_of(
+        &self,
+        host: &str,
+        r: &NewRequest,
+        command: &str,
+        old: &str,
+        now: i64,
+    ) -> Result<Extended> {
+        validate::grant_id(old)?;
+        let not_yours = || Error::NotFound(format!("no grant {old} of {} on {host}", r.user));
+        let grant = self.store.grant(old).await?.ok_or_else(not_yours)?;
+        if grant.host != host || grant.user != r.user {
+            return Err(not_yours());
+        }
+        if self.store.is_revoked(old).await? {
+            return Err(Error::Conflict(format!(
+                "grant {old} has been revoked (or extended already); ask again with jitsudo --request"
+            )));
+        }
+        if grant.exp <= now {
+            return Err(Error::Conflict(format!(
+                "grant {old} has expired; ask again with jitsudo --request"
+            )));
+        }
+        let current = self
+            .store
+            .request(&grant.request_id)
+            .await?
+            .ok_or_else(not_yours)?;
+        if current.kind != r.kind || current.run_as != r.run_as || current.command != command {
+            return Err(invalid(format!(
+                "an extension of grant {old} asks for its command again ({} as {}), not another",
+                current.command, current.run_as
+            )));
+        }
+        // Count the links back to the first grant; the policy bounds them, far below this.
+        let mut done = 0u32;
+        let mut link = current.clone();
+        while let Some(prev) = link.extends.clone() {
+            done += 1;
+            if done > 1000 {
+                return Err(Error::Internal(format!(
+                    "the extension chain of grant {old} does not end"
+                )));
+            }
+            let Some(g) = self.store.grant(&prev).await? else {
+                break;
+            };
+            let Some(req) = self.store.request(&g.request_id).await? else {
+                break;
+            };
+            link = req;
+        }
+        Ok(Extended {
+            done,
+            ticket: current.ticket,
+        })
+    }
+
+    /// Give approver `name` a Slack member id, as admin `who`.
+    pub async fn set_slack_id(&self, who: &Approver, name: &str, slack_id: &str) -> Result<()> {
+        slack::check_member_id(slack_id)?;
+        self.store
+            .set_slack_id(name, slack_id, &who.name, now())
+            .await?;
+        tracing::info!(approver = %name, slack_id = %slack_id, by = %who.name, "approver Slack id set");
+        Ok(())
     }
 
     /// Revoke grant `id` as `who`. False if it was already revoked.

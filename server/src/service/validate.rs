@@ -93,6 +93,12 @@ pub fn request(r: &NewRequest) -> Result<(String, Option<IpAddr>)> {
             return Err(invalid("duration must be between 1s and 12h"));
         }
     }
+    if let Some(t) = &r.ticket {
+        grant::valid_ticket(t).map_err(|e| invalid(format!("ticket: {e}")))?;
+    }
+    if let Some(g) = &r.extends {
+        grant_id(g)?;
+    }
     let source = match &r.source {
         None => None,
         Some(s) => Some(

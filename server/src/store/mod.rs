@@ -20,6 +20,7 @@
 
 pub mod audit;
 pub mod fleet;
+pub mod flow;
 pub mod recordings;
 mod rows;
 pub mod tx;
@@ -126,6 +127,16 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     9,
     fleet::POLICY_HASH_SCHEMA,
     fleet::POLICY_HASH_SCHEMA,
+), (
+    // Tickets, extensions and whether chat votes count, carried from the decision.
+    12,
+    flow::SQLITE_REQUESTS,
+    flow::POSTGRES_REQUESTS,
+), (
+    // Approvers' Slack member ids, for votes from Slack's buttons.
+    13,
+    flow::SQLITE_APPROVERS,
+    flow::POSTGRES_APPROVERS,
 )];
 
 impl Db {
@@ -449,7 +460,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -473,11 +484,27 @@ impl Db {
             .bind(req.kind.to_string())
             .bind(i64::from(req.allow_exec))
             .bind(i64::from(req.record))
+            .bind(req.ticket.clone())
+            .bind(req.extends.clone())
+            .bind(i64::from(req.chat_approval))
             .bind(policy_hash)
             .execute(&mut **tx)
             .await?;
+            let mut replaced = None;
             if let Some(g) = grant {
                 insert_grant(&mut tx, g).await?;
+                if let Some(old) = &req.extends {
+                    replaced = Some(
+                        flow::revoke_replaced(
+                            &mut tx,
+                            old,
+                            &g.id,
+                            &format!("policy:{}", req.rule),
+                            req.created_at,
+                        )
+                        .await?,
+                    );
+                }
             }
             let mut entries = vec![
                 Entry::new("request.created", format!("host:{}", req.host))
@@ -490,6 +517,8 @@ impl Db {
                         "command": req.command,
                         "reason": req.reason,
                         "source": req.source,
+                        "ticket": req.ticket,
+                        "extends": req.extends,
                     })),
                 Entry::new("request.decided", "policy")
                     .user(&req.user)
@@ -511,6 +540,7 @@ impl Db {
             if let Some(g) = grant {
                 entries.push(audit::grant_issued(g, &format!("policy:{}", req.rule)));
             }
+            entries.extend(replaced);
             audit::append(&mut tx, self.backend, req.created_at, &entries).await?;
             Ok(())
         }

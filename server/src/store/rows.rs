@@ -8,7 +8,7 @@ use jitsudo_core::grant::Kind;
 
 use crate::model::{ApprovalRow, GrantRow, RequestRow};
 
-pub(crate) const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by, kind, allow_exec, record";
+pub(crate) const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by, kind, allow_exec, record, ticket, extends, chat_approval";
 
 pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
     Ok(RequestRow {
@@ -24,6 +24,9 @@ pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
         uses: r.try_get("uses")?,
         allow_exec: r.try_get::<i64, _>("allow_exec")? != 0,
         record: r.try_get::<i64, _>("record")? != 0,
+        ticket: r.try_get("ticket")?,
+        extends: r.try_get("extends")?,
+        chat_approval: r.try_get::<i64, _>("chat_approval")? != 0,
         source: r.try_get("source")?,
         status: r.try_get("status")?,
         rule: r.try_get("rule")?,

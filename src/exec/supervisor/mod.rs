@@ -839,15 +839,25 @@ impl Supervisor<'_> {
         }
         let now_ms = wall_clock_ms();
         if now_ms >= self.window.end_ms {
+            if self.take_successor() {
+                return;
+            }
             return self.end_run(EndReason::Expired);
         }
         if now >= self.window.next_revocation_check {
             self.window.next_revocation_check = now + REVOCATION_CHECK;
-            if (self.bounds.revoked)() {
+            if (self.bounds.revoked)(&self.bounds.grant) {
+                if self.take_successor() {
+                    return;
+                }
                 return self.end_run(EndReason::Revoked);
             }
         }
         if !self.window.warned && now_ms >= self.window.warn_ms {
+            // An extension already cached takes over here, without a warning.
+            if self.take_successor() {
+                return;
+            }
             self.window.warned = true;
             let left = ((self.window.end_ms - now_ms).max(0) as u64).div_ceil(1000);
             let text = format!(
@@ -858,6 +868,34 @@ impl Supervisor<'_> {
             );
             self.tell_terminal(&text);
         }
+    }
+
+    /// Continue under the grant that replaces ours, if the caller's cache holds one that
+    /// covers this run (`Bounds::successor`): log the swap, move the window to its end,
+    /// tell the terminal. False, and nothing changed, when there is none.
+    fn take_successor(&mut self) -> bool {
+        let Some(next) = (self.bounds.successor)(&self.bounds.grant) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut self.bounds.grant, next.grant);
+        (self.bounds.log)(RunEvent::Extended {
+            from: &old,
+            to: &self.bounds.grant,
+            exp: next.exp,
+        });
+        self.window.end_ms = next.exp.saturating_mul(1000);
+        self.window.warn_ms = self
+            .window
+            .end_ms
+            .saturating_sub(self.bounds.end_warning.as_millis() as i64);
+        self.window.warned = false;
+        let text = format!(
+            "jitsudo: grant {old} was extended: the command continues under grant {} until {}",
+            self.bounds.grant,
+            crate::grant::format_time(next.exp)
+        );
+        self.tell_terminal(&text);
+        true
     }
 
     /// The window has closed: log it, tell the terminal, SIGTERM the whole tree (and

@@ -284,7 +284,7 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
             "<article class=\"card request\" id=\"req-{id}\">\
              <p><span class=\"who\">{user}</span> on <b>{host}</b> as {run_as} <span class=\"muted\">· {age} ago · request {id}</span></p>\
              <p><code class=\"command\">{command}</code></p>\
-             <p class=\"reason\">Reason: {reason}</p>\
+             <p class=\"reason\">Reason: {reason}{extra}</p>\
              <p class=\"muted\">Rule <span class=\"rule\">{rule}</span> · approvals {got}/{need} from {approvers}{by}</p>\
              <div class=\"actions\">\
              <form method=\"post\" action=\"/ui/approve\">{csrf_field}<input type=\"hidden\" name=\"id\" value=\"{id}\">\
@@ -299,6 +299,13 @@ async fn dashboard(s: &Shared, me: &Signed) -> Result<String, ApiError> {
             age = html::age(now - r.created_at),
             command = escape(&shown_command(r.kind, &r.command)),
             reason = escape(&r.reason),
+            // The ticket a rule required, and for an extension the grant it replaces.
+            extra = r
+                .ticket
+                .iter()
+                .map(|t| format!(" · ticket {}", escape(t)))
+                .chain(r.extends.iter().map(|g| format!(" · extends grant {}", escape(g))))
+                .collect::<String>(),
             rule = escape(&r.rule),
             got = approvals.len(),
             need = r.approvals_needed,
