@@ -275,6 +275,22 @@ mod tests {
         assert!(b64url_decode("Zg+/").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn base64url_round_trips(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            proptest::prop_assert_eq!(b64url_decode(&b64url_encode(&data)).unwrap(), data);
+        }
+
+        /// Canonical: whatever decodes is exactly what encoding its bytes gives, so one
+        /// token has one spelling.
+        #[test]
+        fn what_decodes_is_canonical(text in "[A-Za-z0-9_=+/-]{0,24}") {
+            if let Ok(bytes) = b64url_decode(&text) {
+                proptest::prop_assert_eq!(b64url_encode(&bytes), text);
+            }
+        }
+    }
+
     fn hex_of(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
