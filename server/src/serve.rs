@@ -170,5 +170,9 @@ async fn housekeeping(state: Arc<AppState>) {
         if let Err(e) = state.service.purge_nonces().await {
             tracing::warn!(error = %e, "cannot purge old nonces");
         }
+        state
+            .service
+            .revocation_lists
+            .purge(jitsudo_core::grant::now());
     }
 }

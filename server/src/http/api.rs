@@ -7,8 +7,8 @@
 //! GET  /metrics                      Prometheus text
 //! POST /v1/host/requests             host envelope: NewRequest → RequestStatus (+poll_key)
 //! GET  /v1/host/requests/{id}        header x-jitsudo-poll-key → RequestStatus (+grant)
-//! POST /v1/host/sync                 host envelope → grants for the host + revocation list
-//! GET  /v1/revocations               the signed revocation list
+//! POST /v1/host/sync                 host envelope → grants for the host + its revocation list
+//! GET  /v1/revocations               the fleet's signed revocation list (ETag)
 //! GET  /v1/requests[?pending=true]   approver token → [RequestView]
 //! GET  /v1/requests/{id}             approver token → RequestView
 //! POST /v1/requests/{id}/approve     approver token, {"comment"} → RequestView
@@ -124,10 +124,32 @@ pub async fn host_sync(
     Ok(Json(s.service.sync(env).await?))
 }
 
-pub async fn revocations(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        serde_json::json!({ "revocations": s.service.signed_revocations().await? }),
-    ))
+/// The fleet's signed list, as signed once and reused (see `service::revocations`). A
+/// client that sends the entity tag it has (`If-None-Match`) gets 304 while the same
+/// signed list is served.
+pub async fn revocations(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
+    let list = s.service.signed_revocations().await?;
+    let etag = list.etag.to_string();
+    let cached = headers
+        .get_all(axum::http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == etag || t == "*");
+    let headers = [
+        (axum::http::header::ETAG, etag),
+        (axum::http::header::CACHE_CONTROL, "no-cache".to_string()),
+    ];
+    if cached {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    Ok((
+        headers,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        list.body.to_vec(),
+    )
+        .into_response())
 }
 
 // ---- approver endpoints -----------------------------------------------------------------
