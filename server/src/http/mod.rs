@@ -19,6 +19,9 @@ use jitsudo_core::wire;
 
 pub use state::{AppState, Shared};
 
+/// The largest body any route takes (journal uploads, recording parts).
+const MAX_ROUTE_BODY: usize = 2 << 20;
+
 pub fn router(state: Shared) -> Router {
     let limit = state.service.config.limits.max_body_bytes;
     Router::new()
@@ -40,12 +43,12 @@ pub fn router(state: Shared) -> Router {
         // Journal uploads carry whole records; every other route keeps the small limit.
         .route(
             wire::PATH_JOURNAL,
-            post(audit::host_journal_handler).layer(DefaultBodyLimit::max(2 << 20)),
+            post(audit::host_journal_handler).layer(DefaultBodyLimit::max(MAX_ROUTE_BODY)),
         )
         // Recording parts carry up to 512 KiB of one file, in base64, in an envelope.
         .route(
             wire::PATH_RECORDINGS,
-            post(recordings::host_upload).layer(DefaultBodyLimit::max(2 << 20)),
+            post(recordings::host_upload).layer(DefaultBodyLimit::max(MAX_ROUTE_BODY)),
         )
         .route("/v1/recordings", get(recordings::search))
         .route("/v1/recordings/{host}/{id}", get(recordings::fetch))
@@ -53,5 +56,14 @@ pub fn router(state: Shared) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        // Outermost: a body that trickles in is cut off before any extractor waits on
+        // it. The per-route limits above still apply to what it read.
+        .layer(axum::middleware::from_fn_with_state(
+            (
+                std::time::Duration::from_secs(state.service.config.limits.body_timeout_seconds),
+                limit.max(MAX_ROUTE_BODY),
+            ),
+            crate::listener::body_deadline,
+        ))
         .with_state(state)
 }
