@@ -139,10 +139,11 @@ pub fn open_envelope(
             env.path
         ));
     }
-    if (env.ts - now).abs() > HOST_CLOCK_WINDOW {
+    // In i128: an extreme timestamp (i64::MIN) is far off, not an overflow.
+    let off = i128::from(env.ts) - i128::from(now);
+    if off.abs() > i128::from(HOST_CLOCK_WINDOW) {
         return Err(format!(
-            "envelope timestamp is {}s away from the service's clock (limit {HOST_CLOCK_WINDOW}s); check the host's clock",
-            env.ts - now
+            "envelope timestamp is {off}s away from the service's clock (limit {HOST_CLOCK_WINDOW}s); check the host's clock"
         ));
     }
     if env.nonce.len() < 16
@@ -705,6 +706,16 @@ mod tests {
         // A host envelope is neither.
         let env = sign_envelope(&key, "h", PATH_SYNC, now, &SyncRequest::default()).unwrap();
         assert!(verify_revocations(&env, &trusted).is_err());
+    }
+
+    #[test]
+    fn an_extreme_envelope_timestamp_is_refused_not_overflowed() {
+        let key = SecretKey::generate("host").unwrap();
+        for (ts, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (i64::MIN, 1000)] {
+            let t = sign_envelope(&key, "web-01", PATH_SYNC, ts, &SyncRequest::default()).unwrap();
+            let e = open_envelope(&t, &key.public, "web-01", PATH_SYNC, now).unwrap_err();
+            assert!(e.contains("away from the service's clock"), "{e}");
+        }
     }
 
     #[test]

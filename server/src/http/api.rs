@@ -32,7 +32,7 @@
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -43,7 +43,7 @@ use jitsudo_core::wire::{
 use serde::Deserialize;
 
 use crate::http::error::{err, ApiError, ApiResult};
-use crate::http::extract::{Admin, JsonBody};
+use crate::http::extract::{Admin, ApiPath, JsonBody};
 use crate::http::state::Shared;
 use crate::service::{Approver, Error};
 
@@ -97,7 +97,7 @@ pub async fn host_request(
 
 pub async fn host_request_status(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<RequestStatus>> {
     crate::service::validate::request_id(&id)?;
@@ -173,7 +173,7 @@ pub async fn list_requests(
 
 pub async fn show_request(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: Approver,
 ) -> ApiResult<Json<RequestView>> {
     Ok(Json(s.service.show(&id).await?))
@@ -181,7 +181,7 @@ pub async fn show_request(
 
 pub async fn approve(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     who: Approver,
     JsonBody(body): JsonBody<ApproveBody>,
 ) -> ApiResult<Json<RequestView>> {
@@ -191,7 +191,7 @@ pub async fn approve(
 
 pub async fn deny(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     who: Approver,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<RequestView>> {
@@ -201,7 +201,7 @@ pub async fn deny(
 
 pub async fn revoke(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     who: Approver,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<serde_json::Value>> {

@@ -65,5 +65,6 @@ pub fn router(state: Shared) -> Router {
             ),
             crate::listener::body_deadline,
         ))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
