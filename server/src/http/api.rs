@@ -5,6 +5,7 @@
 //! ```text
 //! GET  /healthz                      database reachable
 //! GET  /metrics                      Prometheus text
+//! GET  /v1/openapi.yaml              the OpenAPI 3 description of /v1 (server/openapi.yaml)
 //! POST /v1/host/requests             host envelope: NewRequest → RequestStatus (+poll_key)
 //! GET  /v1/host/requests/{id}        header x-jitsudo-poll-key → RequestStatus (+grant)
 //! POST /v1/host/sync                 host envelope → grants for the host + its revocation list
@@ -66,6 +67,15 @@ fn bad_query(e: QueryRejection) -> ApiError {
 }
 
 // ---- health and metrics -----------------------------------------------------------------
+
+/// The OpenAPI 3 description of this API (server/openapi.yaml, built in).
+pub async fn openapi() -> Response {
+    (
+        [("content-type", "application/yaml")],
+        include_str!("../../openapi.yaml"),
+    )
+        .into_response()
+}
 
 pub async fn healthz(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
     s.service.ping().await?;
