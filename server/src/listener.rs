@@ -10,12 +10,12 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -179,52 +179,76 @@ pub fn effective_cap(configured: usize, open_files: Option<u64>) -> usize {
 }
 
 /// The time a request's body has to arrive, whole, from the moment its headers were
-/// read; later, the answer is 408 and the body is not handed to the handler.
-pub async fn body_deadline(
-    State((timeout, max)): State<(Duration, usize)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let (parts, body) = req.into_parts();
+/// read; later, reading it fails, and the answer is 408 whatever the handler made of
+/// the failure. The body is not buffered here: each route's own size limit still
+/// refuses a large body as soon as it goes over.
+pub async fn body_deadline(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
     // A request without a body (most GETs) has nothing to wait for.
-    if axum::body::HttpBody::is_end_stream(&body) {
-        return next.run(Request::from_parts(parts, body)).await;
+    if axum::body::HttpBody::is_end_stream(req.body()) {
+        return next.run(req).await;
     }
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, max)).await {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Ok(Err(e)) if too_large(&e) => {
-            err(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
-        }
-        Ok(Err(e)) => err(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read request body: {e}"),
-        )
-        .into_response(),
-        Err(_) => {
-            inc(&SLOW_BODIES);
-            err(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the request body did not arrive within {}s",
-                    timeout.as_secs()
-                ),
-            )
-            .into_response()
-        }
+    let expired = Arc::new(AtomicBool::new(false));
+    let req = req.map(|inner| {
+        Body::new(Deadline {
+            inner,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            expired: expired.clone(),
+        })
+    });
+    let resp = next.run(req).await;
+    if !expired.load(Ordering::Relaxed) {
+        return resp;
+    }
+    inc(&SLOW_BODIES);
+    err(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "the request body did not arrive within {}s",
+            timeout.as_secs()
+        ),
+    )
+    .into_response()
+}
+
+/// A request body that fails once its deadline passes.
+struct Deadline {
+    inner: Body,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    expired: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
     }
 }
 
-/// The body went over the limit `to_bytes` was given.
-fn too_large(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
+impl std::error::Error for BodyTimeout {}
+
+impl http_body::Body for Deadline {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        if this.sleep.as_mut().poll(cx).is_ready() {
+            this.expired.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout))));
         }
-        source = s.source();
+        Pin::new(&mut this.inner).poll_frame(cx)
     }
-    false
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }

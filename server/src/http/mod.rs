@@ -57,13 +57,10 @@ pub fn router(state: Shared) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        // Outermost: a body that trickles in is cut off before any extractor waits on
-        // it. The per-route limits above still apply to what it read.
+        // A body that trickles in fails once its time is up (408), whichever extractor
+        // waits on it.
         .layer(axum::middleware::from_fn_with_state(
-            (
-                std::time::Duration::from_secs(state.service.config.limits.body_timeout_seconds),
-                limit.max(MAX_ROUTE_BODY),
-            ),
+            std::time::Duration::from_secs(state.service.config.limits.body_timeout_seconds),
             crate::listener::body_deadline,
         ))
         .layer(axum::middleware::from_fn(error::json_errors))
