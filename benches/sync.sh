@@ -152,7 +152,11 @@ fi
 BIN=${BIN_DIR:-$BENCH_TARGET_DIR/release}
 SYNCGEN=$BIN/examples/syncgen
 # Only for the signing key: any build of jitsudoctl will do.
-CTL=${CTL:-$(ls "$BIN/jitsudoctl" "$REPO/target/release/jitsudoctl" "$REPO/target/debug/jitsudoctl" 2>/dev/null | head -1)}
+if [[ -z ${CTL:-} ]]; then
+    for CTL in "$BIN/jitsudoctl" "$REPO/target/release/jitsudoctl" "$REPO/target/debug/jitsudoctl"; do
+        [[ -x $CTL ]] && break
+    done
+fi
 for f in "$BIN/jitsudod" "$SYNCGEN" "$CTL"; do
     [[ -x $f ]] || die "$f is missing (build first, or see --bin-dir)"
 done
