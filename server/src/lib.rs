@@ -20,7 +20,6 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod limits;
-pub mod listener;
 pub mod model;
 pub mod serve;
 pub mod service;

@@ -90,15 +90,17 @@ pub async fn serve(opts: Options) -> Result<(), String> {
     }
     let service = app.into_make_service();
     let limits = state.service.config.limits;
-    let cap =
-        crate::listener::effective_cap(limits.max_connections, crate::listener::open_files_limit());
+    let cap = crate::http::listener::effective_cap(
+        limits.max_connections,
+        crate::http::listener::open_files_limit(),
+    );
     let header_timeout = Duration::from_secs(limits.header_timeout_seconds);
     let result = match rustls {
         Some(r) => {
             let mut server = axum_server::bind_rustls(listen, r).handle(handle);
             connection_timeouts(server.http_builder(), header_timeout);
             server
-                .map(|a| crate::listener::Capped::new(a, cap))
+                .map(|a| crate::http::listener::Capped::new(a, cap))
                 .serve(service)
                 .await
         }
@@ -106,7 +108,7 @@ pub async fn serve(opts: Options) -> Result<(), String> {
             let mut server = axum_server::bind(listen).handle(handle);
             connection_timeouts(server.http_builder(), header_timeout);
             server
-                .map(|a| crate::listener::Capped::new(a, cap))
+                .map(|a| crate::http::listener::Capped::new(a, cap))
                 .serve(service)
                 .await
         }

@@ -83,7 +83,8 @@ pub async fn healthz(State(s): State<Shared>) -> ApiResult<Json<serde_json::Valu
 }
 
 pub async fn metrics(State(s): State<Shared>) -> ApiResult<Response> {
-    let text = s.service.metrics_text().await?;
+    let mut text = s.service.metrics_text().await?;
+    text.push_str(&crate::http::listener::render_metrics());
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP layer: the routes, their handlers (`api`, `audit`, the web page in `web`),
-//! the extractors that authenticate approvers and parse bodies (`extract`), and the one
-//! place where service errors become status codes (`error`). Handlers only translate
+//! the extractors that authenticate approvers and parse bodies (`extract`), the one
+//! place where service errors become status codes (`error`), and what bounds a
+//! connection before any handler runs (`listener`). Handlers only translate
 //! between HTTP and the service; they hold no rules and run no SQL.
 #![forbid(unsafe_code)]
 
@@ -8,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod listener;
 pub mod recordings;
 pub mod state;
 pub mod web;
@@ -61,7 +63,7 @@ pub fn router(state: Shared) -> Router {
         // waits on it.
         .layer(axum::middleware::from_fn_with_state(
             std::time::Duration::from_secs(state.service.config.limits.body_timeout_seconds),
-            crate::listener::body_deadline,
+            listener::body_deadline,
         ))
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)

@@ -356,7 +356,6 @@ impl Service {
         let pending = self.store.count(Table::Pending).await?;
         let mut text = self.metrics.render(pending, self.policy().rules.len());
         text.push_str(&self.notifier.render_metrics());
-        text.push_str(&crate::listener::render_metrics());
         Ok(text)
     }
 
