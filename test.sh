@@ -18,6 +18,7 @@ step "installing test dependencies"
 apt_packages=(
     util-linux          # unshare, nsenter, setpriv, runuser
     python3
+    python3-venv        # the venv the schema-driven API fuzz (schemathesis) runs from
     libpam0g-dev        # building pam_jitsudo
     pamtester
     openssh-server      # sshd for the PAM end-to-end test
@@ -45,6 +46,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# server/tests/openapi.rs: schemathesis, from PyPI, in a venv of its own under target/.
+if ! target/schemathesis/bin/schemathesis --version >/dev/null 2>&1; then
+    rm -rf target/schemathesis
+    /usr/bin/python3 -m venv target/schemathesis
+    target/schemathesis/bin/pip install -q --disable-pip-version-check schemathesis
+fi
 
 step "cargo fmt --check"
 cargo fmt --all --check

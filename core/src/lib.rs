@@ -19,4 +19,5 @@ pub mod matcher;
 pub mod secure_file;
 pub mod store;
 pub mod system;
+pub mod text;
 pub mod wire;

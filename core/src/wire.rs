@@ -136,10 +136,11 @@ pub fn open_envelope(
             env.path
         ));
     }
-    if (env.ts - now).abs() > HOST_CLOCK_WINDOW {
+    // In i128: an extreme timestamp (i64::MIN) is far off, not an overflow.
+    let off = i128::from(env.ts) - i128::from(now);
+    if off.abs() > i128::from(HOST_CLOCK_WINDOW) {
         return Err(format!(
-            "envelope timestamp is {}s away from the service's clock (limit {HOST_CLOCK_WINDOW}s); check the host's clock",
-            env.ts - now
+            "envelope timestamp is {off}s away from the service's clock (limit {HOST_CLOCK_WINDOW}s); check the host's clock"
         ));
     }
     if env.nonce.len() < 16
@@ -333,6 +334,12 @@ pub struct RevocationClaims {
     /// Unix seconds when the service produced the list.
     pub issued_at: i64,
     pub ids: Vec<String>,
+    /// The host the list is for: it then holds the revoked grants issued to that host
+    /// only (`POST /v1/host/sync` with `host_revocations`). Absent on the fleet's list
+    /// (`GET /v1/revocations`), which older hosts read and which holds every revoked
+    /// grant; left out when absent, so that those hosts still parse it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -379,6 +386,29 @@ pub fn verify_revocations(token: &str, trusted: &[TrustedKey]) -> Result<Revocat
     let claims: RevocationClaims = serde_json::from_slice(&untrusted.message)
         .map_err(|e| format!("revocation list claims: {e}"))?;
     Ok(claims)
+}
+
+/// Verify the revocation list a sync answered for `host`: signed by a trusted key (see
+/// [`verify_revocations`]) and made for `host`. A host's list holds only that host's
+/// revoked grants, so another host's list, or the fleet's list where this host asked
+/// for its own, is refused: taken as this host's, it could leave one of this host's
+/// revoked grants out.
+pub fn verify_host_revocations(
+    token: &str,
+    trusted: &[TrustedKey],
+    host: &str,
+) -> Result<RevocationClaims, String> {
+    let claims = verify_revocations(token, trusted)?;
+    match claims.host.as_deref() {
+        Some(h) if h == host => Ok(claims),
+        Some(h) => Err(format!(
+            "the revocation list is for host {h:?}, not this host ({host:?}); refusing it"
+        )),
+        None => Err(format!(
+            "the revocation list names no host, but this host ({host:?}) asked for its own \
+             (is jitsudod older than this host's jitsudo?); refusing it"
+        )),
+    }
 }
 
 // ---- host API bodies --------------------------------------------------------------------
@@ -454,7 +484,13 @@ pub struct RequestStatus {
 /// `POST /v1/host/sync` (inside an envelope).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SyncRequest {}
+pub struct SyncRequest {
+    /// Answer with this host's own revocation list (`RevocationClaims::host` set, only
+    /// the revoked grants issued to this host) rather than the whole fleet's. `jitsudo
+    /// --sync` asks for it; older hosts send `{}` and get the fleet's list.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_revocations: bool,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -696,6 +732,7 @@ mod tests {
             iss: "jitsudod".into(),
             issued_at: 5,
             ids: vec!["abc".into()],
+            host: None,
         };
         let list = sign_revocations(&claims, &key).unwrap();
         assert_eq!(verify_revocations(&list, &trusted).unwrap(), claims);
@@ -734,7 +771,66 @@ mod tests {
             .unwrap_err()
             .contains("signature invalid"));
         // A host envelope is neither.
-        let env = sign_envelope(&key, "h", PATH_SYNC, now, &SyncRequest {}).unwrap();
+        let env = sign_envelope(&key, "h", PATH_SYNC, now, &SyncRequest::default()).unwrap();
         assert!(verify_revocations(&env, &trusted).is_err());
+    }
+
+    #[test]
+    fn an_extreme_envelope_timestamp_is_refused_not_overflowed() {
+        let key = SecretKey::generate("host").unwrap();
+        for (ts, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (i64::MIN, 1000)] {
+            let t = sign_envelope(&key, "web-01", PATH_SYNC, ts, &SyncRequest::default()).unwrap();
+            let e = open_envelope(&t, &key.public, "web-01", PATH_SYNC, now).unwrap_err();
+            assert!(e.contains("away from the service's clock"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_host_takes_only_its_own_revocation_list() {
+        let key = SecretKey::generate("k1").unwrap();
+        let trusted = vec![TrustedKey {
+            id: "k1".into(),
+            key: key.public.clone(),
+        }];
+        let list = |host: Option<&str>| {
+            sign_revocations(
+                &RevocationClaims {
+                    iss: "jitsudod".into(),
+                    issued_at: 5,
+                    ids: vec!["abc".into()],
+                    host: host.map(str::to_string),
+                },
+                &key,
+            )
+            .unwrap()
+        };
+        let own = verify_host_revocations(&list(Some("web-01")), &trusted, "web-01").unwrap();
+        assert_eq!(own.host.as_deref(), Some("web-01"));
+        let e = verify_host_revocations(&list(Some("web-02")), &trusted, "web-01").unwrap_err();
+        assert_eq!(
+            e,
+            r#"the revocation list is for host "web-02", not this host ("web-01"); refusing it"#
+        );
+        let e = verify_host_revocations(&list(None), &trusted, "web-01").unwrap_err();
+        assert!(e.starts_with("the revocation list names no host"), "{e}");
+        // A name that would turn a log line around is shown escaped.
+        let e =
+            verify_host_revocations(&list(Some("web\u{202e}10")), &trusted, "web-01").unwrap_err();
+        assert!(e.contains(r"web\u{202e}10"), "{e}");
+        // The fleet's list, as older hosts read it, has no host field at all.
+        let claims = RevocationClaims {
+            iss: "i".into(),
+            issued_at: 1,
+            ids: vec![],
+            host: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&claims).unwrap(),
+            r#"{"iss":"i","issued_at":1,"ids":[]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&SyncRequest::default()).unwrap(),
+            "{}"
+        );
     }
 }

@@ -22,6 +22,9 @@
 //! user_requests_per_minute = 30
 //! max_body_bytes = 65536
 //! max_recording_bytes = 67108864                        # per session recording (64 MiB)
+//! max_connections = 8192                                # open at once; more are closed
+//! header_timeout_seconds = 10                           # to send a request's headers
+//! body_timeout_seconds = 30                             # to send its body
 //!
 //! [recordings]
 //! keep = "90d"                # delete stored recordings this long after they arrived
@@ -102,6 +105,11 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// The most one uploaded session recording may hold, all its files together.
     pub max_recording_bytes: u64,
+    /// Client connections open at once (see `listener`).
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and then its body.
+    pub header_timeout_seconds: u64,
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for Limits {
@@ -111,6 +119,9 @@ impl Default for Limits {
             user_per_minute: 30,
             max_body_bytes: 64 * 1024,
             max_recording_bytes: 64 << 20,
+            max_connections: 8192,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
         }
     }
 }
@@ -173,6 +184,9 @@ struct RawLimits {
     user_requests_per_minute: Option<Spanned<i64>>,
     max_body_bytes: Option<Spanned<i64>>,
     max_recording_bytes: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
+    header_timeout_seconds: Option<Spanned<i64>>,
+    body_timeout_seconds: Option<Spanned<i64>>,
 }
 
 struct At<'a> {
@@ -336,6 +350,15 @@ pub fn parse(
         }
         if let Some(n) = num(&l.max_recording_bytes, "max_recording_bytes", 1024, 1 << 40)? {
             limits.max_recording_bytes = n as u64;
+        }
+        if let Some(n) = num(&l.max_connections, "max_connections", 16, 1 << 20)? {
+            limits.max_connections = n as usize;
+        }
+        if let Some(n) = num(&l.header_timeout_seconds, "header_timeout_seconds", 1, 600)? {
+            limits.header_timeout_seconds = n as u64;
+        }
+        if let Some(n) = num(&l.body_timeout_seconds, "body_timeout_seconds", 1, 3600)? {
+            limits.body_timeout_seconds = n as u64;
         }
     }
     let recordings_keep = match raw.recordings.as_ref().and_then(|r| r.keep.as_ref()) {

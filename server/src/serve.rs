@@ -91,16 +91,26 @@ pub async fn serve(opts: Options) -> Result<(), String> {
         });
     }
     let service = app.into_make_service();
+    let limits = state.service.config.limits;
+    let cap = crate::http::listener::effective_cap(
+        limits.max_connections,
+        crate::http::listener::open_files_limit(),
+    );
+    let header_timeout = Duration::from_secs(limits.header_timeout_seconds);
     let result = match rustls {
         Some(r) => {
-            axum_server::bind_rustls(listen, r)
-                .handle(handle)
+            let mut server = axum_server::bind_rustls(listen, r).handle(handle);
+            connection_timeouts(server.http_builder(), header_timeout);
+            server
+                .map(|a| crate::http::listener::Capped::new(a, cap))
                 .serve(service)
                 .await
         }
         None => {
-            axum_server::bind(listen)
-                .handle(handle)
+            let mut server = axum_server::bind(listen).handle(handle);
+            connection_timeouts(server.http_builder(), header_timeout);
+            server
+                .map(|a| crate::http::listener::Capped::new(a, cap))
                 .serve(service)
                 .await
         }
@@ -109,6 +119,22 @@ pub async fn serve(opts: Options) -> Result<(), String> {
     state.service.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Headers within `header_timeout` (HTTP/1, idle keep-alive connections too); HTTP/2
+/// peers that stop answering pings are dropped.
+fn connection_timeouts(
+    b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    b.http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(header_timeout)
+        .max_concurrent_streams(64);
 }
 
 fn redact(url: &str) -> String {
@@ -191,5 +217,9 @@ async fn housekeeping(state: Arc<AppState>) {
         if let Err(e) = state.service.sweep_shared_state().await {
             tracing::warn!(error = %e, "cannot sweep expired web sessions and rate windows");
         }
+        state
+            .service
+            .revocation_lists
+            .purge(jitsudo_core::grant::now());
     }
 }

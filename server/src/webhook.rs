@@ -412,7 +412,8 @@ impl Event {
         if let Some(c) = self.comment.as_deref().filter(|c| !c.is_empty()) {
             t.push_str(&format!(" — {c}"));
         }
-        slack_escape(&t)
+        // Shown to people in a chat room: what would reorder or hide text is written out.
+        slack_escape(&jitsudo_core::text::reveal(&t))
     }
 }
 
@@ -638,5 +639,45 @@ mod tests {
             "http://10.0.0.1:8080/…"
         );
         assert_eq!(slack_escape("<script>&"), "&lt;script&gt;&amp;");
+    }
+
+    #[test]
+    fn message_text_writes_out_invisible_characters() {
+        // A row stored before such characters were refused.
+        let row = crate::model::RequestRow {
+            id: "ab".into(),
+            host: "web-01".into(),
+            user: "alice".into(),
+            uid: 1000,
+            run_as: "root".into(),
+            kind: crate::model::Kind::Exec,
+            command: "/usr/bin/id a\u{200b}b".into(),
+            reason: "ok \u{202e}gnp.exe".into(),
+            duration: 60,
+            uses: None,
+            allow_exec: false,
+            record: false,
+            source: None,
+            status: crate::model::RequestStatus::Pending,
+            rule: "r".into(),
+            message: "m".into(),
+            approvals_needed: 1,
+            approvers: "[]".into(),
+            poll_hash: "p".into(),
+            created_at: 0,
+            decided_at: None,
+            decided_by: None,
+            ticket: None,
+            extends: None,
+            chat_approval: true,
+        };
+        let text = Event::new("request.created", "jitsudod")
+            .request(&row)
+            .comment("fine\u{2066}")
+            .text();
+        assert!(text.contains("`/usr/bin/id a\\u{200b}b`"), "{text}");
+        assert!(text.contains("reason: ok \\u{202e}gnp.exe"), "{text}");
+        assert!(text.ends_with("fine\\u{2066}"), "{text}");
+        assert!(!text.chars().any(jitsudo_core::text::is_hidden), "{text}");
     }
 }

@@ -398,7 +398,7 @@ fn replayed_envelope_is_rejected(svc: &Service, host: &Host) {
         HOST,
         wire::PATH_SYNC,
         jitsudo_core::grant::now(),
-        &wire::SyncRequest {},
+        &wire::SyncRequest::default(),
     )
     .unwrap();
     let body = serde_json::to_string(&wire::Signed { envelope: env }).unwrap();
@@ -423,7 +423,7 @@ fn replayed_envelope_is_rejected(svc: &Service, host: &Host) {
         HOST,
         wire::PATH_SYNC,
         jitsudo_core::grant::now(),
-        &wire::SyncRequest {},
+        &wire::SyncRequest::default(),
     )
     .unwrap();
     let resp = ureq::post(format!("{}{}", svc.url, wire::PATH_REQUESTS))

@@ -481,7 +481,10 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
             &ctx.config.host,
             wire::PATH_SYNC,
             grant::now(),
-            &SyncRequest {},
+            // This host's own revocation list: its size does not grow with the fleet.
+            &SyncRequest {
+                host_revocations: true,
+            },
         )
         .map_err(|e| ctx.refuse("sync", e))?
     };
@@ -528,8 +531,12 @@ pub fn sync(ctx: &Context) -> Result<(), Refused> {
 
 fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
     let now = host::checked_now(&ctx.store, &ctx.config).map_err(|e| ctx.refuse("sync", e))?;
-    let list = wire::verify_revocations(&response.revocations, &ctx.config.trusted_keys)
-        .map_err(|e| ctx.refuse("sync", e))?;
+    let list = wire::verify_host_revocations(
+        &response.revocations,
+        &ctx.config.trusted_keys,
+        &ctx.config.host,
+    )
+    .map_err(|e| ctx.refuse("sync", e))?;
     if list.issued_at > now + ctx.config.clock_skew.as_secs() as i64 {
         return Err(ctx.refuse(
             "sync",
@@ -555,7 +562,8 @@ fn apply_sync(ctx: &Context, response: SyncResponse) -> Result<(), Refused> {
             ));
         }
     }
-    // The service's list is complete for every grant that has not expired.
+    // The service's list is complete for every grant it issued to this host that has not
+    // expired, and a grant for another host is never admitted here.
     let stored = Revocations {
         issued_at: list.issued_at,
         ids: list.ids.clone(),

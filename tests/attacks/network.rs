@@ -158,3 +158,52 @@ fn request_refuses_a_revoked_grant_and_a_broken_revocation_list() {
     );
     assert_eq!(s.run("alice", &["/usr/bin/id"]).code, 0);
 }
+
+/// `--sync` takes this host's own revocation list only. A genuine, fresh list signed by
+/// the trusted key but made for another host (which holds that host's revoked grants,
+/// not this one's), or the fleet's list with no host named where this host asked for
+/// its own, is refused and nothing is written; this host's list is stored.
+#[test]
+fn sync_refuses_a_revocation_list_for_another_host() {
+    use jitsudo_core::grant::keys::SecretKey;
+    use jitsudo_core::wire::{self, RevocationClaims};
+    let s = enrolled();
+    let key = SecretKey::from_file_text(&s.key, &fs::read_to_string(&s.key).unwrap()).unwrap();
+    let now = jitsudo_core::grant::now();
+    let list = |host: Option<&str>| {
+        wire::sign_revocations(
+            &RevocationClaims {
+                iss: "jitsudod".into(),
+                issued_at: now,
+                ids: vec!["g-revoked-7".into()],
+                host: host.map(str::to_string),
+            },
+            &key,
+        )
+        .unwrap()
+    };
+    let answer = |token: &str| format!(r#"{{"t":"sync","grants":[],"revocations":"{token}"}}"#);
+    let stored = "/var/lib/jitsudo/revocations.json";
+
+    hostile_helper(&s, &[answer(&list(Some("web-02")))]);
+    s.run("root", &["--sync"]).assert_denied(&format!(
+        "the revocation list is for host \"web-02\", not this host (\"{}\"); refusing it",
+        crate::sandbox::HOST
+    ));
+    assert!(!s.path(stored).exists());
+
+    hostile_helper(&s, &[answer(&list(None))]);
+    s.run("root", &["--sync"])
+        .assert_denied("the revocation list names no host");
+    assert!(!s.path(stored).exists());
+
+    hostile_helper(&s, &[answer(&list(Some(crate::sandbox::HOST)))]);
+    let out = s.run("root", &["--sync"]);
+    assert!(
+        out.stdout
+            .contains("synced: 0 new grant(s) of 0 for this host; revocation list of 1 id(s)"),
+        "{out:?}"
+    );
+    let text = fs::read_to_string(s.path(stored)).unwrap();
+    assert!(text.contains("g-revoked-7"), "{text}");
+}

@@ -84,10 +84,10 @@ impl Bounded {
     }
 }
 
-/// Characters that reorder or hide text when the log is viewed (bidi overrides, line
-/// and paragraph separators).
+/// Bidi controls, zero-width and other format characters, line and paragraph
+/// separators: they would reorder or hide what a person reads in the log.
 fn is_invisible_format_char(c: char) -> bool {
-    matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    crate::text::is_hidden(c)
 }
 
 #[cfg(test)]

@@ -188,22 +188,31 @@ pub fn approver_slack(name: &str, slack_id: &str, args: &ServiceArgs) -> Result<
 }
 
 fn show(r: &RequestView) -> String {
+    // Every stored text is shown with control, bidi and zero-width characters written
+    // out: an approver reads exactly what runs, and the terminal takes no escapes.
+    let v = |s: &str| jitsudo_core::text::reveal(s).into_owned();
     // An approver must not mistake the files of an edit request for a command to run.
     let what = match r.kind {
-        jitsudo_core::grant::Kind::Edit => format!("edit {}", r.command),
-        _ => format!("as {}: {}", r.run_as, r.command),
+        jitsudo_core::grant::Kind::Edit => format!("edit {}", v(&r.command)),
+        _ => format!("as {}: {}", v(&r.run_as), v(&r.command)),
     };
     let mut line = format!(
         "{}  {:<8}  {}@{}  {what}\n    reason: {}\n    rule {}: {}",
-        r.id, r.status, r.user, r.host, r.reason, r.rule, r.message
+        v(&r.id),
+        v(&r.status),
+        v(&r.user),
+        v(&r.host),
+        v(&r.reason),
+        v(&r.rule),
+        v(&r.message)
     );
     if r.status == "pending" || !r.approvals.is_empty() {
-        let by: Vec<String> = r.approvals.iter().map(|a| a.approver.clone()).collect();
+        let by: Vec<String> = r.approvals.iter().map(|a| v(&a.approver)).collect();
         line.push_str(&format!(
             "\n    approvals {}/{} (from {}){}",
             r.approvals.len(),
             r.approvals_needed,
-            r.approvers.join(", "),
+            v(&r.approvers.join(", ")),
             if by.is_empty() {
                 String::new()
             } else {
@@ -224,7 +233,7 @@ fn show(r: &RequestView) -> String {
         line.push_str(&format!("\n    extends grant {old}"));
     }
     if let Some(g) = &r.grant_id {
-        line.push_str(&format!("\n    grant {g}"));
+        line.push_str(&format!("\n    grant {}", v(g)));
     }
     line
 }

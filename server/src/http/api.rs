@@ -5,10 +5,11 @@
 //! ```text
 //! GET  /healthz                      database reachable
 //! GET  /metrics                      Prometheus text
+//! GET  /v1/openapi.yaml              the OpenAPI 3 description of /v1 (server/openapi.yaml)
 //! POST /v1/host/requests             host envelope: NewRequest → RequestStatus (+poll_key)
 //! GET  /v1/host/requests/{id}        header x-jitsudo-poll-key → RequestStatus (+grant)
-//! POST /v1/host/sync                 host envelope → grants for the host + revocation list
-//! GET  /v1/revocations               the signed revocation list
+//! POST /v1/host/sync                 host envelope → grants for the host + its revocation list
+//! GET  /v1/revocations               the fleet's signed revocation list (ETag)
 //! GET  /v1/requests[?pending=true]   approver token → [RequestView]
 //! GET  /v1/requests/{id}             approver token → RequestView
 //! POST /v1/requests/{id}/approve     approver token, {"comment"} → RequestView
@@ -34,7 +35,7 @@
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,7 +46,7 @@ use jitsudo_core::wire::{
 use serde::Deserialize;
 
 use crate::http::error::{err, ApiError, ApiResult};
-use crate::http::extract::{Admin, JsonBody};
+use crate::http::extract::{Admin, ApiPath, JsonBody};
 use crate::http::state::Shared;
 use crate::service::{Approver, Error};
 
@@ -69,13 +70,23 @@ fn bad_query(e: QueryRejection) -> ApiError {
 
 // ---- health and metrics -----------------------------------------------------------------
 
+/// The OpenAPI 3 description of this API (server/openapi.yaml, built in).
+pub async fn openapi() -> Response {
+    (
+        [("content-type", "application/yaml")],
+        include_str!("../../openapi.yaml"),
+    )
+        .into_response()
+}
+
 pub async fn healthz(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
     s.service.ping().await?;
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
 pub async fn metrics(State(s): State<Shared>) -> ApiResult<Response> {
-    let text = s.service.metrics_text().await?;
+    let mut text = s.service.metrics_text().await?;
+    text.push_str(&crate::http::listener::render_metrics());
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -99,7 +110,7 @@ pub async fn host_request(
 
 pub async fn host_request_status(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<RequestStatus>> {
     crate::service::validate::request_id(&id)?;
@@ -132,10 +143,32 @@ pub async fn host_sync(
     Ok(Json(s.service.sync(env).await?))
 }
 
-pub async fn revocations(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        serde_json::json!({ "revocations": s.service.signed_revocations().await? }),
-    ))
+/// The fleet's signed list, as signed once and reused (see `service::revocations`). A
+/// client that sends the entity tag it has (`If-None-Match`) gets 304 while the same
+/// signed list is served.
+pub async fn revocations(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
+    let list = s.service.signed_revocations().await?;
+    let etag = list.etag.to_string();
+    let cached = headers
+        .get_all(axum::http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == etag || t == "*");
+    let headers = [
+        (axum::http::header::ETAG, etag),
+        (axum::http::header::CACHE_CONTROL, "no-cache".to_string()),
+    ];
+    if cached {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    Ok((
+        headers,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        list.body.to_vec(),
+    )
+        .into_response())
 }
 
 // ---- approver endpoints -----------------------------------------------------------------
@@ -159,7 +192,7 @@ pub async fn list_requests(
 
 pub async fn show_request(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _: Approver,
 ) -> ApiResult<Json<RequestView>> {
     Ok(Json(s.service.show(&id).await?))
@@ -167,7 +200,7 @@ pub async fn show_request(
 
 pub async fn approve(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     who: Approver,
     JsonBody(body): JsonBody<ApproveBody>,
 ) -> ApiResult<Json<RequestView>> {
@@ -177,7 +210,7 @@ pub async fn approve(
 
 pub async fn deny(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     who: Approver,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<RequestView>> {
@@ -187,7 +220,7 @@ pub async fn deny(
 
 pub async fn revoke(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     who: Approver,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<serde_json::Value>> {

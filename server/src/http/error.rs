@@ -89,3 +89,35 @@ impl IntoResponse for Error {
         ApiError::from(self).into_response()
     }
 }
+
+/// The last word on every answer outside the web page (`/ui`): a failure that did not
+/// come from `ApiError` (a rejection of axum's own, say) is given the API's JSON shape,
+/// its text kept as the message. Clients read one error format whatever failed.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let web = req.uri().path().starts_with("/ui");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if web || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 << 10)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+    let mut out = err(status, text).into_response();
+    // Keep what the answer said besides its body (Allow on a 405, Retry-After).
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! The HTTP layer: the routes, their handlers (`api`, `audit`, the web page in `web`),
-//! the extractors that authenticate approvers and parse bodies (`extract`), and the one
-//! place where service errors become status codes (`error`). Handlers only translate
+//! the extractors that authenticate approvers and parse bodies (`extract`), the one
+//! place where service errors become status codes (`error`), and what bounds a
+//! connection before any handler runs (`listener`). Handlers only translate
 //! between HTTP and the service; they hold no rules and run no SQL.
 #![forbid(unsafe_code)]
 
@@ -8,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod listener;
 pub mod recordings;
 pub mod slack;
 pub mod state;
@@ -20,11 +22,15 @@ use jitsudo_core::wire;
 
 pub use state::{AppState, Shared};
 
+/// The largest body any route takes (journal uploads, recording parts).
+const MAX_ROUTE_BODY: usize = 2 << 20;
+
 pub fn router(state: Shared) -> Router {
     let limit = state.service.config.limits.max_body_bytes;
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
+        .route("/v1/openapi.yaml", get(api::openapi))
         .route(wire::PATH_REQUESTS, post(api::host_request))
         .route("/v1/host/requests/{id}", get(api::host_request_status))
         .route(wire::PATH_SYNC, post(api::host_sync))
@@ -41,12 +47,12 @@ pub fn router(state: Shared) -> Router {
         // Journal uploads carry whole records; every other route keeps the small limit.
         .route(
             wire::PATH_JOURNAL,
-            post(audit::host_journal_handler).layer(DefaultBodyLimit::max(2 << 20)),
+            post(audit::host_journal_handler).layer(DefaultBodyLimit::max(MAX_ROUTE_BODY)),
         )
         // Recording parts carry up to 512 KiB of one file, in base64, in an envelope.
         .route(
             wire::PATH_RECORDINGS,
-            post(recordings::host_upload).layer(DefaultBodyLimit::max(2 << 20)),
+            post(recordings::host_upload).layer(DefaultBodyLimit::max(MAX_ROUTE_BODY)),
         )
         .route("/v1/slack/interactions", post(slack::interactions))
         .route(
@@ -59,5 +65,12 @@ pub fn router(state: Shared) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        // A body that trickles in fails once its time is up (408), whichever extractor
+        // waits on it.
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_secs(state.service.config.limits.body_timeout_seconds),
+            listener::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }

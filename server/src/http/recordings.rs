@@ -10,12 +10,12 @@
 #![forbid(unsafe_code)]
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::Json;
 use jitsudo_core::wire::{self, RecordingAck, RecordingDownload, RecordingView, Signed};
 
 use crate::http::error::ApiResult;
-use crate::http::extract::JsonBody;
+use crate::http::extract::{ApiPath, JsonBody};
 use crate::http::state::Shared;
 use crate::service::{Approver, Error, RecordingSearch};
 
@@ -44,7 +44,7 @@ pub async fn search(
 /// `GET /v1/recordings/{host}/{id}`: one recording with its files.
 pub async fn fetch(
     State(s): State<Shared>,
-    Path((host, id)): Path<(String, String)>,
+    ApiPath((host, id)): ApiPath<(String, String)>,
     _: Approver,
 ) -> ApiResult<Json<RecordingDownload>> {
     Ok(Json(s.service.recording(&host, &id).await?))

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fleet;
 pub mod journal;
 pub mod recording;
+pub mod revocations;
 pub mod slack;
 pub mod validate;
 
@@ -23,8 +24,8 @@ use std::sync::{Arc, RwLock};
 use jitsudo_core::grant::keys::PublicKey;
 use jitsudo_core::grant::{self, Claims, Kind};
 use jitsudo_core::wire::{
-    self, ApprovalView, HostEnvelope, JournalAck, JournalUpload, NewRequest, RequestView,
-    RevocationClaims, Signed, SyncRequest, SyncResponse, SyncedGrant,
+    self, ApprovalView, HostEnvelope, JournalAck, JournalUpload, NewRequest, RequestView, Signed,
+    SyncRequest, SyncResponse, SyncedGrant,
 };
 use jitsudo_policy::audit::{AuditRecord, ChainBreak};
 use jitsudo_policy::policy::{Ask, Outcome, Policy};
@@ -58,6 +59,8 @@ pub struct Service {
     pub metrics: Metrics,
     /// Webhook delivery queue (a no-op without `[[webhook]]`).
     pub notifier: Notifier,
+    /// Signed revocation lists, reused while fresh (see `revocations`).
+    pub revocation_lists: revocations::Cache,
 }
 
 /// The outcome of one approval, as storage recorded it.
@@ -419,6 +422,7 @@ impl Service {
             policy_clock_offset,
             metrics: Metrics::default(),
             notifier,
+            revocation_lists: Default::default(),
         }
     }
 
@@ -713,24 +717,27 @@ impl Service {
         Ok(status_with(&row, votes.len() as u32, grant, &votes))
     }
 
-    /// The revocation list, signed with the active key.
-    pub async fn signed_revocations(&self) -> Result<String> {
-        let ids = self.store.revoked_ids(now()).await?;
-        let claims = RevocationClaims {
-            iss: self.config.issuer.clone(),
-            issued_at: now(),
-            ids,
-        };
-        wire::sign_revocations(&claims, self.config.active_key()).map_err(internal)
+    /// The fleet's revocation list, signed with the active key (reused while fresh).
+    pub async fn signed_revocations(&self) -> Result<Arc<revocations::FleetList>> {
+        self.revocation_lists
+            .fleet_list(
+                &self.store,
+                &self.config.issuer,
+                self.config.active_key(),
+                now(),
+            )
+            .await
     }
 
-    /// A host's sync (from an opened envelope): its live grants and the revocation list.
+    /// A host's sync (from an opened envelope): its live grants and a revocation list,
+    /// its own when it asks for it (see `revocations`), else the fleet's.
     pub async fn sync(&self, env: HostEnvelope) -> Result<SyncResponse> {
-        let _: SyncRequest = serde_json::from_value(env.body)
+        let body: SyncRequest = serde_json::from_value(env.body)
             .map_err(|e| invalid(format!("invalid sync request: {e}")))?;
+        let now = now();
         let grants = self
             .store
-            .grants_for_host(&env.host, now())
+            .grants_for_host(&env.host, now)
             .await?
             .into_iter()
             .map(|g| SyncedGrant {
@@ -738,7 +745,20 @@ impl Service {
                 token: g.token,
             })
             .collect();
-        let revocations = self.signed_revocations().await?;
+        let revocations = if body.host_revocations {
+            self.revocation_lists
+                .host_list(
+                    &self.store,
+                    &self.config.issuer,
+                    self.config.active_key(),
+                    &env.host,
+                    now,
+                )
+                .await?
+                .to_string()
+        } else {
+            self.signed_revocations().await?.token.to_string()
+        };
         inc(&self.metrics.syncs);
         Ok(SyncResponse {
             grants,
@@ -1095,9 +1115,11 @@ impl Service {
         validate::reason(reason)?;
         let revoked = self.store.revoke(id, &who.name, reason, now()).await?;
         if revoked {
+            self.revocation_lists.revoked(None);
             inc(&self.metrics.revocations);
             let mut ev = Event::new("grant.revoked", &who.name).comment(reason);
             if let Some(g) = self.store.grant(id).await? {
+                self.revocation_lists.revoked(Some(&g.host));
                 ev = ev.grant(&g.id, g.exp);
                 if let Some(r) = self.store.request(&g.request_id).await? {
                     ev = ev.request(&r);

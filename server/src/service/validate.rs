@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use jitsudo_core::grant::{self, Kind};
 use jitsudo_core::matcher::{ArgRule, CommandSpec};
+use jitsudo_core::text;
 use jitsudo_core::wire::NewRequest;
 use jitsudo_policy::policy;
 
@@ -53,6 +54,22 @@ fn edit_files_of(files: &[String]) -> Result<String> {
     Ok(files.join(" "))
 }
 
+/// Refuse `value` if it holds a character that changes how text reads without showing
+/// itself (bidi overrides and isolates, zero-width characters, other format characters,
+/// line and paragraph separators; see `jitsudo_core::text`): approvers must read
+/// exactly what was asked and what will run.
+pub fn shown_as_is(field: &str, value: &str) -> Result<()> {
+    match text::first_hidden(value) {
+        None => Ok(()),
+        Some(c) => Err(invalid(format!(
+            "{field} contains {}, an invisible formatting character (bidi, zero-width or \
+             line separator) that would make approvers read something else than what was \
+             sent; remove it",
+            text::code_point(c)
+        ))),
+    }
+}
+
 /// Check what the host sent and turn argv into the exact command spec of the grant
 /// (for an edit request, its files).
 pub fn request(r: &NewRequest) -> Result<(String, Option<IpAddr>)> {
@@ -71,6 +88,9 @@ pub fn request(r: &NewRequest) -> Result<(String, Option<IpAddr>)> {
     if r.groups.len() > 1024 || r.groups.iter().any(|g| !grant::valid_user_name(g)) {
         return Err(invalid("groups must be at most 1024 valid group names"));
     }
+    for (i, word) in r.argv.iter().enumerate() {
+        shown_as_is(&format!("argv[{i}]"), word)?;
+    }
     let text = match r.kind {
         Kind::Exec => command_spec_of(&r.argv)?,
         Kind::Edit if r.run_as != "root" => {
@@ -88,6 +108,7 @@ pub fn request(r: &NewRequest) -> Result<(String, Option<IpAddr>)> {
             "reason must be at most 1000 characters without control characters",
         ));
     }
+    shown_as_is("reason", &r.reason)?;
     if let Some(d) = r.duration {
         if d == 0 || d > policy::MAX_DURATION_CEILING {
             return Err(invalid("duration must be between 1s and 12h"));
@@ -131,7 +152,7 @@ pub fn comment(comment: &str) -> Result<()> {
             "comment must be at most 1000 characters without control characters",
         ));
     }
-    Ok(())
+    shown_as_is("comment", comment)
 }
 
 /// A denial's or revocation's reason may not.
@@ -141,7 +162,7 @@ pub fn reason(reason: &str) -> Result<()> {
             "reason is required: 1-1000 characters without control characters",
         ));
     }
-    Ok(())
+    shown_as_is("reason", reason)
 }
 
 pub fn host_name(name: &str) -> Result<()> {

@@ -750,6 +750,24 @@ impl Db {
             .collect::<Result<_, _>>()?)
     }
 
+    /// The revoked ids of grants issued to `host`, as `revoked_ids` keeps them (until an
+    /// hour past their expiry). Read through the grants' (host, exp) index, so its cost
+    /// follows this host's live grants, not the fleet's revocations.
+    pub async fn revoked_ids_for_host(&self, host: &str, now: i64) -> R<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT r.grant_id FROM grants g JOIN revocations r ON r.grant_id = g.id \
+             WHERE g.host = $1 AND g.exp > $2 ORDER BY r.grant_id",
+        )
+        .bind(host)
+        .bind(now - 3600)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("grant_id"))
+            .collect::<Result<_, _>>()?)
+    }
+
     pub async fn count(&self, table: Table) -> R<i64> {
         let sql = match table {
             Table::Requests => "SELECT COUNT(*) AS n FROM requests",

@@ -14,6 +14,13 @@ pub fn escape(text: &str) -> String {
             '\'' => out.push_str("&#39;"),
             // Control characters never belong in a page; show them as U+FFFD.
             c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+            // Bidi overrides, zero-width and other format characters (refused since,
+            // but maybe in rows stored before) would make the page read otherwise than
+            // what runs: written out as text, `\u{202e}` (plain text, so that this stays
+            // safe in attribute values too).
+            c if jitsudo_core::text::is_hidden(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
