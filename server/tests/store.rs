@@ -83,9 +83,20 @@ async fn hosts_and_nonces(url: &str) {
         "{e:?}"
     );
     assert_eq!(db.host_key("nope").await.unwrap(), None);
-    assert!(db.use_nonce("web-01", "aa", NOW).await.unwrap());
-    assert!(!db.use_nonce("web-01", "aa", NOW).await.unwrap(), "replay");
-    assert!(db.use_nonce("web-02", "aa", NOW).await.unwrap(), "per host");
+    // A nonce is spent once per host, with the host's rate count in the same
+    // transaction; a replay counts nothing.
+    let window = |host| (host, NOW - NOW % 60, NOW - NOW % 60 - 60);
+    let spend = |host: &'static str| {
+        let db = &db;
+        async move {
+            db.spend_nonce_and_count((host, "aa", NOW), window(host))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(spend("web-01").await, Some((1, 0)));
+    assert_eq!(spend("web-01").await, None, "replay");
+    assert_eq!(spend("web-02").await, Some((1, 0)), "per host");
     assert_eq!(db.purge_nonces(NOW + 1).await.unwrap(), 2);
     db.close().await;
 }

@@ -109,6 +109,17 @@ fn now() -> i64 {
     jitsudo_core::grant::now()
 }
 
+/// This minute's window: its start, and how far into it `now` is.
+pub fn rate_window(now: i64) -> (i64, i64) {
+    let start = now - now.rem_euclid(WINDOW);
+    (start, now - start)
+}
+
+/// The window before the one starting at `start`.
+pub fn previous_window(start: i64) -> i64 {
+    start - WINDOW
+}
+
 /// Count one request against `bucket`'s limit of `per_minute` for the fleet; the 429
 /// error when it is over. A refused request is not counted.
 pub async fn limited(
@@ -118,10 +129,24 @@ pub async fn limited(
     per_minute: u32,
     what: &str,
 ) -> Result<()> {
-    let now = now();
-    let start = now - now.rem_euclid(WINDOW);
-    let into = now - start;
-    let (cur, prev) = store.rate_count(bucket, start, start - WINDOW).await?;
+    let (start, _) = rate_window(now());
+    let counts = store
+        .rate_count(bucket, start, previous_window(start))
+        .await?;
+    check_counted(store, metrics, (bucket, start), counts, per_minute, what).await
+}
+
+/// The limit's verdict on a request already counted (`cur` with it, `prev` of the
+/// window before); over the limit, the count is taken back and the 429 returned.
+pub async fn check_counted(
+    store: &Db,
+    metrics: &Metrics,
+    (bucket, start): (&str, i64),
+    (cur, prev): (i64, i64),
+    per_minute: u32,
+    what: &str,
+) -> Result<()> {
+    let into = now() - start;
     let limit = i64::from(per_minute);
     // The previous window's count, weighted by how much of it the last minute still
     // covers (rounded up): no burst of twice the limit across a window's edge.

@@ -485,17 +485,31 @@ impl Service {
         let key = PublicKey::from_paserk(&key).map_err(internal)?;
         let env = wire::open_envelope(&signed.envelope, &key, &host, path, now())
             .map_err(|e| Error::Unauthenticated(fail(e)))?;
-        self.limited(
-            &format!("host:{host}"),
+        // The nonce and the host's rate count are one transaction: one commit a request.
+        let bucket = format!("host:{host}");
+        let now = now();
+        let (start, _) = fleet::rate_window(now);
+        let Some(counts) = self
+            .store
+            .spend_nonce_and_count(
+                (&host, &env.nonce, now),
+                (&bucket, start, fleet::previous_window(start)),
+            )
+            .await?
+        else {
+            return Err(Error::Unauthenticated(fail(
+                "replayed request: this nonce was already used".into(),
+            )));
+        };
+        fleet::check_counted(
+            &self.store,
+            &self.metrics,
+            (&bucket, start),
+            counts,
             self.config.limits.host_per_minute,
             &format!("host {host}"),
         )
         .await?;
-        if !self.store.use_nonce(&host, &env.nonce, now()).await? {
-            return Err(Error::Unauthenticated(fail(
-                "replayed request: this nonce was already used".into(),
-            )));
-        }
         Ok(env)
     }
 

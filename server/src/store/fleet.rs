@@ -211,6 +211,57 @@ impl Db {
 
     /// Take back one count of `bucket` in the window at `window_start` (a refused
     /// request does not use up the limit).
+    /// A host request's two writes in one transaction, so one commit (each is a WAL
+    /// flush on PostgreSQL, and `--sync` from a fleet is the service's busiest path):
+    /// spend the envelope's nonce and count the request in `bucket`'s window. A nonce
+    /// already used keeps nothing: `None`. Otherwise this window's count (with this
+    /// request) and the previous window's.
+    pub async fn spend_nonce_and_count(
+        &self,
+        (host, nonce, now): (&str, &str, i64),
+        (bucket, window_start, previous): (&str, i64, i64),
+    ) -> R<Option<(i64, i64)>> {
+        let mut tx = self.write().await?;
+        let result = async {
+            let fresh = sqlx::query(
+                "INSERT INTO nonces (host, nonce, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(host)
+            .bind(nonce)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !fresh {
+                return Ok(None);
+            }
+            let cur: i64 = sqlx::query(
+                "INSERT INTO rate_windows (bucket, window_start, n) VALUES ($1, $2, 1) \
+                 ON CONFLICT (bucket, window_start) DO UPDATE SET n = rate_windows.n + 1 \
+                 RETURNING n",
+            )
+            .bind(bucket)
+            .bind(window_start)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
+            let prev: i64 =
+                sqlx::query("SELECT n FROM rate_windows WHERE bucket = $1 AND window_start = $2")
+                    .bind(bucket)
+                    .bind(previous)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|r| r.try_get("n"))
+                    .transpose()?
+                    .unwrap_or(0);
+            Ok::<_, DbError>(Some((cur, prev)))
+        }
+        .await;
+        tx.finish(result).await
+    }
+
     pub async fn rate_uncount(&self, bucket: &str, window_start: i64) -> R<()> {
         let _w = self.write_guard().await;
         sqlx::query(

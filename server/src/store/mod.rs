@@ -354,21 +354,6 @@ impl Db {
     }
 
     /// Record a host nonce. False if it was seen before (a replay).
-    pub async fn use_nonce(&self, host: &str, nonce: &str, now: i64) -> R<bool> {
-        let _w = self.write_guard().await;
-        let res = sqlx::query("INSERT INTO nonces (host, nonce, created_at) VALUES ($1, $2, $3)")
-            .bind(host)
-            .bind(nonce)
-            .bind(now)
-            .execute(&self.pool)
-            .await;
-        match res.map_err(DbError::from) {
-            Ok(_) => Ok(true),
-            Err(DbError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     pub async fn purge_nonces(&self, before: i64) -> R<u64> {
         let _w = self.write_guard().await;
         let res = sqlx::query("DELETE FROM nonces WHERE created_at < $1")
