@@ -13,6 +13,7 @@
 pub mod error;
 pub mod fleet;
 pub mod journal;
+pub mod oidc;
 pub mod recording;
 pub mod slack;
 pub mod validate;
@@ -58,6 +59,8 @@ pub struct Service {
     pub metrics: Metrics,
     /// Webhook delivery queue (a no-op without `[[webhook]]`).
     pub notifier: Notifier,
+    /// `[oidc]`: the identity provider people sign in to the web page with.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 /// The outcome of one approval, as storage recorded it.
@@ -210,6 +213,12 @@ pub async fn record_approval_via(
                 principals.join(", ")
             )));
         }
+        if req.approver_mfa && !who.mfa() {
+            return Err(Error::Forbidden(format!(
+                "rule {} (approver_mfa) counts approvals only from a sign-in with MFA: sign in to the web page through the identity provider with a second factor to approve request {id}",
+                req.rule
+            )));
+        }
         tx.insert_approval(id, &who.name, comment, now)
             .await
             .map_err(|e| match e {
@@ -230,6 +239,7 @@ pub async fn record_approval_via(
                 "needed": req.approvals_needed,
                 "rule": req.rule,
                 "via": via.as_str(),
+                "auth": who.auth_detail(),
             }));
         if count < req.approvals_needed {
             tx.audit(now, &[approval]).await?;
@@ -412,6 +422,8 @@ impl Service {
         policy_clock_offset: i64,
         notifier: Notifier,
     ) -> Service {
+        let config_oidc = config.oidc.as_ref();
+        let oidc = oidc::provider(config_oidc);
         Service {
             store,
             config,
@@ -419,6 +431,7 @@ impl Service {
             policy_clock_offset,
             metrics: Metrics::default(),
             notifier,
+            oidc,
         }
     }
 
@@ -601,6 +614,7 @@ impl Service {
             ticket: ticket.clone(),
             extends: r.extends.clone(),
             chat_approval: true,
+            approver_mfa: false,
             source: r.source.clone(),
             status: RequestStatus::Pending,
             rule: decision.rule.clone(),
@@ -634,8 +648,10 @@ impl Service {
                 approvals,
                 approvers,
                 chat_approval,
+                approver_mfa,
             } => {
                 row.chat_approval = *chat_approval;
+                row.approver_mfa = *approver_mfa;
                 inc(&self.metrics.decisions_approve);
                 row.duration = terms.duration as i64;
                 row.uses = terms.uses.map(i64::from);

@@ -99,6 +99,7 @@ impl Db {
             name: row.try_get("name")?,
             groups: serde_json::from_str(&groups).map_err(|e| DbError::Backend(e.to_string()))?,
             admin: row.try_get::<i64, _>("admin")? != 0,
+            sign_in: None,
         }))
     }
 

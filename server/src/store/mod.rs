@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod fleet;
 pub mod flow;
+pub mod oidc;
 pub mod recordings;
 mod rows;
 pub mod tx;
@@ -137,6 +138,12 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     13,
     flow::SQLITE_APPROVERS,
     flow::POSTGRES_APPROVERS,
+), (
+    // Sign-in through the identity provider: pending logins, how a web session's
+    // person authenticated, and whether a request's approvals need MFA.
+    14,
+    oidc::SQLITE_SCHEMA,
+    oidc::POSTGRES_SCHEMA,
 )];
 
 impl Db {
@@ -439,6 +446,7 @@ impl Db {
             name: row.try_get("name")?,
             groups: serde_json::from_str(&groups).map_err(|e| DbError::Backend(e.to_string()))?,
             admin: row.try_get::<i64, _>("admin")? != 0,
+            sign_in: None,
         }))
     }
 
@@ -460,7 +468,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -487,6 +495,7 @@ impl Db {
             .bind(req.ticket.clone())
             .bind(req.extends.clone())
             .bind(i64::from(req.chat_approval))
+            .bind(i64::from(req.approver_mfa))
             .bind(policy_hash)
             .execute(&mut **tx)
             .await?;
