@@ -45,7 +45,8 @@ const MAX_ANSWER: u64 = 1 << 20;
 /// `amr` values that show a second factor (RFC 8176).
 const MFA_AMR: &[&str] = &["mfa", "otp", "hwk"];
 
-/// Every claim of the ID token, so that the username and groups claims can be any name.
+/// The claims beyond the standard ones, so that the username and groups claims can be
+/// any name.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AllClaims {
     #[serde(flatten)]
@@ -55,6 +56,28 @@ impl AdditionalClaims for AllClaims {}
 
 type Token =
     IdToken<AllClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+/// A client with the endpoints discovery sets (authorization; token when the provider
+/// names one).
+type Client = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
 
 /// The `ureq` agent as the client `openidconnect` calls.
 struct Http(ureq::Agent);
@@ -198,28 +221,7 @@ impl Provider {
         Ok(Some(jwks))
     }
 
-    fn client(
-        &self,
-        meta: CoreProviderMetadata,
-    ) -> openidconnect::Client<
-        openidconnect::EmptyAdditionalClaims,
-        openidconnect::core::CoreAuthDisplay,
-        CoreGenderClaim,
-        CoreJweContentEncryptionAlgorithm,
-        openidconnect::core::CoreJsonWebKey,
-        CoreAuthPrompt,
-        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
-        openidconnect::core::CoreTokenResponse,
-        openidconnect::core::CoreTokenIntrospectionResponse,
-        openidconnect::core::CoreRevocableToken,
-        openidconnect::core::CoreRevocationErrorResponse,
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    > {
+    fn client(&self, meta: CoreProviderMetadata) -> Client {
         CoreClient::from_provider_metadata(
             meta,
             self.cfg.client_id.clone(),
@@ -311,7 +313,11 @@ impl Provider {
             other => other,
         }
         .map_err(|e| format!("the ID token is not valid: {}", chain(&e)))?;
-        let all = &claims.additional_claims().claims;
+        // Every claim by name, the standard ones (which the crate parses apart) too.
+        let all = match serde_json::to_value(&claims) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err("the ID token's claims cannot be read".into()),
+        };
         let name = all
             .get(&self.cfg.username_claim)
             .and_then(|v| v.as_str())
