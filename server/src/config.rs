@@ -683,6 +683,78 @@ mod tests {
     }
 
     #[test]
+    fn oidc_parses_strictly_with_lines() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("jitsudod-oidc-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("oidc.secret");
+        std::fs::write(&secret, "0123456789abcdef0123\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let ok = format!(
+            "{BASE}[oidc]\nissuer = \"https://idp.example.com/realms/corp\"\nclient_id = \"jitsudod\"\nclient_secret_file = \"{}\"\nredirect_url = \"https://approvals.example/ui/oidc/callback\"\n",
+            secret.display()
+        );
+        let c = parse_str(&ok).unwrap();
+        let o = c.oidc.as_ref().unwrap();
+        assert_eq!(o.issuer, "https://idp.example.com/realms/corp");
+        assert_eq!(
+            (o.username_claim.as_str(), o.groups_claim.as_str()),
+            ("preferred_username", "groups")
+        );
+        assert_eq!(&o.client_secret[..], b"0123456789abcdef0123");
+        assert_eq!(o.acr_values, None);
+        let cases = [
+            (
+                "https://idp.example.com/realms/corp",
+                "http://idp.example.com",
+                ":10:",
+                "https://",
+            ),
+            (
+                "https://approvals.example/ui/oidc/callback",
+                "https://approvals.example/cb",
+                ":13:",
+                "/ui/oidc/callback",
+            ),
+            (
+                "client_id = \"jitsudod\"",
+                "client_id = \"\"",
+                ":11:",
+                "client_id",
+            ),
+            ("client_id", "clientid", ":11:", "clientid"),
+        ];
+        for (from, to, line, needle) in cases {
+            let e = parse_str(&ok.replace(from, to)).err().unwrap();
+            assert!(
+                e.contains(line) && e.contains(needle),
+                "{from} -> {to}: {e}"
+            );
+        }
+        let with = |extra: &str| parse_str(&format!("{ok}{extra}"));
+        assert_eq!(
+            with("acr_values = \"mfa\"\nusername_claim = \"email\"\n")
+                .unwrap()
+                .oidc
+                .unwrap()
+                .username_claim,
+            "email"
+        );
+        let e = with("groups_claim = \"a b\"\n").err().unwrap();
+        assert!(e.contains(":14:") && e.contains("claim name"), "{e}");
+        // Plain http only for a provider on loopback (a test provider).
+        assert!(parse_str(&ok.replace(
+            "https://idp.example.com/realms/corp",
+            "http://127.0.0.1:9000"
+        ))
+        .is_ok());
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = parse_str(&ok).err().unwrap();
+        assert!(e.contains(":12:") && e.contains("chmod 600"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn webhooks_parse_strictly() {
         let ok = format!(
             "{BASE}[[webhook]]\nurl = \"https://chat.example/hook\"\nsecret = \"0123456789abcdef\"\nformat = \"slack\"\nevents = [\"request.created\"]\n"

@@ -100,6 +100,8 @@ pub struct Callback {
     #[serde(default)]
     state: Option<String>,
     #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
     error: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
@@ -143,6 +145,16 @@ pub async fn callback(
             "Sign-in refused by the identity provider: {}",
             why.chars().take(300).collect::<String>()
         )));
+    }
+    // RFC 9207: a provider that names itself in the answer must be ours (an answer
+    // from another provider the browser was sent to is not taken for this one's).
+    let issuer = s.service.config.oidc.as_ref().map(|o| o.issuer.as_str());
+    if let (Some(iss), Some(ours)) = (q.iss.as_deref(), issuer) {
+        if iss != ours {
+            return Ok(refused(
+                "Sign-in refused: the answer comes from another identity provider.",
+            ));
+        }
     }
     let (Some(code), Some(state)) = (q.code.as_deref(), q.state.as_deref()) else {
         return Ok(refused(
