@@ -105,6 +105,14 @@ pub enum CtlCommand {
         #[command(flatten)]
         service: admin::ServiceArgs,
     },
+    /// Sign in through the approval service's identity provider (device authorization: open
+    /// the URL it prints, anywhere) and keep the short-lived token in ~/.config/jitsudo/token (0600)
+    Login {
+        #[command(flatten)]
+        service: admin::ServiceArgs,
+    },
+    /// Remove the token jitsudoctl login kept
+    Logout,
     /// Search the approval service's audit trail, or verify its hash chain (`audit verify`)
     Audit(crate::client::audit::AuditArgs),
     /// List the session recordings stored on the approval service (approver token)
@@ -212,6 +220,8 @@ pub fn ctl_main() -> ExitCode {
             slack_id,
             service,
         }) => admin::approver_slack(&name, &slack_id, &service),
+        CtlCommand::Login { service } => crate::client::login::login(&service),
+        CtlCommand::Logout => crate::client::login::logout(),
         CtlCommand::Requests { pending, service } => admin::requests(pending, &service),
         CtlCommand::Approve {
             id,

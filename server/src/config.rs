@@ -39,6 +39,7 @@
 //! groups_claim = "groups"                               # the default
 //! acr_values = "mfa"                                    # asked for at step-up; an ID token
 //!                                                       # whose acr equals it shows MFA
+//! cli_client_id = "jitsudoctl"                          # public client: jitsudoctl login
 //! ```
 #![forbid(unsafe_code)]
 
@@ -89,6 +90,9 @@ pub struct Oidc {
     pub groups_claim: String,
     /// Asked for when an approval needs MFA; an ID token whose `acr` equals it shows MFA.
     pub acr_values: Option<String>,
+    /// The provider's public client for `jitsudoctl login` (the device authorization
+    /// grant); its ID tokens are accepted as API bearer tokens. None: no CLI sign-in.
+    pub cli_client_id: Option<String>,
 }
 
 /// This machine's host name (the kernel's), or `localhost` when it cannot be read.
@@ -177,6 +181,7 @@ struct RawOidc {
     username_claim: Option<Spanned<String>>,
     groups_claim: Option<Spanned<String>>,
     acr_values: Option<Spanned<String>>,
+    cli_client_id: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -505,6 +510,22 @@ fn oidc_from_raw(at: &At, o: &RawOidc) -> Result<Oidc, String> {
         }
         Some(a) => return at.err(a.span(), "oidc.acr_values must be 1-200 characters"),
     };
+    let cli_client_id = match &o.cli_client_id {
+        None => None,
+        Some(c) if c.get_ref() == client_id => {
+            return at.err(
+                c.span(),
+                "oidc.cli_client_id must be a client of its own (a public one), not client_id",
+            )
+        }
+        Some(c)
+            if (1..=200).contains(&c.get_ref().len())
+                && !c.get_ref().chars().any(char::is_control) =>
+        {
+            Some(c.get_ref().clone())
+        }
+        Some(c) => return at.err(c.span(), "oidc.cli_client_id must be 1-200 characters"),
+    };
     let path = at.path(&o.client_secret_file);
     let client_secret = read_secret_file(&path, "OIDC client secret")
         .or_else(|e| at.err(o.client_secret_file.span(), e))?;
@@ -516,6 +537,7 @@ fn oidc_from_raw(at: &At, o: &RawOidc) -> Result<Oidc, String> {
         username_claim,
         groups_claim,
         acr_values,
+        cli_client_id,
     })
 }
 

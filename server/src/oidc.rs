@@ -142,6 +142,7 @@ struct ProviderConfig {
     username_claim: String,
     groups_claim: String,
     acr_values: Option<String>,
+    cli_client_id: Option<ClientId>,
 }
 
 impl Provider {
@@ -161,6 +162,7 @@ impl Provider {
                 username_claim: cfg.username_claim.clone(),
                 groups_claim: cfg.groups_claim.clone(),
                 acr_values: cfg.acr_values.clone(),
+                cli_client_id: cfg.cli_client_id.clone().map(ClientId::new),
             },
             http: Http(agent),
             cache: Mutex::new(None),
@@ -275,28 +277,46 @@ impl Provider {
             .id_token()
             .ok_or("the identity provider returned no ID token")?
             .to_string();
-        self.validate(&raw, nonce, &meta, jwks)
+        let nonce = Nonce::new(nonce.to_string());
+        self.validate(&raw, &self.cfg.client_id, &nonce, &meta, jwks)
+    }
+
+    /// The issuer and the public client `jitsudoctl login` signs in with, if any.
+    pub fn cli_client(&self) -> Option<(String, String)> {
+        let c = self.cfg.cli_client_id.as_ref()?;
+        Some((self.cfg.issuer.as_str().to_string(), c.as_str().to_string()))
+    }
+
+    /// An ID token `jitsudoctl login` got for the CLI client (device authorization
+    /// grant, RFC 8628: no nonce), as an API bearer token: who it names.
+    pub fn validate_cli(&self, raw: &str) -> Result<Person, String> {
+        let client = self.cfg.cli_client_id.as_ref().ok_or(
+            "this service takes no ID tokens from jitsudoctl login ([oidc] cli_client_id)",
+        )?;
+        let (meta, jwks) = self.metadata()?;
+        // The device grant's ID token carries no nonce; one that does is not refused.
+        self.validate(raw, client, |_: Option<&Nonce>| Ok(()), &meta, jwks)
     }
 
     /// Validate an ID token (as `finish` does after the exchange).
-    fn validate(
+    fn validate<N: openidconnect::NonceVerifier + Copy>(
         &self,
         raw: &str,
-        nonce: &str,
+        audience: &ClientId,
+        nonce: N,
         meta: &CoreProviderMetadata,
         jwks: CoreJsonWebKeySet,
     ) -> Result<Person, String> {
         let token: Token = raw
             .parse()
             .map_err(|e| format!("the ID token is malformed: {e}"))?;
-        let nonce = Nonce::new(nonce.to_string());
         let verify = |keys: CoreJsonWebKeySet| {
             let v = CoreIdTokenVerifier::new_public_client(
-                self.cfg.client_id.clone(),
+                audience.clone(),
                 self.cfg.issuer.clone(),
                 keys,
             );
-            token.claims(&v, &nonce).cloned()
+            token.claims(&v, nonce).cloned()
         };
         let claims = match verify(jwks) {
             Err(ClaimsVerificationError::SignatureVerification(

@@ -184,7 +184,7 @@ impl Svc {
             "listen = \"127.0.0.1:{port}\"\ndatabase = \"sqlite://{}/db.sqlite\"\npolicy = \"policy.toml\"\nactive_key = \"k1\"\n\
              [[signing_key]]\nfile = \"keys/k1.key\"\n\
              [oidc]\nissuer = \"{issuer}\"\nclient_id = \"jitsudod\"\nclient_secret_file = \"oidc.secret\"\n\
-             redirect_url = \"http://127.0.0.1:{port}/ui/oidc/callback\"\nacr_values = \"mfa\"\n",
+             redirect_url = \"http://127.0.0.1:{port}/ui/oidc/callback\"\nacr_values = \"mfa\"\ncli_client_id = \"jitsudoctl\"\n",
             d.display()
         );
         std::fs::write(&config, &text).unwrap();
@@ -499,5 +499,103 @@ fn approvers_sign_in_through_a_real_openid_provider() {
     b.click("#oidc");
     provider_form(&b, "carol", false);
     wait_signed_in(&b, "carol");
+
+    // jitsudoctl login: the device authorization grant, completed in the browser (where
+    // carol is signed in at the provider); the ID token is kept 0600 in the caller's
+    // config directory and is the API's bearer token from then on.
+    let home = TempDir::new("oidc-home");
+    let ctl = |args: &[&str]| {
+        let mut c = Command::new(artifact("jitsudoctl"));
+        c.args(args)
+            .env("JITSUDO_SERVICE", &svc.url)
+            .env("HOME", home.path())
+            .env_remove("JITSUDO_TOKEN")
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(Stdio::null());
+        c
+    };
+    let mut login = ctl(&["login"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    let url = {
+        use std::io::BufRead;
+        let mut err = std::io::BufReader::new(login.stderr.take().unwrap());
+        loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).unwrap() > 0,
+                "jitsudoctl login said: {said}"
+            );
+            said.push_str(&line);
+            if let Some(u) = line.trim().strip_prefix("(or open ") {
+                break u.trim_end_matches(')').to_string();
+            }
+        }
+    };
+    assert!(said.contains("enter the code"), "{said}");
+    b.go(&url);
+    b.submit("#confirm");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if !b.find_all("#device-done").is_empty() {
+            break;
+        }
+        if !b.find_all("#login").is_empty() {
+            provider_form(&b, "carol", false);
+        }
+        assert!(Instant::now() < deadline, "{}", b.source());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = login.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("signed in"),
+        "{stdout}"
+    );
+    let saved = home.path().join(".config/jitsudo/token");
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&saved).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(saved.parent().unwrap()).unwrap().mode() & 0o777,
+            0o700
+        );
+    }
+    let cli_req = svc.ask(&key, "alice", &["/usr/bin/whoami"]);
+    let out = ctl(&["approve", &cli_req]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let auth = svc.approval_auth(&cli_req);
+    assert_eq!(
+        (&auth[0]["method"], &auth[0]["subject"]),
+        (&"oidc".into(), &"carol".into()),
+        "{auth:?}"
+    );
+    // A token altered in the file is refused by the service.
+    let token = std::fs::read_to_string(&saved).unwrap();
+    let mut parts: Vec<String> = token.trim().split('.').map(str::to_string).collect();
+    parts[1] = parts[1].chars().rev().collect();
+    std::fs::write(&saved, parts.join(".")).unwrap();
+    let out = ctl(&["requests"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("401") && err.contains("jitsudoctl login"),
+        "{err}"
+    );
+    let out = ctl(&["logout"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(!saved.exists());
+    let out = ctl(&["requests"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("run jitsudoctl login"),
+        "{err}"
+    );
     drop(idp);
 }

@@ -21,7 +21,7 @@ pub struct ServiceArgs {
     /// Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)
     #[arg(long, value_name = "URL")]
     pub service: Option<String>,
-    /// File holding the approver API token (default: $JITSUDO_TOKEN)
+    /// File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)
@@ -92,9 +92,13 @@ pub fn policy_check(file: &Path) -> Result<(), String> {
 pub(crate) fn token(args: &ServiceArgs) -> Result<Zeroizing<String>, String> {
     let text = match &args.token_file {
         Some(f) => Zeroizing::new(std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?),
-        None => Zeroizing::new(std::env::var("JITSUDO_TOKEN").map_err(|_| {
-            "no approver token: set JITSUDO_TOKEN or pass --token-file FILE (tokens come from jitsudoctl approver add)".to_string()
-        })?),
+        None => match std::env::var("JITSUDO_TOKEN") {
+            Ok(t) => Zeroizing::new(t),
+            // Else the ID token `jitsudoctl login` kept.
+            Err(_) => Zeroizing::new(super::login::saved_token()?.ok_or_else(|| {
+                "no approver token: run jitsudoctl login, set JITSUDO_TOKEN or pass --token-file FILE (tokens come from jitsudoctl approver add)".to_string()
+            })?),
+        },
     };
     let t = Zeroizing::new(text.trim().to_string());
     if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {

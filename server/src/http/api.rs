@@ -74,6 +74,15 @@ pub async fn healthz(State(s): State<Shared>) -> ApiResult<Json<serde_json::Valu
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
+/// Where `jitsudoctl login` signs in: the identity provider's issuer and the public
+/// client for the device authorization grant (no credentials needed to ask).
+pub async fn oidc_client(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
+    let (issuer, client_id) = s.service.oidc_cli_client()?;
+    Ok(Json(
+        serde_json::json!({"issuer": issuer, "client_id": client_id}),
+    ))
+}
+
 pub async fn metrics(State(s): State<Shared>) -> ApiResult<Response> {
     let text = s.service.metrics_text().await?;
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())

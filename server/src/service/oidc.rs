@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use super::error::{Error, Result};
 use super::Service;
 use crate::config::Oidc as OidcConfig;
+use crate::limits::inc;
 use crate::model::{Approver, SignIn};
 use crate::store::fleet::WebSession;
 use crate::store::oidc::PendingLogin;
@@ -150,6 +151,49 @@ impl Service {
             });
         };
         Ok((id, csrf, who))
+    }
+
+    /// The issuer and public client `jitsudoctl login` signs in with.
+    pub fn oidc_cli_client(&self) -> Result<(String, String)> {
+        self.oidc
+            .as_ref()
+            .and_then(|p| p.cli_client())
+            .ok_or_else(|| {
+                Error::NotFound(
+                    "this service takes no sign-in from jitsudoctl login ([oidc] cli_client_id is not set)".into(),
+                )
+            })
+    }
+
+    /// The API's bearer token: an approver token, or an ID token from `jitsudoctl login`
+    /// (three base64url parts: a JWT; approver tokens are `jt_…`).
+    pub async fn authenticate_api(&self, token: &str) -> Result<Approver> {
+        let token = token.trim();
+        let jwt = token.len() <= 16 * 1024
+            && token.split('.').count() == 3
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !jwt {
+            return self.authenticate(token).await;
+        }
+        let p = self.provider().map_err(|_| {
+            Error::Unauthenticated("an ID token, but this service has no [oidc]".into())
+        })?;
+        let raw = token.to_string();
+        let person = tokio::task::spawn_blocking(move || p.validate_cli(&raw))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| {
+                inc(&self.metrics.approver_auth_failures);
+                Error::Unauthenticated(format!("{e}; sign in again with jitsudoctl login"))
+            })?;
+        Ok(Approver {
+            name: person.name,
+            groups: person.groups,
+            admin: false,
+            sign_in: Some(person.sign_in),
+        })
     }
 
     /// Request `id` needs an approval with MFA that `who`'s sign-in did not show.

@@ -77,6 +77,8 @@ impl Driver {
                     "--disable-component-update", "--disable-sync",
                     format!("--user-data-dir={profile}"),
                     "--window-size=430,1000", "--hide-scrollbars",
+                    // Loopback only: no page of the test provider reaches out.
+                    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 ]
             },
             // The console, where Chromium reports Content-Security-Policy violations.

@@ -37,6 +37,13 @@ const provider = new Provider(issuer, {
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
+  }, {
+    // jitsudoctl login: a public client for the device authorization grant.
+    client_id: 'jitsudoctl',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+    response_types: [],
+    redirect_uris: [],
   }],
   jwks: { keys: [signing] },
   pkce: { required: () => true, methods: ['S256'] },
@@ -45,7 +52,19 @@ const provider = new Provider(issuer, {
   claims: { openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'groups'] },
   conformIdTokenClaims: false,
   acrValues: ['pwd', 'mfa'],
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    // The provider's own pages, plain: its defaults load a web font from the internet.
+    deviceFlow: {
+      enabled: true,
+      userCodeInputSource: (ctx, form) => { ctx.body = page('Enter the code', form + '<button type="submit" id="code-submit" form="op.deviceInputForm">Continue</button>'); },
+      userCodeConfirmSource: (ctx, form, client, info, code) => { ctx.body = page('Confirm', `<p id="user-code">${code}</p>${form}<button type="submit" id="confirm" form="op.deviceConfirmForm">Continue</button>`); },
+      successSource: (ctx) => { ctx.body = page('Signed in', '<p id="device-done">Signed in; return to your terminal.</p>'); },
+    },
+  },
+  renderError: (ctx, out) => { ctx.type = 'html'; ctx.body = page('Error', `<p id="provider-error">${JSON.stringify(out).replace(/</g, '&lt;')}</p>`); },
+  logoutSource: (ctx, form) => { ctx.body = page('Sign out', form + '<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>'); },
+  postLogoutSuccessSource: (ctx) => { ctx.body = page('Signed out', '<p>Signed out.</p>'); },
   cookies: { keys: ['test-cookie-key-not-secret'] },
   ttl: { IdToken: 3600, AccessToken: 3600, Session: 3600, Interaction: 600, Grant: 3600 },
   findAccount: (ctx, id) => (id in people ? {
@@ -68,6 +87,10 @@ const provider = new Provider(issuer, {
 
 let mutate = null;
 let lastCallback = '';
+
+function page(title, body) {
+  return `<!DOCTYPE html><html><head><title>Test provider: ${title}</title></head><body><h1>${title}</h1>${body}</body></html>`;
+}
 
 function form(uid, prompt) {
   return `<!DOCTYPE html><html><head><title>Test provider: sign in</title></head><body>
