@@ -212,9 +212,21 @@ pub fn ctl_main() -> ExitCode {
             name,
             groups,
             admin: is_admin,
+            scope,
+            expires,
             slack_id,
             service,
-        }) => admin::approver_add(&name, &groups, is_admin, slack_id.as_deref(), &service),
+        }) => admin::approver_add(
+            &name,
+            &groups,
+            is_admin,
+            slack_id.as_deref(),
+            &admin::TokenTerms {
+                scope: scope.as_deref(),
+                expires: &expires,
+            },
+            &service,
+        ),
         CtlCommand::Approver(admin::ApproverCommand::Slack {
             name,
             slack_id,

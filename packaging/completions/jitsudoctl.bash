@@ -169,13 +169,21 @@ _jitsudoctl() {
             return 0
             ;;
         jitsudoctl__subcmd__approver__subcmd__add)
-            opts="-h --group --admin --slack-id --service --token-file --ca-file --help"
+            opts="-h --group --admin --scope --expires --slack-id --service --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scope)
+                    COMPREPLY=($(compgen -W "approve admin read" -- "${cur}"))
+                    return 0
+                    ;;
+                --expires)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

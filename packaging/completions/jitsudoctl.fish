@@ -83,11 +83,15 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not 
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -f -a "add" -d 'Create an approver and print its API token (shown once; the service keeps only a hash)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -f -a "slack" -d 'Link an approver to a Slack member id (for votes from Slack\'s buttons)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l group -d 'Group the approver belongs to (policy rules name approvers as group:G); repeatable' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l scope -d 'What the token may do: approve (and read), admin (everything), or read (lists, the audit trail, recordings; no votes, no revocations)' -r -f -a "approve\t''
+admin\t''
+read\t''"
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l expires -d 'How long the token works: a duration (90d, 12h), or never' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l slack-id -d 'The approver\'s Slack member id (U…): their clicks on Slack\'s Approve/Deny buttons count as their votes' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l admin -d 'The approver may also register hosts and approvers'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l admin -d 'The approver may also register hosts and approvers (the same as --scope admin)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F

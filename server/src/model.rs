@@ -111,6 +111,8 @@ pub struct Approver {
     /// How this person authenticated at the identity provider; `None` for an approver
     /// token (the API, `jitsudoctl`, the token sign-in, Slack).
     pub sign_in: Option<SignIn>,
+    /// A token of scope `read`: it may read, never vote or revoke.
+    pub read_only: bool,
 }
 
 impl Approver {

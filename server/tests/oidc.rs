@@ -599,3 +599,120 @@ fn approvers_sign_in_through_a_real_openid_provider() {
     );
     drop(idp);
 }
+
+/// Approver tokens for bootstrap and automation: a scope (`approve`, `admin`, `read`)
+/// and an expiry, which `jitsudoctl approver add` prints; a `read` token reads but
+/// never votes or revokes; an expired token is unknown.
+#[test]
+fn approver_tokens_have_a_scope_and_an_expiry() {
+    common::require_root();
+    let db = TempDir::new("oidc-tokens");
+    let url = format!("sqlite://{}/x.db", db.path().display());
+    let svc = common::world::Service::start(&url, POLICY, None);
+    let key = SecretKey::generate("host").unwrap();
+    run_ok(
+        svc.ctl(&svc.admin_token)
+            .args(["host", "add", "web-01", &key.public.to_paserk()]),
+    );
+    let add = |args: &[&str]| {
+        svc.ctl(&svc.admin_token)
+            .args(["approver", "add"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = add(&["reader", "--group", "sre", "--scope", "read"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("scope read, expires "),
+        "{said}"
+    );
+    let reader = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = add(&["robot", "--group", "sre", "--expires", "never"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("scope approve, never expires"),
+        "{said}"
+    );
+    let out = add(&["both", "--admin", "--scope", "read"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("contradicts"),
+        "{said}"
+    );
+    let out = add(&["soon", "--expires", "5s"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("60 seconds"),
+        "{said}"
+    );
+
+    let id = {
+        let body = NewRequest {
+            kind: jitsudo_core::grant::Kind::Exec,
+            user: "alice".into(),
+            uid: 1000,
+            groups: vec![],
+            run_as: "root".into(),
+            argv: vec!["/usr/bin/whoami".into()],
+            reason: "INC-1".into(),
+            duration: None,
+            once: false,
+            source: None,
+            ticket: None,
+            extends: None,
+        };
+        let env = wire::sign_envelope(
+            &key,
+            "web-01",
+            wire::PATH_REQUESTS,
+            jitsudo_core::grant::now(),
+            &body,
+        )
+        .unwrap();
+        let v: Value = agent()
+            .post(format!("{}{}", svc.url, wire::PATH_REQUESTS))
+            .header("content-type", "application/json")
+            .send(serde_json::to_string(&Signed { envelope: env }).unwrap())
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        v["id"].as_str().unwrap().to_string()
+    };
+    // The reader lists, and is refused a vote and a revocation with the reason.
+    run_ok(svc.ctl(&reader).args(["requests", "--pending"]));
+    for args in [
+        vec!["approve", id.as_str()],
+        vec!["deny", id.as_str(), "--reason", "no"],
+        vec!["revoke", "0123456789abcdef", "--reason", "no"],
+    ] {
+        let out = svc.ctl(&reader).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("403") && err.contains("scope read"),
+            "{args:?}: {err}"
+        );
+    }
+    let robot = String::from_utf8(add(&["robot2", "--group", "sre"]).stdout).unwrap();
+    run_ok(svc.ctl(robot.trim()).args(["approve", &id]));
+    drop(svc);
+
+    // Past its expiry a token is unknown (set in the database: no test waits 60 s).
+    common::multi_threaded().block_on(async {
+        let db = jitsudod::store::Db::connect(&url).await.unwrap();
+        let hash = jitsudod::service::token_hash(&reader);
+        assert!(
+            db.approver_by_token_hash(&hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .read_only
+        );
+        db.set_token_terms("reader", "read", Some(jitsudo_core::grant::now() - 1))
+            .await
+            .unwrap();
+        assert_eq!(db.approver_by_token_hash(&hash).await.unwrap(), None);
+        db.close().await;
+    });
+}

@@ -224,9 +224,26 @@ pub async fn add_approver(
     Admin(who): Admin,
     JsonBody(body): JsonBody<ApproverAdd>,
 ) -> ApiResult<Json<ApproverToken>> {
-    let token = s
+    let scope = match (body.scope.as_deref(), body.admin) {
+        (None, admin) => {
+            if admin {
+                "admin"
+            } else {
+                "approve"
+            }
+        }
+        (Some(scope), false) => scope,
+        (Some("admin"), true) => "admin",
+        (Some(other), true) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                format!("admin = true contradicts scope {other:?}"),
+            ))
+        }
+    };
+    let (token, scope, expires_at) = s
         .service
-        .add_approver(&who, &body.name, &body.groups, body.admin)
+        .add_approver_with(&who, &body.name, &body.groups, Some(scope), body.expires_in)
         .await?;
     if let Some(id) = &body.slack_id {
         s.service.set_slack_id(&who, &body.name, id).await?;
@@ -234,5 +251,7 @@ pub async fn add_approver(
     Ok(Json(ApproverToken {
         name: body.name,
         token,
+        scope: Some(scope),
+        expires_at,
     }))
 }

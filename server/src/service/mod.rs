@@ -111,6 +111,17 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// A token of scope `read` reads only: no votes, no revocations.
+fn writable(who: &Approver) -> Result<()> {
+    if who.read_only {
+        return Err(Error::Forbidden(format!(
+            "{}'s token has scope read: it may list and read, not approve, deny or revoke",
+            who.name
+        )));
+    }
+    Ok(())
+}
+
 /// `who` is named by one of `principals` (`bob`, `group:sre`).
 fn named_in(who: &Approver, principals: &[String]) -> bool {
     principals.iter().any(|p| match p.strip_prefix("group:") {
@@ -821,7 +832,10 @@ impl Service {
             Some(a) => Ok(a),
             None => {
                 inc(&self.metrics.approver_auth_failures);
-                Err(Error::Unauthenticated("unknown approver token".into()))
+                Err(Error::Unauthenticated(
+                    "unknown approver token (or it expired: jitsudoctl approver add makes a new one)"
+                        .into(),
+                ))
             }
         }
     }
@@ -906,6 +920,7 @@ impl Service {
         comment: &str,
         via: Via,
     ) -> Result<Approval> {
+        writable(who)?;
         validate::request_id(id)?;
         validate::comment(comment)?;
         let now = now();
@@ -970,6 +985,7 @@ impl Service {
         reason: &str,
         via: Via,
     ) -> Result<RequestRow> {
+        writable(who)?;
         validate::request_id(id)?;
         validate::reason(reason)?;
         record_denial_via(&self.store, id, who, reason, via, now()).await?;
@@ -1107,6 +1123,7 @@ impl Service {
 
     /// Revoke grant `id` as `who`. False if it was already revoked.
     pub async fn revoke(&self, who: &Approver, id: &str, reason: &str) -> Result<bool> {
+        writable(who)?;
         validate::grant_id(id)?;
         validate::reason(reason)?;
         let revoked = self.store.revoke(id, &who.name, reason, now()).await?;
@@ -1159,18 +1176,53 @@ impl Service {
         groups: &[String],
         admin: bool,
     ) -> Result<String> {
+        let scope = if admin { "admin" } else { "approve" };
+        Ok(self
+            .add_approver_with(who, name, groups, Some(scope), None)
+            .await?
+            .0)
+    }
+
+    /// Create an approver whose token has `scope` (`approve`, `admin`, `read`) and
+    /// stops working after `expires_in` seconds (None: never): the token, its scope and
+    /// when it expires.
+    pub async fn add_approver_with(
+        &self,
+        who: &Approver,
+        name: &str,
+        groups: &[String],
+        scope: Option<&str>,
+        expires_in: Option<u64>,
+    ) -> Result<(String, String, Option<i64>)> {
         if !grant::valid_user_name(name) {
             return Err(invalid(format!("{name:?} is not a valid approver name")));
         }
         if groups.iter().any(|g| !grant::valid_user_name(g)) {
             return Err(invalid("group names must be valid names"));
         }
+        let scope = scope.unwrap_or("approve");
+        if !["approve", "admin", "read"].contains(&scope) {
+            return Err(invalid(format!(
+                "scope {scope:?} is not approve, admin or read"
+            )));
+        }
+        let expires_at = match expires_in {
+            None => None,
+            Some(s) if (60..=10 * 365 * 86400).contains(&s) => Some(now() + s as i64),
+            Some(_) => {
+                return Err(invalid(
+                    "expires_in must be between 60 seconds and 10 years",
+                ))
+            }
+        };
+        let admin = scope == "admin";
         let token = new_api_token().map_err(Error::Internal)?;
         self.store
             .add_approver_by(name, groups, &token_hash(&token), admin, &who.name, now())
             .await?;
-        tracing::info!(approver = %name, groups = ?groups, admin = admin, by = %who.name, "approver added");
-        Ok(token)
+        self.store.set_token_terms(name, scope, expires_at).await?;
+        tracing::info!(approver = %name, groups = ?groups, scope, expires_at = ?expires_at, by = %who.name, "approver added");
+        Ok((token, scope.to_string(), expires_at))
     }
 
     // ---- audit trail --------------------------------------------------------------------

@@ -61,6 +61,7 @@ pub(super) fn session_person(session: &WebSession) -> Option<Approver> {
         groups: stored.groups,
         admin: false,
         sign_in: Some(stored.sign_in),
+        read_only: false,
     })
 }
 
@@ -136,6 +137,7 @@ impl Service {
             groups: person.groups.clone(),
             admin: false,
             sign_in: Some(person.sign_in.clone()),
+            read_only: false,
         };
         let stored = serde_json::to_string(&Stored {
             groups: person.groups,
@@ -193,6 +195,7 @@ impl Service {
             groups: person.groups,
             admin: false,
             sign_in: Some(person.sign_in),
+            read_only: false,
         })
     }
 

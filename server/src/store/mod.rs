@@ -144,6 +144,11 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     14,
     oidc::SQLITE_SCHEMA,
     oidc::POSTGRES_SCHEMA,
+), (
+    // Approver tokens' scope (approve, admin, read) and expiry.
+    15,
+    oidc::SQLITE_TOKEN_TERMS,
+    oidc::POSTGRES_TOKEN_TERMS,
 )];
 
 impl Db {
@@ -413,12 +418,13 @@ impl Db {
         let result = async {
             let group_list = groups;
             let groups = serde_json::to_string(groups).map_err(|e| DbError::Backend(e.to_string()))?;
-            sqlx::query("INSERT INTO approvers (name, groups_json, token_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query("INSERT INTO approvers (name, groups_json, token_hash, admin, created_at, scope) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(name)
                 .bind(groups)
                 .bind(token_hash)
                 .bind(admin as i64)
                 .bind(now)
+                .bind(if admin { "admin" } else { "approve" })
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| match DbError::from(e) {
@@ -436,8 +442,9 @@ impl Db {
 
     pub async fn approver_by_token_hash(&self, hash: &str) -> R<Option<Approver>> {
         let row =
-            sqlx::query("SELECT name, groups_json, admin FROM approvers WHERE token_hash = $1")
+            sqlx::query("SELECT name, groups_json, admin, scope FROM approvers WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)")
                 .bind(hash)
+                .bind(jitsudo_core::grant::now())
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(row) = row else { return Ok(None) };
@@ -447,6 +454,7 @@ impl Db {
             groups: serde_json::from_str(&groups).map_err(|e| DbError::Backend(e.to_string()))?,
             admin: row.try_get::<i64, _>("admin")? != 0,
             sign_in: None,
+            read_only: row.try_get::<String, _>("scope")? == "read",
         }))
     }
 

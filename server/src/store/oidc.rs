@@ -27,6 +27,19 @@ pub const POSTGRES_SCHEMA: &[&str] = &[
     "ALTER TABLE requests ADD COLUMN approver_mfa BIGINT NOT NULL DEFAULT 0",
 ];
 
+/// Schema 15: what an approver token may do and until when (NULL: never expires).
+pub const SQLITE_TOKEN_TERMS: &[&str] = &[
+    "ALTER TABLE approvers ADD COLUMN scope TEXT NOT NULL DEFAULT 'approve'",
+    "UPDATE approvers SET scope = 'admin' WHERE admin <> 0",
+    "ALTER TABLE approvers ADD COLUMN expires_at INTEGER",
+];
+
+pub const POSTGRES_TOKEN_TERMS: &[&str] = &[
+    "ALTER TABLE approvers ADD COLUMN scope TEXT NOT NULL DEFAULT 'approve'",
+    "UPDATE approvers SET scope = 'admin' WHERE admin <> 0",
+    "ALTER TABLE approvers ADD COLUMN expires_at BIGINT",
+];
+
 /// An authorization request the browser was sent to the provider with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingLogin {
@@ -38,6 +51,21 @@ pub struct PendingLogin {
 }
 
 impl Db {
+    /// Set approver `name`'s token scope and expiry.
+    pub async fn set_token_terms(&self, name: &str, scope: &str, expires_at: Option<i64>) -> R<()> {
+        let _w = self.write_guard().await;
+        let res = sqlx::query("UPDATE approvers SET scope = $1, expires_at = $2 WHERE name = $3")
+            .bind(scope)
+            .bind(expires_at)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() != 1 {
+            return Err(DbError::NotFound(format!("no approver {name}")));
+        }
+        Ok(())
+    }
+
     /// Store a pending login under the SHA-256 of its `state`, sweeping expired ones
     /// first; refused (false) when `max` are pending already.
     pub async fn oidc_login_create(

@@ -54,5 +54,6 @@ pub fn who(name: &str, groups: &[&str]) -> Approver {
         groups: groups.iter().map(|g| g.to_string()).collect(),
         admin: false,
         sign_in: None,
+        read_only: false,
     }
 }
