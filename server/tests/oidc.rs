@@ -6,7 +6,10 @@
 //! `approver_mfa = true` sending him back to the provider until he signs in with a
 //! second factor; ID tokens with another audience, expired, signed by an unknown key
 //! or tampered with refused; a replayed `state` refused (in this browser and from
-//! another client); the provider's signing key rotated, and the next sign-in working.
+//! another client); the provider's signing key rotated, and the next sign-in working;
+//! `jitsudoctl login` (the device authorization grant, confirmed in the browser), its
+//! token used, refused once altered, removed by `logout`; a person in no group signed
+//! in but refused the approval.
 //!
 //! Needs chromium, chromium-driver, nodejs and npm (Debian); installs oidc-provider
 //! under target/oidc-provider with npm. Fails, not skips, without them.
@@ -597,6 +600,22 @@ fn approvers_sign_in_through_a_real_openid_provider() {
         !out.status.success() && err.contains("run jitsudoctl login"),
         "{err}"
     );
+
+    // Groups are the token's alone: dave, in no group, is signed in but may not approve.
+    b.go(&format!("{}/ui", svc.url));
+    sign_out(&b);
+    b.go(&format!("{}/ui/oidc/login?step_up=1", svc.url));
+    provider_form(&b, "dave", false);
+    wait_signed_in(&b, "dave");
+    let dave_req = svc.ask(&key, "alice", &["/usr/bin/whoami"]);
+    b.go(&format!("{}/ui", svc.url));
+    b.submit(&format!("#req-{dave_req} button.approve"));
+    let text = b.text("#flash");
+    assert!(
+        text.contains("dave may not approve") && text.contains("group:sre"),
+        "{text}"
+    );
+    assert!(svc.approval_auth(&dave_req).is_empty());
     drop(idp);
 }
 
