@@ -580,6 +580,14 @@ pub struct ApproverAdd {
     /// The approver's Slack member id (`U…`), for votes from Slack's buttons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_id: Option<String>,
+    /// What the token may do: `approve` (and read), `admin` (everything), `read`
+    /// (lists, audit trail, recordings; no votes, no revocations). Default: `admin` with
+    /// `admin`, else `approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Seconds until the token stops working; none: it never does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -587,6 +595,11 @@ pub struct ApproverAdd {
 pub struct ApproverToken {
     pub name: String,
     pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// When the token stops working (Unix seconds); none: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 /// Every 4xx/5xx body: `{"error":"what went wrong and what to do"}`.

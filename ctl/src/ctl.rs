@@ -105,6 +105,14 @@ pub enum CtlCommand {
         #[command(flatten)]
         service: admin::ServiceArgs,
     },
+    /// Sign in through the approval service's identity provider (device authorization: open
+    /// the URL it prints, anywhere) and keep the short-lived token in ~/.config/jitsudo/token (0600)
+    Login {
+        #[command(flatten)]
+        service: admin::ServiceArgs,
+    },
+    /// Remove the token jitsudoctl login kept
+    Logout,
     /// Search the approval service's audit trail, or verify its hash chain (`audit verify`)
     Audit(crate::client::audit::AuditArgs),
     /// List the session recordings stored on the approval service (approver token)
@@ -204,14 +212,28 @@ pub fn ctl_main() -> ExitCode {
             name,
             groups,
             admin: is_admin,
+            scope,
+            expires,
             slack_id,
             service,
-        }) => admin::approver_add(&name, &groups, is_admin, slack_id.as_deref(), &service),
+        }) => admin::approver_add(
+            &name,
+            &groups,
+            is_admin,
+            slack_id.as_deref(),
+            &admin::TokenTerms {
+                scope: scope.as_deref(),
+                expires: &expires,
+            },
+            &service,
+        ),
         CtlCommand::Approver(admin::ApproverCommand::Slack {
             name,
             slack_id,
             service,
         }) => admin::approver_slack(&name, &slack_id, &service),
+        CtlCommand::Login { service } => crate::client::login::login(&service),
+        CtlCommand::Logout => crate::client::login::logout(),
         CtlCommand::Requests { pending, service } => admin::requests(pending, &service),
         CtlCommand::Approve {
             id,

@@ -148,6 +148,32 @@ impl Service {
         self.get_limited(path, headers, MAX_RESPONSE_BYTES)
     }
 
+    /// POST a form (`application/x-www-form-urlencoded`) to `path`: the status and the
+    /// JSON answer, whatever the status (OAuth endpoints answer errors as JSON with 400,
+    /// and a waiting device authorization is such an error). For `jitsudoctl login`.
+    pub fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, serde_json::Value), CallError> {
+        let mut resp = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("accept", "application/json")
+            .send_form(form.iter().copied())
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(|e| CallError::Transport(format!("reading the answer: {e}")))?;
+        let v = serde_json::from_str(&text)
+            .map_err(|e| CallError::Transport(format!("unexpected answer ({status}): {e}")))?;
+        Ok((status, v))
+    }
+
     /// `get` of an answer that may be larger than the usual bound (a session recording).
     pub fn get_limited<R: DeserializeOwned>(
         &self,

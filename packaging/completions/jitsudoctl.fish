@@ -37,6 +37,8 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "requests" -d 
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "approve" -d 'Approve a pending request'
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "deny" -d 'Deny a pending request'
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "revoke" -d 'Revoke an issued grant; hosts deny it after their next `jitsudo --sync`'
+complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "login" -d 'Sign in through the approval service\'s identity provider (device authorization: open the URL it prints, anywhere) and keep the short-lived token in ~/.config/jitsudo/token (0600)'
+complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "logout" -d 'Remove the token jitsudoctl login kept'
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "audit" -d 'Search the approval service\'s audit trail, or verify its hash chain (`audit verify`)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "recordings" -d 'List the session recordings stored on the approval service (approver token)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_needs_command" -f -a "replay" -d 'Play a session recording back in the terminal (after checking its hash chain): one on this host, or with --host one fetched from the approval service'
@@ -74,56 +76,65 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand policy; and __fish
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and not __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and not __fish_seen_subcommand_from add" -f -a "add" -d 'Register a host\'s public key (as printed by `jitsudo --enroll` on the host)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -f -a "add" -d 'Create an approver and print its API token (shown once; the service keeps only a hash)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and not __fish_seen_subcommand_from add slack" -f -a "slack" -d 'Link an approver to a Slack member id (for votes from Slack\'s buttons)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l group -d 'Group the approver belongs to (policy rules name approvers as group:G); repeatable' -r
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l scope -d 'What the token may do: approve (and read), admin (everything), or read (lists, the audit trail, recordings; no votes, no revocations)' -r -f -a "approve\t''
+admin\t''
+read\t''"
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l expires -d 'How long the token works: a duration (90d, 12h), or never' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l slack-id -d 'The approver\'s Slack member id (U…): their clicks on Slack\'s Approve/Deny buttons count as their votes' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l admin -d 'The approver may also register hosts and approvers'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -l admin -d 'The approver may also register hosts and approvers (the same as --scope admin)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approver; and __fish_seen_subcommand_from slack" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -l pending -d 'Only requests still waiting for approval'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand requests" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approve" -l comment -d 'Note recorded with the approval' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approve" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approve" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approve" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approve" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand approve" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand deny" -l reason -d 'Why (recorded and shown to the requester)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand deny" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand deny" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand deny" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand deny" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand deny" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand revoke" -l reason -d 'Why (recorded)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand revoke" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand revoke" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand revoke" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand revoke" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand revoke" -s h -l help -d 'Print help'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand login" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand login" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand login" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand login" -s h -l help -d 'Print help'
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l user -d 'Only records about this user' -r -f -a "(__fish_complete_users)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l host -d 'Only records about this host' -r -f -a "(__fish_print_hostnames)"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l grant -d 'Only records about this grant (and the request it came from)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l since -d 'From this time on: RFC 3339, or a duration ago (e.g. 24h, 7d)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l until -d 'Before this time: RFC 3339, or a duration ago' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -l json -d 'One JSON object per line (for a SIEM), the records exactly as stored and hashed'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and not __fish_seen_subcommand_from verify" -f -a "verify" -d 'Fetch the whole trail and check its hash chain here (and ask the service to check it too); names the first record altered, removed or reordered. Exit 1 if broken'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l user -d 'Only recordings of this user\'s runs' -r -f -a "(__fish_complete_users)"
@@ -133,7 +144,7 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l sta
 cut\t''"
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l since -d 'Started at or after: RFC 3339, or a duration ago (e.g. 24h, 7d)' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand recordings" -s h -l help -d 'Print help'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l dir -d 'Directory holding the recordings' -r -f -a "(__fish_complete_directories)"
@@ -141,7 +152,7 @@ complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l host -d
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l speed -d 'Play faster (2 = twice as fast) or slower (0.5); 0 prints everything at once' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l max-wait -d 'Never pause longer than this many seconds' -r
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l service -d 'Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)' -r -f
-complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN)' -r -F
+complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l token-file -d 'File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l ca-file -d 'PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)' -r -F
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -l force -d 'Play a recording whose chain does not verify (it is still reported)'
 complete -c jitsudoctl -n "__fish_jitsudoctl_using_subcommand replay" -s h -l help -d 'Print help'

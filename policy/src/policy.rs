@@ -25,7 +25,9 @@
 //! record = true                     # every run under its grants is recorded (default: not)
 //! ticket = "^(INC|CHG)-[0-9]+$"     # a ticket id is required and must match (whole id)
 //! chat_approval = false             # votes only on the web page or API, never from chat
-//! approver_mfa = true               # approvals need MFA; implies chat_approval = false
+//! approver_mfa = true               # approvals count only from a web sign-in through the
+//!                                   # identity provider that showed MFA ([oidc] in
+//!                                   # jitsudod.toml); implies chat_approval = false
 //! max_extensions = 2                # jitsudo --extend may extend a grant twice (default 0)
 //! extension_decision = "auto"       # how extensions are decided (default: as decision)
 //!
@@ -297,6 +299,8 @@ pub enum Outcome {
         approvers: Vec<Principal>,
         /// Votes from chat count (the rule's `chat_approval`, off with `approver_mfa`).
         chat_approval: bool,
+        /// Approvals count only from people whose sign-in showed MFA.
+        approver_mfa: bool,
     },
     Deny(String),
 }
@@ -467,6 +471,7 @@ impl Rule {
                 approvals: self.approvals,
                 approvers: self.approvers.clone(),
                 chat_approval: self.chat_approval,
+                approver_mfa: self.approver_mfa,
             },
         }
     }

@@ -32,6 +32,17 @@
 //! [slack]                                               # Approve/Deny buttons in Slack
 //! signing_secret_file = "/etc/jitsudo/slack.secret"     # the Slack app's signing secret
 //! page_url = "https://approvals.example.internal/ui"    # linked when chat votes are off
+//!
+//! [oidc]                                                # approvers sign in to the web page
+//! issuer = "https://idp.example.com"                    # through the identity provider
+//! client_id = "jitsudod"
+//! client_secret_file = "/etc/jitsudo/oidc.secret"       # root-only, as the Slack secret
+//! redirect_url = "https://approvals.example.internal/ui/oidc/callback"
+//! username_claim = "preferred_username"                 # the default
+//! groups_claim = "groups"                               # the default
+//! acr_values = "mfa"                                    # asked for at step-up; an ID token
+//!                                                       # whose acr equals it shows MFA
+//! cli_client_id = "jitsudoctl"                          # public client: jitsudoctl login
 //! ```
 #![forbid(unsafe_code)]
 
@@ -66,6 +77,25 @@ pub struct ServiceConfig {
     pub replica: String,
     /// `[slack]`: votes from Slack's buttons (see `service::slack`); `None` refuses them.
     pub slack: Option<Slack>,
+    /// `[oidc]`: sign-in to the web page through the identity provider (see `oidc`).
+    pub oidc: Option<Oidc>,
+}
+
+pub struct Oidc {
+    /// The provider's issuer URL, exactly as its ID tokens' `iss`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret, from a file only its owner can read.
+    pub client_secret: Zeroizing<Vec<u8>>,
+    /// This service's callback, as registered with the provider.
+    pub redirect_url: String,
+    pub username_claim: String,
+    pub groups_claim: String,
+    /// Asked for when an approval needs MFA; an ID token whose `acr` equals it shows MFA.
+    pub acr_values: Option<String>,
+    /// The provider's public client for `jitsudoctl login` (the device authorization
+    /// grant); its ID tokens are accepted as API bearer tokens. None: no CLI sign-in.
+    pub cli_client_id: Option<String>,
 }
 
 /// This machine's host name (the kernel's), or `localhost` when it cannot be read.
@@ -149,6 +179,20 @@ struct Raw {
     webhook: Vec<crate::webhook::RawWebhook>,
     recordings: Option<RawRecordings>,
     slack: Option<RawSlack>,
+    oidc: Option<RawOidc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: Spanned<String>,
+    client_id: Spanned<String>,
+    client_secret_file: Spanned<String>,
+    redirect_url: Spanned<String>,
+    username_claim: Option<Spanned<String>>,
+    groups_claim: Option<Spanned<String>>,
+    acr_values: Option<Spanned<String>>,
+    cli_client_id: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -406,6 +450,10 @@ pub fn parse(
             w.page_url = s.page_url.clone();
         }
     }
+    let oidc = match &raw.oidc {
+        None => None,
+        Some(o) => Some(oidc_from_raw(&at, o)?),
+    };
     Ok(ServiceConfig {
         path: file.to_path_buf(),
         listen,
@@ -420,6 +468,99 @@ pub fn parse(
         recordings_keep,
         replica,
         slack,
+        oidc,
+    })
+}
+
+/// A URL the service talks to or sends browsers to: http(s), no whitespace or control
+/// characters. Plain http only for a loopback host (a test provider).
+fn web_url(v: &str) -> bool {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            v.strip_prefix(p)
+                .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
+        });
+    (v.starts_with("https://") || loopback)
+        && v.len() <= 2000
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn oidc_from_raw(at: &At, o: &RawOidc) -> Result<Oidc, String> {
+    let issuer = o.issuer.get_ref().as_str();
+    if !web_url(issuer) {
+        return at.err(
+            o.issuer.span(),
+            "oidc.issuer must be an https:// URL (http:// only on loopback)",
+        );
+    }
+    if !web_url(o.redirect_url.get_ref())
+        || !o.redirect_url.get_ref().ends_with("/ui/oidc/callback")
+    {
+        return at.err(
+            o.redirect_url.span(),
+            "oidc.redirect_url must be this service's https://HOST/ui/oidc/callback",
+        );
+    }
+    let client_id = o.client_id.get_ref();
+    if client_id.is_empty() || client_id.len() > 200 || client_id.chars().any(char::is_control) {
+        return at.err(
+            o.client_id.span(),
+            "oidc.client_id must be 1-200 characters",
+        );
+    }
+    let claim = |v: &Option<Spanned<String>>, key: &str, default: &str| match v {
+        None => Ok(default.to_string()),
+        Some(c)
+            if (1..=100).contains(&c.get_ref().len())
+                && c.get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b)) =>
+        {
+            Ok(c.get_ref().clone())
+        }
+        Some(c) => at.err(c.span(), format!("oidc.{key} must be a claim name")),
+    };
+    let username_claim = claim(&o.username_claim, "username_claim", "preferred_username")?;
+    let groups_claim = claim(&o.groups_claim, "groups_claim", "groups")?;
+    let acr_values = match &o.acr_values {
+        None => None,
+        Some(a)
+            if (1..=200).contains(&a.get_ref().len())
+                && !a.get_ref().chars().any(|c| c.is_control()) =>
+        {
+            Some(a.get_ref().clone())
+        }
+        Some(a) => return at.err(a.span(), "oidc.acr_values must be 1-200 characters"),
+    };
+    let cli_client_id = match &o.cli_client_id {
+        None => None,
+        Some(c) if c.get_ref() == client_id => {
+            return at.err(
+                c.span(),
+                "oidc.cli_client_id must be a client of its own (a public one), not client_id",
+            )
+        }
+        Some(c)
+            if (1..=200).contains(&c.get_ref().len())
+                && !c.get_ref().chars().any(char::is_control) =>
+        {
+            Some(c.get_ref().clone())
+        }
+        Some(c) => return at.err(c.span(), "oidc.cli_client_id must be 1-200 characters"),
+    };
+    let path = at.path(&o.client_secret_file);
+    let client_secret = read_secret_file(&path, "OIDC client secret")
+        .or_else(|e| at.err(o.client_secret_file.span(), e))?;
+    Ok(Oidc {
+        issuer: issuer.to_string(),
+        client_id: client_id.clone(),
+        client_secret,
+        redirect_url: o.redirect_url.get_ref().clone(),
+        username_claim,
+        groups_claim,
+        acr_values,
+        cli_client_id,
     })
 }
 
@@ -584,6 +725,78 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("age"), "{e}");
+    }
+
+    #[test]
+    fn oidc_parses_strictly_with_lines() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("jitsudod-oidc-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("oidc.secret");
+        std::fs::write(&secret, "0123456789abcdef0123\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let ok = format!(
+            "{BASE}[oidc]\nissuer = \"https://idp.example.com/realms/corp\"\nclient_id = \"jitsudod\"\nclient_secret_file = \"{}\"\nredirect_url = \"https://approvals.example/ui/oidc/callback\"\n",
+            secret.display()
+        );
+        let c = parse_str(&ok).unwrap();
+        let o = c.oidc.as_ref().unwrap();
+        assert_eq!(o.issuer, "https://idp.example.com/realms/corp");
+        assert_eq!(
+            (o.username_claim.as_str(), o.groups_claim.as_str()),
+            ("preferred_username", "groups")
+        );
+        assert_eq!(&o.client_secret[..], b"0123456789abcdef0123");
+        assert_eq!(o.acr_values, None);
+        let cases = [
+            (
+                "https://idp.example.com/realms/corp",
+                "http://idp.example.com",
+                ":10:",
+                "https://",
+            ),
+            (
+                "https://approvals.example/ui/oidc/callback",
+                "https://approvals.example/cb",
+                ":13:",
+                "/ui/oidc/callback",
+            ),
+            (
+                "client_id = \"jitsudod\"",
+                "client_id = \"\"",
+                ":11:",
+                "client_id",
+            ),
+            ("client_id", "clientid", ":11:", "clientid"),
+        ];
+        for (from, to, line, needle) in cases {
+            let e = parse_str(&ok.replace(from, to)).err().unwrap();
+            assert!(
+                e.contains(line) && e.contains(needle),
+                "{from} -> {to}: {e}"
+            );
+        }
+        let with = |extra: &str| parse_str(&format!("{ok}{extra}"));
+        assert_eq!(
+            with("acr_values = \"mfa\"\nusername_claim = \"email\"\n")
+                .unwrap()
+                .oidc
+                .unwrap()
+                .username_claim,
+            "email"
+        );
+        let e = with("groups_claim = \"a b\"\n").err().unwrap();
+        assert!(e.contains(":14:") && e.contains("claim name"), "{e}");
+        // Plain http only for a provider on loopback (a test provider).
+        assert!(parse_str(&ok.replace(
+            "https://idp.example.com/realms/corp",
+            "http://127.0.0.1:9000"
+        ))
+        .is_ok());
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = parse_str(&ok).err().unwrap();
+        assert!(e.contains(":12:") && e.contains("chmod 600"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

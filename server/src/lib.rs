@@ -10,6 +10,7 @@
 //! cli, serve            the command line and the life of the process
 //! http                  routes, handlers, extractors, the web page; errors → statuses
 //! service               what the service does: rules, signing, metrics, logs, webhooks
+//! oidc                  the identity provider: sign-in, ID-token validation
 //! config                the config file
 //! webhook               deliveries
 //! store                 SQL only (SQLite, PostgreSQL), with the audit chain
@@ -21,6 +22,7 @@ pub mod config;
 pub mod http;
 pub mod limits;
 pub mod model;
+pub mod oidc;
 pub mod serve;
 pub mod service;
 pub mod store;

@@ -101,12 +101,53 @@ impl<'r> Decode<'r, Any> for RequestStatus {
     }
 }
 
-/// An approver (or admin) as stored, without the token hash.
+/// An approver (or admin) as stored, without the token hash; or a person signed in to
+/// the web page through the identity provider (`sign_in`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approver {
     pub name: String,
     pub groups: Vec<String>,
     pub admin: bool,
+    /// How this person authenticated at the identity provider; `None` for an approver
+    /// token (the API, `jitsudoctl`, the token sign-in, Slack).
+    pub sign_in: Option<SignIn>,
+    /// A token of scope `read`: it may read, never vote or revoke.
+    pub read_only: bool,
+}
+
+impl Approver {
+    /// Whether this approver's sign-in showed a second factor.
+    pub fn mfa(&self) -> bool {
+        self.sign_in.as_ref().is_some_and(|s| s.mfa)
+    }
+
+    /// How this approver authenticated, as the audit trail records it.
+    pub fn auth_detail(&self) -> serde_json::Value {
+        match &self.sign_in {
+            None => serde_json::json!({ "method": "token" }),
+            Some(s) => serde_json::json!({
+                "method": "oidc",
+                "issuer": s.issuer,
+                "subject": s.subject,
+                "amr": s.amr,
+                "acr": s.acr,
+                "mfa": s.mfa,
+            }),
+        }
+    }
+}
+
+/// What an ID token said about how its person authenticated.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignIn {
+    pub issuer: String,
+    pub subject: String,
+    /// The token's `amr` (authentication methods), as the provider named them.
+    pub amr: Vec<String>,
+    /// The token's `acr` (authentication context class), if any.
+    pub acr: Option<String>,
+    /// `amr` holds `mfa`, `otp` or `hwk`, or `acr` is the configured `acr_values`.
+    pub mfa: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +175,9 @@ pub struct RequestRow {
     pub extends: Option<String>,
     /// Votes from chat count for this request (the rule's `chat_approval`).
     pub chat_approval: bool,
+    /// Approvals count only from people whose sign-in showed MFA (the rule's
+    /// `approver_mfa`).
+    pub approver_mfa: bool,
     pub source: Option<String>,
     pub status: RequestStatus,
     pub rule: String,

@@ -519,8 +519,24 @@ async fn dispatch(
 }
 
 fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(TIMEOUT))
+        .max_redirects(0)
+        .user_agent(concat!("jitsudod/", env!("CARGO_PKG_VERSION")))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(system_roots())
+                .build(),
+        )
+        .build()
+        .new_agent()
+}
+
+/// The system CA bundle, as the hosts trust it (webhooks, the identity provider).
+pub fn system_roots() -> ureq::tls::RootCerts {
     let sys = Path::new(jitsudo_net::http::SYSTEM_CA_BUNDLE);
-    let roots = std::fs::read(sys)
+    std::fs::read(sys)
         .ok()
         .map(|pem| {
             ureq::tls::parse_pem(&pem)
@@ -532,15 +548,7 @@ fn agent() -> ureq::Agent {
         })
         .filter(|c| !c.is_empty())
         .map(|c| ureq::tls::RootCerts::new_with_certs(&c))
-        .unwrap_or(ureq::tls::RootCerts::WebPki);
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(TIMEOUT))
-        .max_redirects(0)
-        .user_agent(concat!("jitsudod/", env!("CARGO_PKG_VERSION")))
-        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
-        .build()
-        .new_agent()
+        .unwrap_or(ureq::tls::RootCerts::WebPki)
 }
 
 async fn deliver(
@@ -670,6 +678,7 @@ mod tests {
             ticket: None,
             extends: None,
             chat_approval: true,
+            approver_mfa: false,
         };
         let text = Event::new("request.created", "jitsudod")
             .request(&row)

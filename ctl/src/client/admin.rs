@@ -21,7 +21,7 @@ pub struct ServiceArgs {
     /// Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)
     #[arg(long, value_name = "URL")]
     pub service: Option<String>,
-    /// File holding the approver API token (default: $JITSUDO_TOKEN)
+    /// File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)
@@ -60,9 +60,16 @@ pub enum ApproverCommand {
         /// Group the approver belongs to (policy rules name approvers as group:G); repeatable
         #[arg(long = "group", value_name = "G")]
         groups: Vec<String>,
-        /// The approver may also register hosts and approvers
+        /// The approver may also register hosts and approvers (the same as --scope admin)
         #[arg(long)]
         admin: bool,
+        /// What the token may do: approve (and read), admin (everything), or read (lists,
+        /// the audit trail, recordings; no votes, no revocations)
+        #[arg(long, value_name = "SCOPE", value_parser = ["approve", "admin", "read"])]
+        scope: Option<String>,
+        /// How long the token works: a duration (90d, 12h), or never
+        #[arg(long, value_name = "DURATION", default_value = "90d")]
+        expires: String,
         /// The approver's Slack member id (U…): their clicks on Slack's Approve/Deny buttons count as their votes
         #[arg(long = "slack-id", value_name = "ID")]
         slack_id: Option<String>,
@@ -92,9 +99,13 @@ pub fn policy_check(file: &Path) -> Result<(), String> {
 pub(crate) fn token(args: &ServiceArgs) -> Result<Zeroizing<String>, String> {
     let text = match &args.token_file {
         Some(f) => Zeroizing::new(std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?),
-        None => Zeroizing::new(std::env::var("JITSUDO_TOKEN").map_err(|_| {
-            "no approver token: set JITSUDO_TOKEN or pass --token-file FILE (tokens come from jitsudoctl approver add)".to_string()
-        })?),
+        None => match std::env::var("JITSUDO_TOKEN") {
+            Ok(t) => Zeroizing::new(t),
+            // Else the ID token `jitsudoctl login` kept.
+            Err(_) => Zeroizing::new(super::login::saved_token()?.ok_or_else(|| {
+                "no approver token: run jitsudoctl login, set JITSUDO_TOKEN or pass --token-file FILE (tokens come from jitsudoctl approver add)".to_string()
+            })?),
+        },
     };
     let t = Zeroizing::new(text.trim().to_string());
     if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {
@@ -145,19 +156,36 @@ pub fn host_add(name: &str, public_key: &str, args: &ServiceArgs) -> Result<(), 
     Ok(())
 }
 
+pub struct TokenTerms<'a> {
+    pub scope: Option<&'a str>,
+    /// A duration, or `never`.
+    pub expires: &'a str,
+}
+
 pub fn approver_add(
     name: &str,
     groups: &[String],
     admin: bool,
     slack_id: Option<&str>,
+    terms: &TokenTerms,
     args: &ServiceArgs,
 ) -> Result<(), String> {
+    let expires_in = match terms.expires {
+        "never" => None,
+        d => Some(
+            config::parse_duration(d)
+                .map_err(|e| format!("--expires {d:?}: {e} (or never)"))?
+                .as_secs(),
+        ),
+    };
     let (svc, t) = (service(args)?, token(args)?);
     let body = ApproverAdd {
         name: name.to_string(),
         groups: groups.to_vec(),
         admin,
         slack_id: slack_id.map(str::to_string),
+        scope: terms.scope.map(str::to_string),
+        expires_in,
     };
     let answer: ApproverToken = svc
         .post(
@@ -166,9 +194,14 @@ pub fn approver_add(
             &[("authorization", &auth(&t))],
         )
         .map_err(|e| e.to_string())?;
+    let expiry = match answer.expires_at {
+        Some(t) => format!("expires {}", format_time(t)),
+        None => "never expires".to_string(),
+    };
     eprintln!(
-        "approver {} created; this token is shown only once:",
-        answer.name
+        "approver {} created (scope {}, {expiry}); this token is shown only once:",
+        answer.name,
+        answer.scope.as_deref().unwrap_or("approve")
     );
     println!("{}", answer.token);
     Ok(())

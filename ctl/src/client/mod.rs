@@ -8,4 +8,5 @@ pub use jitsudo_policy::policy;
 
 pub mod admin;
 pub mod audit;
+pub mod login;
 pub mod recordings;

@@ -139,6 +139,7 @@ fn approval_rules_carry_count_and_approvers() {
                 Principal::Group("sre".into())
             ],
             chat_approval: true,
+            approver_mfa: false,
         }
     );
     let Outcome::Approve { approvers, .. } = d.outcome else {

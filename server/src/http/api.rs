@@ -84,6 +84,15 @@ pub async fn healthz(State(s): State<Shared>) -> ApiResult<Json<serde_json::Valu
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
+/// Where `jitsudoctl login` signs in: the identity provider's issuer and the public
+/// client for the device authorization grant (no credentials needed to ask).
+pub async fn oidc_client(State(s): State<Shared>) -> ApiResult<Json<serde_json::Value>> {
+    let (issuer, client_id) = s.service.oidc_cli_client()?;
+    Ok(Json(
+        serde_json::json!({"issuer": issuer, "client_id": client_id}),
+    ))
+}
+
 pub async fn metrics(State(s): State<Shared>) -> ApiResult<Response> {
     let mut text = s.service.metrics_text().await?;
     text.push_str(&crate::http::listener::render_metrics());
@@ -248,9 +257,26 @@ pub async fn add_approver(
     Admin(who): Admin,
     JsonBody(body): JsonBody<ApproverAdd>,
 ) -> ApiResult<Json<ApproverToken>> {
-    let token = s
+    let scope = match (body.scope.as_deref(), body.admin) {
+        (None, admin) => {
+            if admin {
+                "admin"
+            } else {
+                "approve"
+            }
+        }
+        (Some(scope), false) => scope,
+        (Some("admin"), true) => "admin",
+        (Some(other), true) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                format!("admin = true contradicts scope {other:?}"),
+            ))
+        }
+    };
+    let (token, scope, expires_at) = s
         .service
-        .add_approver(&who, &body.name, &body.groups, body.admin)
+        .add_approver_with(&who, &body.name, &body.groups, Some(scope), body.expires_in)
         .await?;
     if let Some(id) = &body.slack_id {
         s.service.set_slack_id(&who, &body.name, id).await?;
@@ -258,5 +284,7 @@ pub async fn add_approver(
     Ok(Json(ApproverToken {
         name: body.name,
         token,
+        scope: Some(scope),
+        expires_at,
     }))
 }

@@ -12,7 +12,8 @@ use crate::http::error::{err, ApiError};
 use crate::http::state::Shared;
 use crate::service::Approver;
 
-/// `Authorization: Bearer TOKEN`, an approver token from `jitsudoctl approver add`.
+/// `Authorization: Bearer TOKEN`, an approver token from `jitsudoctl approver add`, or
+/// an ID token from `jitsudoctl login` (`[oidc] cli_client_id`).
 impl FromRequestParts<Shared> for Approver {
     type Rejection = ApiError;
 
@@ -23,7 +24,7 @@ impl FromRequestParts<Shared> for Approver {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token)
             .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "missing Authorization: Bearer TOKEN (an approver token from jitsudoctl approver add)"))?;
-        Ok(s.service.authenticate(token).await?)
+        Ok(s.service.authenticate_api(token).await?)
     }
 }
 

@@ -31,6 +31,7 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/v1/openapi.yaml", get(api::openapi))
+        .route("/v1/oidc", get(api::oidc_client))
         .route(wire::PATH_REQUESTS, post(api::host_request))
         .route("/v1/host/requests/{id}", get(api::host_request_status))
         .route(wire::PATH_SYNC, post(api::host_sync))

@@ -233,6 +233,19 @@ pub async fn web_sign_in(
     secs: i64,
     max: i64,
 ) -> Result<Option<(String, String)>> {
+    web_sign_in_as(store, who, token_hash, None, secs, max).await
+}
+
+/// [`web_sign_in`], for an approver token (`token_hash`) or for a person from the
+/// identity provider (`oidc`: their groups and sign-in, `token_hash` empty).
+pub async fn web_sign_in_as(
+    store: &Db,
+    who: &Approver,
+    token_hash: &str,
+    oidc: Option<String>,
+    secs: i64,
+    max: i64,
+) -> Result<Option<(String, String)>> {
     let now = now();
     if store.web_session_count(now).await? >= max {
         store.web_sessions_sweep(now).await?;
@@ -247,6 +260,7 @@ pub async fn web_sign_in(
         token_hash: token_hash.to_string(),
         csrf: csrf.clone(),
         expires: now + secs,
+        oidc,
         flash: None,
     };
     store
@@ -261,6 +275,14 @@ pub async fn web_session(store: &Db, id_hash: &str) -> Result<Option<(Approver, 
     let Some(session) = store.web_session_take(id_hash, now()).await? else {
         return Ok(None);
     };
+    if session.oidc.is_some() {
+        // A person from the identity provider: who they are and their groups are the ID
+        // token's, kept with the session; an unreadable row signs nobody in.
+        return Ok(super::oidc::session_person(&session).map(|who| (who, session)));
+    }
+    if session.token_hash.is_empty() {
+        return Ok(None);
+    }
     match store.approver_by_token_hash(&session.token_hash).await? {
         Some(who) => Ok(Some((who, session))),
         None => {

@@ -13,6 +13,7 @@
 pub mod error;
 pub mod fleet;
 pub mod journal;
+pub mod oidc;
 pub mod recording;
 pub mod revocations;
 pub mod slack;
@@ -61,6 +62,8 @@ pub struct Service {
     pub notifier: Notifier,
     /// Signed revocation lists, reused while fresh (see `revocations`).
     pub revocation_lists: revocations::Cache,
+    /// `[oidc]`: the identity provider people sign in to the web page with.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 /// The outcome of one approval, as storage recorded it.
@@ -109,6 +112,17 @@ pub fn token_hash(token: &str) -> String {
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
+}
+
+/// A token of scope `read` reads only: no votes, no revocations.
+fn writable(who: &Approver) -> Result<()> {
+    if who.read_only {
+        return Err(Error::Forbidden(format!(
+            "{}'s token has scope read: it may list and read, not approve, deny or revoke",
+            who.name
+        )));
+    }
+    Ok(())
 }
 
 /// `who` is named by one of `principals` (`bob`, `group:sre`).
@@ -213,6 +227,12 @@ pub async fn record_approval_via(
                 principals.join(", ")
             )));
         }
+        if req.approver_mfa && !who.mfa() {
+            return Err(Error::Forbidden(format!(
+                "rule {} (approver_mfa) counts approvals only from a sign-in with MFA: sign in to the web page through the identity provider with a second factor to approve request {id}",
+                req.rule
+            )));
+        }
         tx.insert_approval(id, &who.name, comment, now)
             .await
             .map_err(|e| match e {
@@ -233,6 +253,7 @@ pub async fn record_approval_via(
                 "needed": req.approvals_needed,
                 "rule": req.rule,
                 "via": via.as_str(),
+                "auth": who.auth_detail(),
             }));
         if count < req.approvals_needed {
             tx.audit(now, &[approval]).await?;
@@ -415,6 +436,8 @@ impl Service {
         policy_clock_offset: i64,
         notifier: Notifier,
     ) -> Service {
+        let config_oidc = config.oidc.as_ref();
+        let oidc = oidc::provider(config_oidc);
         Service {
             store,
             config,
@@ -423,6 +446,7 @@ impl Service {
             metrics: Metrics::default(),
             notifier,
             revocation_lists: Default::default(),
+            oidc,
         }
     }
 
@@ -619,6 +643,7 @@ impl Service {
             ticket: ticket.clone(),
             extends: r.extends.clone(),
             chat_approval: true,
+            approver_mfa: false,
             source: r.source.clone(),
             status: RequestStatus::Pending,
             rule: decision.rule.clone(),
@@ -652,8 +677,10 @@ impl Service {
                 approvals,
                 approvers,
                 chat_approval,
+                approver_mfa,
             } => {
                 row.chat_approval = *chat_approval;
+                row.approver_mfa = *approver_mfa;
                 inc(&self.metrics.decisions_approve);
                 row.duration = terms.duration as i64;
                 row.uses = terms.uses.map(i64::from);
@@ -839,7 +866,10 @@ impl Service {
             Some(a) => Ok(a),
             None => {
                 inc(&self.metrics.approver_auth_failures);
-                Err(Error::Unauthenticated("unknown approver token".into()))
+                Err(Error::Unauthenticated(
+                    "unknown approver token (or it expired: jitsudoctl approver add makes a new one)"
+                        .into(),
+                ))
             }
         }
     }
@@ -924,6 +954,7 @@ impl Service {
         comment: &str,
         via: Via,
     ) -> Result<Approval> {
+        writable(who)?;
         validate::request_id(id)?;
         validate::comment(comment)?;
         let now = now();
@@ -988,6 +1019,7 @@ impl Service {
         reason: &str,
         via: Via,
     ) -> Result<RequestRow> {
+        writable(who)?;
         validate::request_id(id)?;
         validate::reason(reason)?;
         record_denial_via(&self.store, id, who, reason, via, now()).await?;
@@ -1125,6 +1157,7 @@ impl Service {
 
     /// Revoke grant `id` as `who`. False if it was already revoked.
     pub async fn revoke(&self, who: &Approver, id: &str, reason: &str) -> Result<bool> {
+        writable(who)?;
         validate::grant_id(id)?;
         validate::reason(reason)?;
         let revoked = self.store.revoke(id, &who.name, reason, now()).await?;
@@ -1179,18 +1212,53 @@ impl Service {
         groups: &[String],
         admin: bool,
     ) -> Result<String> {
+        let scope = if admin { "admin" } else { "approve" };
+        Ok(self
+            .add_approver_with(who, name, groups, Some(scope), None)
+            .await?
+            .0)
+    }
+
+    /// Create an approver whose token has `scope` (`approve`, `admin`, `read`) and
+    /// stops working after `expires_in` seconds (None: never): the token, its scope and
+    /// when it expires.
+    pub async fn add_approver_with(
+        &self,
+        who: &Approver,
+        name: &str,
+        groups: &[String],
+        scope: Option<&str>,
+        expires_in: Option<u64>,
+    ) -> Result<(String, String, Option<i64>)> {
         if !grant::valid_user_name(name) {
             return Err(invalid(format!("{name:?} is not a valid approver name")));
         }
         if groups.iter().any(|g| !grant::valid_user_name(g)) {
             return Err(invalid("group names must be valid names"));
         }
+        let scope = scope.unwrap_or("approve");
+        if !["approve", "admin", "read"].contains(&scope) {
+            return Err(invalid(format!(
+                "scope {scope:?} is not approve, admin or read"
+            )));
+        }
+        let expires_at = match expires_in {
+            None => None,
+            Some(s) if (60..=10 * 365 * 86400).contains(&s) => Some(now() + s as i64),
+            Some(_) => {
+                return Err(invalid(
+                    "expires_in must be between 60 seconds and 10 years",
+                ))
+            }
+        };
+        let admin = scope == "admin";
         let token = new_api_token().map_err(Error::Internal)?;
         self.store
             .add_approver_by(name, groups, &token_hash(&token), admin, &who.name, now())
             .await?;
-        tracing::info!(approver = %name, groups = ?groups, admin = admin, by = %who.name, "approver added");
-        Ok(token)
+        self.store.set_token_terms(name, scope, expires_at).await?;
+        tracing::info!(approver = %name, groups = ?groups, scope, expires_at = ?expires_at, by = %who.name, "approver added");
+        Ok((token, scope.to_string(), expires_at))
     }
 
     // ---- audit trail --------------------------------------------------------------------

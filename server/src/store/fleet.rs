@@ -46,6 +46,9 @@ pub struct WebSession {
     pub token_hash: String,
     pub csrf: String,
     pub expires: i64,
+    /// For a person signed in through the identity provider (token_hash empty): their
+    /// groups and how they authenticated, as JSON the service wrote.
+    pub oidc: Option<String>,
     /// A message for the next page shown (ok, text), taken when read.
     pub flash: Option<(bool, String)>,
 }
@@ -73,13 +76,14 @@ impl Db {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        sqlx::query("INSERT INTO web_sessions (id_hash, approver, token_hash, csrf, created_at, last_seen, expires) VALUES ($1, $2, $3, $4, $5, $5, $6)")
+        sqlx::query("INSERT INTO web_sessions (id_hash, approver, token_hash, csrf, created_at, last_seen, expires, oidc) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)")
             .bind(id_hash)
             .bind(&s.approver)
             .bind(&s.token_hash)
             .bind(&s.csrf)
             .bind(now)
             .bind(s.expires)
+            .bind(s.oidc.clone())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -90,7 +94,7 @@ impl Db {
     /// only one shows it. Its last-seen time is set.
     pub async fn web_session_take(&self, id_hash: &str, now: i64) -> R<Option<WebSession>> {
         let row = sqlx::query(
-            "SELECT approver, token_hash, csrf, expires, flash_ok, flash FROM web_sessions WHERE id_hash = $1 AND expires > $2",
+            "SELECT approver, token_hash, csrf, expires, flash_ok, flash, oidc FROM web_sessions WHERE id_hash = $1 AND expires > $2",
         )
         .bind(id_hash)
         .bind(now)
@@ -126,6 +130,7 @@ impl Db {
             token_hash: row.try_get("token_hash")?,
             csrf: row.try_get("csrf")?,
             expires: row.try_get("expires")?,
+            oidc: row.try_get("oidc")?,
             flash,
         }))
     }
@@ -491,6 +496,7 @@ mod tests {
                 token_hash: "t".into(),
                 csrf: "c".into(),
                 expires: 100,
+                oidc: None,
                 flash: None,
             };
             db.web_session_create("h1", &s, 10).await.unwrap();

@@ -89,8 +89,9 @@ impl WriteTx {
 impl Db {
     /// The approver whose Slack member id is `slack_id`.
     pub async fn approver_by_slack_id(&self, slack_id: &str) -> R<Option<Approver>> {
-        let row = sqlx::query("SELECT name, groups_json, admin FROM approvers WHERE slack_id = $1")
+        let row = sqlx::query("SELECT name, groups_json, admin, scope FROM approvers WHERE slack_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
             .bind(slack_id)
+            .bind(jitsudo_core::grant::now())
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
@@ -99,6 +100,8 @@ impl Db {
             name: row.try_get("name")?,
             groups: serde_json::from_str(&groups).map_err(|e| DbError::Backend(e.to_string()))?,
             admin: row.try_get::<i64, _>("admin")? != 0,
+            sign_in: None,
+            read_only: row.try_get::<String, _>("scope")? == "read",
         }))
     }
 

@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod fleet;
 pub mod flow;
+pub mod oidc;
 pub mod recordings;
 mod rows;
 pub mod tx;
@@ -137,6 +138,17 @@ const MIGRATIONS: &[(i64, &[&str], &[&str])] = &[(
     13,
     flow::SQLITE_APPROVERS,
     flow::POSTGRES_APPROVERS,
+), (
+    // Sign-in through the identity provider: pending logins, how a web session's
+    // person authenticated, and whether a request's approvals need MFA.
+    14,
+    oidc::SQLITE_SCHEMA,
+    oidc::POSTGRES_SCHEMA,
+), (
+    // Approver tokens' scope (approve, admin, read) and expiry.
+    15,
+    oidc::SQLITE_TOKEN_TERMS,
+    oidc::POSTGRES_TOKEN_TERMS,
 )];
 
 impl Db {
@@ -391,12 +403,13 @@ impl Db {
         let result = async {
             let group_list = groups;
             let groups = serde_json::to_string(groups).map_err(|e| DbError::Backend(e.to_string()))?;
-            sqlx::query("INSERT INTO approvers (name, groups_json, token_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query("INSERT INTO approvers (name, groups_json, token_hash, admin, created_at, scope) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(name)
                 .bind(groups)
                 .bind(token_hash)
                 .bind(admin as i64)
                 .bind(now)
+                .bind(if admin { "admin" } else { "approve" })
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| match DbError::from(e) {
@@ -414,8 +427,9 @@ impl Db {
 
     pub async fn approver_by_token_hash(&self, hash: &str) -> R<Option<Approver>> {
         let row =
-            sqlx::query("SELECT name, groups_json, admin FROM approvers WHERE token_hash = $1")
+            sqlx::query("SELECT name, groups_json, admin, scope FROM approvers WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)")
                 .bind(hash)
+                .bind(jitsudo_core::grant::now())
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(row) = row else { return Ok(None) };
@@ -424,6 +438,8 @@ impl Db {
             name: row.try_get("name")?,
             groups: serde_json::from_str(&groups).map_err(|e| DbError::Backend(e.to_string()))?,
             admin: row.try_get::<i64, _>("admin")? != 0,
+            sign_in: None,
+            read_only: row.try_get::<String, _>("scope")? == "read",
         }))
     }
 
@@ -445,7 +461,7 @@ impl Db {
         let mut tx = self.write().await?;
         let result = async {
             sqlx::query(&format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+                "INSERT INTO requests ({REQUEST_COLUMNS}, policy_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
             ))
             .bind(&req.id)
             .bind(&req.host)
@@ -472,6 +488,7 @@ impl Db {
             .bind(req.ticket.clone())
             .bind(req.extends.clone())
             .bind(i64::from(req.chat_approval))
+            .bind(i64::from(req.approver_mfa))
             .bind(policy_hash)
             .execute(&mut **tx)
             .await?;

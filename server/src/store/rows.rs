@@ -8,7 +8,7 @@ use jitsudo_core::grant::Kind;
 
 use crate::model::{ApprovalRow, GrantRow, RequestRow};
 
-pub(crate) const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by, kind, allow_exec, record, ticket, extends, chat_approval";
+pub(crate) const REQUEST_COLUMNS: &str = "id, host, user_name, uid, run_as, command, reason, duration, uses, source, status, rule, message, approvals_needed, approvers, poll_hash, created_at, decided_at, decided_by, kind, allow_exec, record, ticket, extends, chat_approval, approver_mfa";
 
 pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
     Ok(RequestRow {
@@ -27,6 +27,7 @@ pub(crate) fn request_row(r: &AnyRow) -> Result<RequestRow, sqlx::Error> {
         ticket: r.try_get("ticket")?,
         extends: r.try_get("extends")?,
         chat_approval: r.try_get::<i64, _>("chat_approval")? != 0,
+        approver_mfa: r.try_get::<i64, _>("approver_mfa")? != 0,
         source: r.try_get("source")?,
         status: r.try_get("status")?,
         rule: r.try_get("rule")?,

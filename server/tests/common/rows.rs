@@ -21,6 +21,7 @@ pub fn request(id: &str, status: &str, needed: i64, approvers: &[&str]) -> Reque
         ticket: None,
         extends: None,
         chat_approval: true,
+        approver_mfa: false,
         source: None,
         status: status.parse().unwrap(),
         rule: "r1".into(),
@@ -52,5 +53,7 @@ pub fn who(name: &str, groups: &[&str]) -> Approver {
         name: name.into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         admin: false,
+        sign_in: None,
+        read_only: false,
     }
 }

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod html;
+pub mod oidc;
 pub mod player;
 
 use axum::extract::rejection::FormRejection;
@@ -57,6 +58,8 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/", get(index))
         .route("/ui/style.css", get(style))
         .route("/ui/login", post(login))
+        .route("/ui/oidc/login", get(oidc::login))
+        .route("/ui/oidc/callback", get(oidc::callback))
         .route("/ui/logout", post(logout))
         .route("/ui/approve", post(approve))
         .route("/ui/deny", post(deny))
@@ -239,7 +242,8 @@ fn login_page(error: Option<&str>) -> String {
              <label for=\"token\">Approver token</label>\
              <input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"current-password\" required>\
              <button type=\"submit\" id=\"signin\">Sign in</button></form>\
-             <p class=\"muted\">Tokens come from <code>jitsudoctl approver add</code>.</p></main>"
+             <p class=\"muted\">Tokens come from <code>jitsudoctl approver add</code>.</p>\
+             <p><a class=\"button\" id=\"oidc\" href=\"/ui/oidc/login\">Sign in with the identity provider</a></p></main>"
         ),
     )
 }
@@ -558,6 +562,24 @@ async fn form_action(
         Err(r) => return Ok(r),
     };
     let service = &s.service;
+    if matches!(action, Action::Approve)
+        && service.oidc_enabled()
+        && service.needs_step_up(&me.who, &f.id).await?
+    {
+        // The rule counts only approvals with MFA: back to the provider for a second
+        // factor; the approver approves again on the page they come back to.
+        tracing::info!(approver = %me.who.name, request = %f.id, "approval needs MFA; sending the approver to the identity provider");
+        return Ok(html_response(
+            StatusCode::OK,
+            oidc::continue_page(
+                &format!(
+                    "Request {} needs an approval with MFA (approver_mfa). The approval was NOT recorded: sign in again with a second factor, then approve.",
+                    f.id
+                ),
+                "/ui/oidc/login?step_up=1",
+            ),
+        ));
+    }
     let outcome: Result<String, Error> = match action {
         Action::Approve => service
             .approve(&me.who, &f.id, f.comment.trim())
