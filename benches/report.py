@@ -467,9 +467,9 @@ def cmd_report(args):
         for name, x in R:
             thr = mib / x["median"]
             vs = f"{(mib / x['median']) / (mib / plain['median']) * 100:.0f} %" if plain else "n/a"
-            label = {"record": "recorded", "default": "unrecorded",
-                     "tee": "reference: `cat FILE | tee OUT`, no jitsudo"}.get(name, name)
-            w(f"| {label} | {ms(x['median'])} | {ms(x['mean'])} ± {x['stddev'] * 1000:.3f} | "
+            run = {"record": "recorded", "default": "unrecorded",
+                   "tee": "reference: `cat FILE \\| tee OUT`, no jitsudo"}.get(name, name)
+            w(f"| {run} | {ms(x['median'])} | {ms(x['mean'])} ± {x['stddev'] * 1000:.3f} | "
               f"{ms(x['min'])} | {thr:,.0f} MiB/s | {vs} |")
         w("")
         rec = next((x for name, x in R if name == "record"), None)
