@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::client::admin;
+use crate::client::{admin, connect};
 use crate::config;
 use crate::grant::{self, keys::SecretKey, Claims, Kind};
 use crate::matcher::CommandSpec;
@@ -73,7 +73,7 @@ pub enum CtlCommand {
         #[arg(long)]
         pending: bool,
         #[command(flatten)]
-        service: admin::ServiceArgs,
+        service: connect::ServiceArgs,
     },
     /// Approve a pending request
     Approve {
@@ -83,7 +83,7 @@ pub enum CtlCommand {
         #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
         #[command(flatten)]
-        service: admin::ServiceArgs,
+        service: connect::ServiceArgs,
     },
     /// Deny a pending request
     Deny {
@@ -93,7 +93,7 @@ pub enum CtlCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
         #[command(flatten)]
-        service: admin::ServiceArgs,
+        service: connect::ServiceArgs,
     },
     /// Revoke an issued grant; hosts deny it after their next `jitsudo --sync`
     Revoke {
@@ -103,13 +103,13 @@ pub enum CtlCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
         #[command(flatten)]
-        service: admin::ServiceArgs,
+        service: connect::ServiceArgs,
     },
     /// Sign in through the approval service's identity provider (device authorization: open
     /// the URL it prints, anywhere) and keep the short-lived token in ~/.config/jitsudo/token (0600)
     Login {
         #[command(flatten)]
-        service: admin::ServiceArgs,
+        service: connect::ServiceArgs,
     },
     /// Remove the token jitsudoctl login kept
     Logout,

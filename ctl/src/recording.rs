@@ -30,7 +30,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
-    pub service: crate::client::admin::ServiceArgs,
+    pub service: crate::client::connect::ServiceArgs,
 }
 
 pub fn replay(args: &ReplayArgs) -> Result<(), String> {

@@ -1,33 +1,15 @@
 //! `jitsudoctl`'s service commands: register hosts and approvers, list requests,
-//! approve, deny, revoke — all over the service API with an approver token — and
-//! `policy check`, which needs no service. jitsudoctl is not setuid, so the token may
-//! come from the environment (`JITSUDO_TOKEN`) as well as from `--token-file`.
+//! approve, deny, revoke — all over the service API with an approver token (see
+//! `connect`) — and `policy check`, which needs no service.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use zeroize::Zeroizing;
-
-use super::http::Service;
+use super::connect::{auth, service, token, ServiceArgs};
 use super::policy;
 use super::wire::*;
 use crate::config;
 use crate::grant::{format_time, human_duration, now};
-
-/// Where the service is and who we are to it.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ServiceArgs {
-    /// Approval service URL (default: $JITSUDO_SERVICE, else service = in /etc/jitsudo/jitsudo.toml)
-    #[arg(long, value_name = "URL")]
-    pub service: Option<String>,
-    /// File holding the approver API token (default: $JITSUDO_TOKEN, else the token of jitsudoctl login)
-    #[arg(long, value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// PEM file of CA certificates to trust (default: $JITSUDO_CA_FILE, else the system bundle)
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-}
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PolicyCommand {
@@ -94,53 +76,6 @@ pub fn policy_check(file: &Path) -> Result<(), String> {
         println!("  line {:<4} {}: {:?}", r.line, r.name, r.decision);
     }
     Ok(())
-}
-
-pub(crate) fn token(args: &ServiceArgs) -> Result<Zeroizing<String>, String> {
-    let text = match &args.token_file {
-        Some(f) => Zeroizing::new(std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?),
-        None => match std::env::var("JITSUDO_TOKEN") {
-            Ok(t) => Zeroizing::new(t),
-            // Else the ID token `jitsudoctl login` kept.
-            Err(_) => Zeroizing::new(super::login::saved_token()?.ok_or_else(|| {
-                "no approver token: run jitsudoctl login, set JITSUDO_TOKEN or pass --token-file FILE (tokens come from jitsudoctl approver add)".to_string()
-            })?),
-        },
-    };
-    let t = Zeroizing::new(text.trim().to_string());
-    if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {
-        return Err("the approver token is empty or malformed".into());
-    }
-    Ok(t)
-}
-
-pub(crate) fn service(args: &ServiceArgs) -> Result<Service, String> {
-    let url = match (&args.service, std::env::var("JITSUDO_SERVICE")) {
-        (Some(u), _) => u.clone(),
-        (None, Ok(u)) => u,
-        (None, Err(_)) => {
-            let path = Path::new(config::CONFIG_PATH);
-            let text = std::fs::read_to_string(path).map_err(|_| {
-                "no service URL: pass --service URL or set JITSUDO_SERVICE".to_string()
-            })?;
-            config::parse(path, &text)
-                .map_err(|e| e.to_string())?
-                .services
-                .into_iter()
-                // An admin command goes to one replica; the first is the preferred one.
-                .next()
-                .ok_or_else(|| "no service URL: pass --service URL, set JITSUDO_SERVICE, or set service = in jitsudo.toml".to_string())?
-        }
-    };
-    let ca = args
-        .ca_file
-        .clone()
-        .or_else(|| std::env::var_os("JITSUDO_CA_FILE").map(PathBuf::from));
-    Service::new(&url, ca.as_deref(), Duration::from_secs(30))
-}
-
-pub(crate) fn auth(t: &str) -> String {
-    format!("Bearer {t}")
 }
 
 pub fn host_add(name: &str, public_key: &str, args: &ServiceArgs) -> Result<(), String> {

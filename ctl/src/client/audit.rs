@@ -31,7 +31,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub service: super::admin::ServiceArgs,
+    pub service: super::connect::ServiceArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -40,7 +40,7 @@ pub enum AuditCommand {
     /// it too); names the first record altered, removed or reordered. Exit 1 if broken.
     Verify {
         #[command(flatten)]
-        service: super::admin::ServiceArgs,
+        service: super::connect::ServiceArgs,
     },
 }
 
@@ -101,10 +101,10 @@ pub fn audit_command(args: &AuditArgs) -> Result<(), String> {
         return verify_command(service);
     }
     let (svc, t) = (
-        super::admin::service(&args.service)?,
-        super::admin::token(&args.service)?,
+        super::connect::service(&args.service)?,
+        super::connect::token(&args.service)?,
     );
-    let auth = super::admin::auth(&t);
+    let auth = super::connect::auth(&t);
     let now = crate::grant::now();
     let mut filters = String::new();
     for (k, v) in [
@@ -140,12 +140,12 @@ pub fn audit_command(args: &AuditArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn verify_command(service: &super::admin::ServiceArgs) -> Result<(), String> {
+fn verify_command(service: &super::connect::ServiceArgs) -> Result<(), String> {
     let (svc, t) = (
-        super::admin::service(service)?,
-        super::admin::token(service)?,
+        super::connect::service(service)?,
+        super::connect::token(service)?,
     );
-    let auth = super::admin::auth(&t);
+    let auth = super::connect::auth(&t);
     let mut check = ChainCheck::new();
     let mut broken: Option<ChainBreak> = None;
     fetch_all(&svc, &auth, "", |r| {

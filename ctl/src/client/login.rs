@@ -14,25 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::admin::{service, ServiceArgs};
+use super::connect::{service, token_path, ServiceArgs};
 use super::http::Service;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// Where the login token is kept: `$XDG_CONFIG_HOME/jitsudo/token`, else
-/// `$HOME/.config/jitsudo/token`.
-pub fn token_path() -> Result<PathBuf, String> {
-    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .ok_or("neither XDG_CONFIG_HOME nor HOME is set: no place for the login token")?,
-        )
-        .join(".config"),
-    };
-    Ok(base.join("jitsudo").join("token"))
-}
 
 #[derive(Deserialize)]
 struct Client {
@@ -179,27 +164,6 @@ fn save(token: &str) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
     Ok(path)
-}
-
-/// The token `jitsudoctl login` kept, if there is one. A file that others can read is
-/// refused, not used.
-pub fn saved_token() -> Result<Option<String>, String> {
-    use std::os::unix::fs::MetadataExt;
-    let path = token_path()?;
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    if !meta.is_file() || meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} is not a regular file of mode 0600; run jitsudoctl logout and login again",
-            path.display()
-        ));
-    }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(Some(text.trim().to_string()))
 }
 
 pub fn logout() -> Result<(), String> {

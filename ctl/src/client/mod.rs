@@ -8,5 +8,6 @@ pub use jitsudo_policy::policy;
 
 pub mod admin;
 pub mod audit;
+pub mod connect;
 pub mod login;
 pub mod recordings;

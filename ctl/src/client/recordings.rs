@@ -7,8 +7,8 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::admin::{auth, service, token, ServiceArgs};
 use super::audit::{parse_when, query_value};
+use super::connect::{auth, service, token, ServiceArgs};
 use super::wire::{self, RecordingDownload, RecordingView};
 
 /// The largest recording answer read: the service's default bound of 64 MiB per

@@ -28,7 +28,6 @@ use jitsudo_core::grant::keys::SecretKey;
 use super::error::{Error, Result};
 use crate::config::host_name;
 use crate::limits::{inc, Metrics};
-use crate::model::Approver;
 use crate::store::audit::Entry;
 pub use crate::store::fleet::{KeyChange, WebSession};
 use crate::store::Db;
@@ -215,81 +214,6 @@ pub async fn activate_key(store: &Db, key: &SecretKey, replica: &str) -> Result<
         ),
     }
     Ok(change)
-}
-
-// ---- web sessions -------------------------------------------------------------------
-
-fn sha256_hex(text: &str) -> String {
-    jitsudo_policy::audit::hex(&Sha256::digest(text.as_bytes()))
-}
-
-/// Open a web session for `who` (signed in with the token hashing to `token_hash`) for
-/// `secs` seconds; the session id for the cookie and the session's CSRF token. `None`
-/// when `max` sessions are open already.
-pub async fn web_sign_in(
-    store: &Db,
-    who: &Approver,
-    token_hash: &str,
-    secs: i64,
-    max: i64,
-) -> Result<Option<(String, String)>> {
-    web_sign_in_as(store, who, token_hash, None, secs, max).await
-}
-
-/// [`web_sign_in`], for an approver token (`token_hash`) or for a person from the
-/// identity provider (`oidc`: their groups and sign-in, `token_hash` empty).
-pub async fn web_sign_in_as(
-    store: &Db,
-    who: &Approver,
-    token_hash: &str,
-    oidc: Option<String>,
-    secs: i64,
-    max: i64,
-) -> Result<Option<(String, String)>> {
-    let now = now();
-    if store.web_session_count(now).await? >= max {
-        store.web_sessions_sweep(now).await?;
-        if store.web_session_count(now).await? >= max {
-            return Ok(None);
-        }
-    }
-    let id = jitsudo_core::wire::random_hex(32).map_err(Error::Internal)?;
-    let csrf = jitsudo_core::wire::random_hex(32).map_err(Error::Internal)?;
-    let session = WebSession {
-        approver: who.name.clone(),
-        token_hash: token_hash.to_string(),
-        csrf: csrf.clone(),
-        expires: now + secs,
-        oidc,
-        flash: None,
-    };
-    store
-        .web_session_create(&sha256_hex(&id), &session, now)
-        .await?;
-    Ok(Some((id, csrf)))
-}
-
-/// The session whose id hashes to `id_hash` and its approver, if both still exist (a
-/// removed approver's sessions are deleted); its pending message is taken.
-pub async fn web_session(store: &Db, id_hash: &str) -> Result<Option<(Approver, WebSession)>> {
-    let Some(session) = store.web_session_take(id_hash, now()).await? else {
-        return Ok(None);
-    };
-    if session.oidc.is_some() {
-        // A person from the identity provider: who they are and their groups are the ID
-        // token's, kept with the session; an unreadable row signs nobody in.
-        return Ok(super::oidc::session_person(&session).map(|who| (who, session)));
-    }
-    if session.token_hash.is_empty() {
-        return Ok(None);
-    }
-    match store.approver_by_token_hash(&session.token_hash).await? {
-        Some(who) => Ok(Some((who, session))),
-        None => {
-            store.web_session_delete(id_hash).await?;
-            Ok(None)
-        }
-    }
 }
 
 /// Remove expired web sessions and rate-limit windows no estimate reads any more.

@@ -20,8 +20,7 @@ use super::error::{Error, Result};
 use super::Service;
 use crate::config::Oidc as OidcConfig;
 use crate::limits::inc;
-use crate::model::{Approver, SignIn};
-use crate::store::fleet::WebSession;
+use crate::model::Approver;
 use crate::store::oidc::PendingLogin;
 
 /// How long a browser may take at the provider.
@@ -44,25 +43,6 @@ pub fn provider(cfg: Option<&OidcConfig>) -> Option<Arc<crate::oidc::Provider>> 
             None
         }
     }
-}
-
-/// What a web session of a person from the provider stores besides their name.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Stored {
-    groups: Vec<String>,
-    sign_in: SignIn,
-}
-
-/// The approver of a session opened by `oidc_finish`.
-pub(super) fn session_person(session: &WebSession) -> Option<Approver> {
-    let stored: Stored = serde_json::from_str(session.oidc.as_deref()?).ok()?;
-    Some(Approver {
-        name: session.approver.clone(),
-        groups: stored.groups,
-        admin: false,
-        sign_in: Some(stored.sign_in),
-        read_only: false,
-    })
 }
 
 impl Service {
@@ -139,13 +119,13 @@ impl Service {
             sign_in: Some(person.sign_in.clone()),
             read_only: false,
         };
-        let stored = serde_json::to_string(&Stored {
+        let stored = serde_json::to_string(&super::session::Stored {
             groups: person.groups,
             sign_in: person.sign_in,
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
         let Some((id, csrf)) =
-            super::fleet::web_sign_in_as(&self.store, &who, "", Some(stored), secs, max).await?
+            super::session::web_sign_in_as(&self.store, &who, "", Some(stored), secs, max).await?
         else {
             return Err(Error::RateLimited {
                 message: "too many open sessions; try again later".into(),

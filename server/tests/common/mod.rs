@@ -4,6 +4,7 @@
 
 pub mod hosts;
 pub mod pg;
+pub mod recordings;
 pub mod rows;
 pub mod world;
 
