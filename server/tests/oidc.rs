@@ -14,15 +14,13 @@
 //! Needs chromium, chromium-driver, nodejs and npm (Debian); installs oidc-provider
 //! under target/oidc-provider with npm. Fails, not skips, without them.
 
-#[path = "oidc/browser.rs"]
-mod browser;
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser::{agent, Driver};
+use common::browser::{agent, Driver};
 use common::TempDir;
 use jitsudo_core::grant::keys::SecretKey;
 use jitsudo_core::wire::{self, NewRequest, Signed};

@@ -2,6 +2,7 @@
 //! server, temp directories.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod hosts;
 pub mod pg;
 pub mod recordings;

@@ -1,6 +1,6 @@
-//! Headless Chromium through chromedriver's WebDriver HTTP API, as server/tests/web.rs
-//! drives it (the same code, for the identity-provider suite).
-#![allow(dead_code)]
+//! Headless Chromium through chromedriver's WebDriver HTTP API, for the suites that
+//! drive the approver web page (web.rs) and the identity provider's pages (oidc.rs).
+//! Chromium resolves no name but 127.0.0.1: no page under test reaches out.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::TempDir;
+use super::TempDir;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
