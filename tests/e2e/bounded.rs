@@ -89,13 +89,7 @@ fn a_revocation_written_by_sync_ends_a_running_command() {
     s.logs();
     let child = spawn(s.jitsudo("alice").args(["/usr/bin/sleep", "4031"]));
     wait_until_running(&["/usr/bin/sleep", "4031"]);
-    // What `jitsudo --sync` stores once the service's signed list is verified.
-    let now = jitsudo_now();
-    s.write_file(
-        "/var/lib/jitsudo/revocations.json",
-        &format!("{{\"issued_at\":{now},\"ids\":[\"{id}\"]}}"),
-        0o600,
-    );
+    store_revocations(&s, &id);
     let status = wait_ended(child, Duration::from_secs(60));
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     let logs = s.logs();
@@ -127,6 +121,17 @@ fn an_unrelated_revocation_does_not_end_the_run() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "finished\n");
+}
+
+/// What `jitsudo --sync` stores once the service's signed list is verified: `id` revoked,
+/// as of now.
+fn store_revocations(s: &Sandbox, id: &str) {
+    let now = jitsudo_now();
+    s.write_file(
+        "/var/lib/jitsudo/revocations.json",
+        &format!("{{\"issued_at\":{now},\"ids\":[\"{id}\"]}}"),
+        0o600,
+    );
 }
 
 fn jitsudo_now() -> u64 {
@@ -430,12 +435,7 @@ fn a_run_continues_past_its_grants_end_under_a_cached_extension() {
     assert_eq!(running(&["/usr/bin/sleep", "4033"]).len(), 1);
     assert!(!s.logs().iter().any(|l| l.contains("command ended")));
     // The second grant's revocation ends it: nothing replaces that one.
-    let now = jitsudo_now();
-    s.write_file(
-        "/var/lib/jitsudo/revocations.json",
-        &format!("{{\"issued_at\":{now},\"ids\":[\"{second}\"]}}"),
-        0o600,
-    );
+    store_revocations(&s, &second);
     let status = wait_ended(child, Duration::from_secs(60));
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     let logs = s.logs();
