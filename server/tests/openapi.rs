@@ -73,6 +73,8 @@ fn schema_driven_fuzz_finds_no_server_error_and_no_schema_break() {
         .arg(report.path())
         .env("SCHEMATHESIS_HOOKS", "")
         .env("HOME", report.path())
+        // Its example cache (.schemathesis/) goes to the working directory: not the tree.
+        .current_dir(report.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
