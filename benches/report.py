@@ -451,11 +451,12 @@ def cmd_report(args):
           "hyperfine's pipe (`--output=pipe`, like a pager or a pipeline reading it), with the "
           "default config and with `[record] always = true`, switched by the untimed "
           "`--prepare` step. Unrecorded, cat writes straight into the pipe; recorded, the "
-          "command's output goes through the supervisor, which copies it on, appends it to the "
-          "recording's `stdout` file and hash-chains each chunk (`/var/log/jitsudo-io`, on the "
-          "overlay's disk-backed upper directory). The reference row writes the same bytes "
-          "to a file on the same disk with `tee` and no jitsudo: what storing the output costs "
-          "at all, before any hashing or relaying.")
+          "command's output goes through the supervisor, which passes it on into the pipe with "
+          "tee(2) and reads it back, while its recorder thread appends it to the recording's "
+          "`stdout` file and hash-chains each chunk (`/var/log/jitsudo-io`, on the overlay's "
+          "disk-backed upper directory). The reference row writes the same bytes to a file on "
+          "the same disk with `tee` and no jitsudo: what storing the output costs at all, "
+          "before any hashing or relaying.")
         w("")
         if interference_line("record"):
             w(interference_line("record"))

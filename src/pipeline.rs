@@ -504,6 +504,7 @@ fn start_recording(
         &info,
         ctx.config.record.record_input,
     )
+    .map(|recorder| recorder.durable(ctx.config.journal.durable))
     .map_err(|e| format!("cannot start the session recording this grant requires: {e}"))
 }
 

@@ -111,6 +111,76 @@ fn without_a_terminal_output_is_recorded_through_pipes_and_still_reaches_the_cal
 }
 
 #[test]
+fn recorded_output_arrives_whole_and_in_order_through_a_pipe_a_slow_pipe_and_a_file() {
+    // Into a pipe the output goes on with tee(2) and is read back for the recording; a
+    // pipe that fills up makes the supervisor buffer what it read; a file gets what was
+    // read. Every line differs, so a chunk lost, repeated or out of order shows.
+    let s = sandbox();
+    let command = ["/usr/bin/sh", "-c", "seq 1 300000"];
+    let expected = std::process::Command::new("/usr/bin/seq")
+        .args(["1", "300000"])
+        .output()
+        .unwrap()
+        .stdout;
+    let recorded = |id: &str| {
+        let path = s.path(&format!("{IO}/00/00/{id}/stdout"));
+        std::fs::read(path).unwrap()
+    };
+
+    let fast = without_terminal(&s, "alice")
+        .args(command)
+        .output()
+        .unwrap();
+    assert_eq!(fast.status.code(), Some(0), "{fast:?}");
+    assert!(
+        fast.stdout == expected,
+        "through a pipe: {} bytes",
+        fast.stdout.len()
+    );
+    assert!(recorded("01") == expected, "recording 000001");
+
+    let mut child = without_terminal(&s, "alice")
+        .args(command)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = child.stdout.take().unwrap();
+    let mut slow = vec![0u8; 10];
+    std::io::Read::read_exact(&mut reader, &mut slow).unwrap();
+    // Long enough for the pipe to fill and the supervisor to hold what it has read.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::io::Read::read_to_end(&mut reader, &mut slow).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        slow == expected,
+        "through a slow pipe: {} bytes",
+        slow.len()
+    );
+    assert!(recorded("02") == expected, "recording 000002");
+
+    let file = s.dir.join("output-file");
+    let out = Outcome::of(
+        without_terminal(&s, "alice")
+            .args(command)
+            .stdout(std::fs::File::create(&file).unwrap())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(std::fs::read(&file).unwrap() == expected, "into a file");
+    assert!(recorded("03") == expected, "recording 000003");
+
+    let verified = journal::verify(&s);
+    assert_eq!(verified.code, 0, "{verified:?}");
+    for id in ["000001", "000002", "000003"] {
+        assert!(
+            verified.stdout.contains(&format!("recording {id}: intact")),
+            "{verified:?}"
+        );
+    }
+}
+
+#[test]
 fn a_recording_that_cannot_be_started_refuses_the_run() {
     let s = sandbox();
     // Someone made the recordings directory readable by all: refused, never repaired.
@@ -153,6 +223,35 @@ fn a_recording_that_fills_its_disk_stops_the_command() {
     // Stopped (SIGTERM): the shell's loop never gets to print "finished", and jitsudo
     // dies by the signal that ended the run. (The command may run ahead of the recording
     // by what its output pipe holds, 256 KiB; it prints 1.5 MB here.)
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("finished"), "{}", out.stderr);
+    let logs = s.logs().join("\n");
+    assert!(logs.contains("recording 000001 failed: "), "{logs}");
+    assert!(logs.contains("command ended: recording failed"), "{logs}");
+}
+
+#[test]
+fn a_recording_that_fails_while_the_command_is_quiet_still_stops_it() {
+    // The recorder writes on its own thread; a write that fails after the command has
+    // gone quiet must still stop the run, not wait for the command's next output.
+    let s = sandbox();
+    root(&s, "/usr/bin/mkdir", &["-p", IO]);
+    let mounted = root(
+        &s,
+        "/usr/bin/mount",
+        &["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", IO],
+    );
+    assert_eq!(mounted.code, 0, "{mounted:?}");
+    let out = Outcome::of(
+        without_terminal(&s, "alice")
+            .args([
+                "/usr/bin/sh",
+                "-c",
+                "head -c 300000 /dev/zero | tr '\\0' x; sleep 20; echo finished",
+            ])
+            .output()
+            .unwrap(),
+    );
     assert_ne!(out.code, 0, "{}", out.stderr);
     assert!(!out.stdout.contains("finished"), "{}", out.stderr);
     let logs = s.logs().join("\n");

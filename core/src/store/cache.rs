@@ -46,7 +46,7 @@ impl UserCache {
         let mut copy = self.clone();
         copy.version = CACHE_VERSION;
         // Serialising plain strings and integers cannot fail.
-        serde_json::to_vec_pretty(&copy).unwrap_or_default()
+        serde_json::to_vec(&copy).unwrap_or_default()
     }
 
     pub fn entry(&self, jti: &str) -> Option<&CacheEntry> {

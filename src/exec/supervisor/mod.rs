@@ -89,6 +89,15 @@
 //! subreaper, so that is the whole tree. When the child ends, whatever of the run is
 //! left gets the same (`end_the_rest`) before we exit: a run is the command and all it
 //! started.
+//!
+//! # A recorded run
+//!
+//! What the relays see (the pty both ways, and the pipes that stand for standard output
+//! and error that are not the terminal; `relay.rs`) goes to the recorder thread
+//! (`recording.rs`), which writes and hash-chains it while the loop goes on relaying.
+//! It is the supervisor's only thread, started once everything is forked (`fork_child`
+//! refuses to fork a process with more than one); its alarm pipe is in the poll, so a
+//! recording write that fails ends the run as a closing window does.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
@@ -97,16 +106,17 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod children;
+mod recording;
 mod relay;
 
 use super::{exec_in_place, Bounds, EndReason, ExecPlan, Program, RunEvent, Session};
-use crate::iolog::writer::Recorder;
 use crate::iolog::Stream;
 use crate::system::noexec;
 use crate::system::process::{self, ChildState, Pid, PollFd};
 use crate::system::terminal::{self, TermMode};
 use crate::system::{self, ChildEnd, Uid};
 use children::{monitor, report, CommandStreams};
+use recording::RecordingThread;
 use relay::{Captured, Drain, OutPipe, Relay};
 
 /// How often the supervisor asks whether the grant has been revoked (a stat of the
@@ -302,14 +312,21 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         })?
     };
 
-    let recording = bounds.recorder.is_some();
+    let recorded = bounds.recorder.is_some();
     let relay = match (terminal, master, mode) {
-        (Some(tty), Some(master), Some(saved)) => Some(Relay::new(tty, master, saved, recording)),
+        (Some(tty), Some(master), Some(saved)) => Some(Relay::new(tty, master, saved, recorded)),
         _ => None,
     };
     let window = Window::new(&bounds);
     let mut bounds = bounds;
+    // Everything this process forks is forked: the recorder may have its thread now.
     let recorder = bounds.recorder.take();
+    let recording_id = recorder.as_ref().map(|r| r.id().to_string());
+    let (recording, recording_error) = match recorder.map(RecordingThread::start) {
+        Some(Ok(thread)) => (Some(thread), None),
+        Some(Err(e)) => (None, Some(format!("cannot start the recorder thread: {e}"))),
+        None => (None, None),
+    };
     let mut supervisor = Supervisor {
         child,
         forward_all: separate,
@@ -325,15 +342,19 @@ fn supervise(plan: ExecPlan, bounds: Bounds<'_>) -> io::Result<ChildEnd> {
         blocked: Vec::new(),
         window,
         bounds,
-        recorder,
+        recording,
         outputs,
     };
-    if let (Some(relay), Some(recorder)) = (&supervisor.relay, &mut supervisor.recorder) {
+    if let (Some(id), Some(why)) = (recording_id, recording_error) {
+        // The recording this run needs cannot be written: stopped, as a failed write is.
+        supervisor.recording_failed(id, why);
+    }
+    if let (Some(relay), Some(recording)) = (&supervisor.relay, &supervisor.recording) {
         // The size the recording starts at is in its log.json; this is for sudoreplay,
         // which resizes the terminal only on a recorded change.
         if let Ok((rows, cols)) = terminal::window_size(relay.tty.as_fd()).map(|s| s.rows_cols()) {
             if rows > 0 && cols > 0 {
-                let _ = recorder.window_size(rows, cols);
+                recording.window_size(rows, cols);
             }
         }
     }
@@ -420,7 +441,7 @@ struct Supervisor<'a> {
     window: Window,
     bounds: Bounds<'a>,
     /// The run's recording, if it is recorded; `None` again once it failed or was sealed.
-    recorder: Option<Recorder>,
+    recording: Option<RecordingThread>,
     /// A recorded run's standard output and error that are not the terminal.
     outputs: Vec<OutPipe>,
 }
@@ -530,14 +551,18 @@ impl Supervisor<'_> {
                 });
                 fds.len() - 1
             });
+            let alarm_at = self.recording.as_ref().map(|recording| {
+                fds.push(PollFd {
+                    fd: recording.alarm.as_raw_fd(),
+                    readable: true,
+                    writable: false,
+                });
+                fds.len() - 1
+            });
             let relay_at = self.relay.as_ref().map(|relay| relay.interest(&mut fds));
             let outputs_at: Vec<(Option<usize>, Option<usize>)> =
                 self.outputs.iter().map(|o| o.interest(&mut fds)).collect();
-            // Output that stopped is sealed within a second, not at the next output.
-            let mut timeout = self.window.timeout();
-            if let Some(due) = self.recorder.as_ref().and_then(|r| r.seal_due_in()) {
-                timeout = timeout.min(due);
-            }
+            let timeout = self.window.timeout();
             let ready = match process::poll_within(&fds, Some(timeout)) {
                 Ok(ready) => ready,
                 Err(_) => return self.abandon(),
@@ -572,62 +597,84 @@ impl Supervisor<'_> {
                 out.on_ready(&ready, at);
             }
             self.record_captured();
+            if let Some(at) = alarm_at {
+                if ready[at].readable || ready[at].closed {
+                    self.on_recording_alarm();
+                }
+            }
         }
     }
 
-    /// Write what the relay and the output pipes captured to the recording. A write that
-    /// fails stops the run (`[record] on_error = "stop"`): a recording is never silently
-    /// incomplete.
+    /// Hand what the relay and the output pipes captured to the recorder thread, in the
+    /// order they captured it. A recording that cannot take it stops the run
+    /// (`[record] on_error = "stop"`): a recording is never silently incomplete.
     fn record_captured(&mut self) {
         let mut captured = Vec::new();
         if let Some(relay) = &mut self.relay {
             captured.append(&mut relay.captured);
         }
-        let Some(recorder) = &mut self.recorder else {
+        let Some(recording) = &self.recording else {
             for out in &mut self.outputs {
-                out.captured.clear();
+                out.clear_captured();
             }
             return;
         };
-        let mut result = Ok(());
         for c in captured {
-            result = match c {
-                Captured::Data(stream, bytes) => recorder.record(stream, &bytes),
-                Captured::Size(rows, cols) => recorder.window_size(rows, cols),
-            };
-            if result.is_err() {
-                break;
+            match c {
+                Captured::Data(stream, bytes) => recording.data(stream, bytes),
+                Captured::Size(rows, cols) => recording.window_size(rows, cols),
             }
         }
+        let mut lost = None;
         for out in &mut self.outputs {
-            if result.is_ok() {
-                result = recorder.record(out.stream, &out.captured);
+            if let Some((bytes, len)) = out.take_captured(|| recording.spare()) {
+                recording.output(out.stream, bytes, len);
             }
-            out.captured.clear();
-        }
-        if result.is_ok() {
-            result = recorder.seal_if_due();
-        }
-        if let Err(e) = result {
-            let id = recorder.id().to_string();
-            self.recorder = None;
-            (self.bounds.log)(RunEvent::RecordingFailed {
-                id: &id,
-                why: &e.to_string(),
-            });
-            if !self.ended && self.window.ending.is_none() {
-                self.end_run(EndReason::RecordingFailed);
+            if out.unrecorded {
+                lost = Some(out.stream);
             }
+        }
+        if let Some(stream) = lost {
+            let id = recording.id().to_string();
+            let why = format!(
+                "the command's {} was passed on but could not be read back for the recording",
+                stream.file_name()
+            );
+            self.recording_failed(id, why);
+        }
+    }
+
+    /// The recorder thread says a write failed.
+    fn on_recording_alarm(&mut self) {
+        let Some(recording) = &self.recording else {
+            return;
+        };
+        let id = recording.id().to_string();
+        let why = recording
+            .failure()
+            .unwrap_or_else(|| "the recorder thread stopped".to_string());
+        self.recording_failed(id, why);
+    }
+
+    /// The recording cannot go on: log it and stop the run.
+    fn recording_failed(&mut self, id: String, why: String) {
+        if let Some(recording) = self.recording.take() {
+            // Its error is sticky: what is still queued is refused, and the thread ends.
+            let _ = recording.finish();
+        }
+        (self.bounds.log)(RunEvent::RecordingFailed { id: &id, why: &why });
+        if !self.ended && self.window.ending.is_none() {
+            self.end_run(EndReason::RecordingFailed);
         }
     }
 
     /// At the end: seal the recording (its chain's last hash goes to the journal).
     fn seal_recording(&mut self) {
-        let Some(recorder) = self.recorder.take() else {
+        let Some(recording) = self.recording.take() else {
             return;
         };
-        let id = recorder.id().to_string();
-        match recorder.finish() {
+        let id = recording.id().to_string();
+        match recording.finish() {
             Ok(seal) => (self.bounds.log)(RunEvent::RecordingSealed(&seal)),
             Err(e) => (self.bounds.log)(RunEvent::RecordingFailed {
                 id: &id,
