@@ -359,3 +359,52 @@ fn output_that_stops_is_sealed_once_due_without_more_output() {
     let v = chain::verify(r.dir()).unwrap();
     assert_eq!((v.chunks, v.unsealed_bytes), (1, 0));
 }
+
+#[test]
+fn log_json_holds_each_value_exactly_and_sudoreplay_lists_it() {
+    // log.json is written by hand (one value per line, as sudo writes it): every value,
+    // quotes, backslashes, newlines and non-ASCII included, must come back exactly.
+    let base = Base::new("logjson");
+    let mut session = info();
+    session.command = "/usr/bin/sh".into();
+    session.argv = vec![
+        "sh".into(),
+        "-c".into(),
+        "echo \"quoted\" \\ back\nslash; café".into(),
+    ];
+    session.run_group = String::new();
+    let r = Recorder::create(&base.0, &session, true).unwrap();
+    let dir = r.dir().to_path_buf();
+    r.finish().unwrap();
+    let text = fs::read_to_string(dir.join("log.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["timestamp"]["seconds"], 1_764_590_400);
+    assert_eq!(json["timestamp"]["nanoseconds"], 5);
+    assert_eq!(json["columns"], 80);
+    assert_eq!(json["lines"], 24);
+    assert_eq!(json["command"], "/usr/bin/sh");
+    assert_eq!(
+        json["runargv"],
+        serde_json::json!(["sh", "-c", "echo \"quoted\" \\ back\nslash; café"])
+    );
+    assert_eq!(json["runuid"], 0);
+    assert_eq!(json["rungid"], 0);
+    assert_eq!(json["runuser"], "root");
+    assert!(json.get("rungroup").is_none(), "{text}");
+    assert_eq!(json["runcwd"], "/home/alice");
+    assert_eq!(json["submitcwd"], "/home/alice");
+    assert_eq!(json["submithost"], "web-01");
+    assert_eq!(json["submituser"], "alice");
+    assert_eq!(json["ttyname"], "/dev/pts/3");
+
+    // sudo's own parser reads it (it needs white space after a number).
+    let out = Command::new("sudoreplay")
+        .args(["-d"])
+        .arg(&base.0)
+        .args(["-l", "user", "alice"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(listed.contains("TSID=000001"), "{listed}");
+}
