@@ -668,27 +668,6 @@ pub fn set_pipe_size(pipe: &impl AsRawFd, bytes: usize) -> io::Result<usize> {
     Ok(size as usize)
 }
 
-/// Duplicate up to `len` bytes from the pipe `from` into the pipe `to` without consuming
-/// them (tee(2)): the kernel shares the pages, nothing is copied. Non-blocking whatever
-/// the descriptors' flags; `WouldBlock` when `from` is empty or `to` is full, 0 when
-/// `from` is empty and has no writer left.
-pub fn tee_pipe(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
-    // SAFETY: tee(2) takes two descriptors, a length and flags, and touches no memory of
-    // ours; descriptors that are not pipes are refused with EINVAL.
-    let n = unsafe {
-        libc::tee(
-            from.as_raw_fd(),
-            to.as_raw_fd(),
-            len,
-            libc::SPLICE_F_NONBLOCK,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
 /// True when this process has exactly one thread. The link count of /proc/self/task is
 /// two plus the number of threads: one stat, where reading /proc/self/status would make
 /// the kernel format the whole status text (this runs on every command's path).

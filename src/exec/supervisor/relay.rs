@@ -10,7 +10,6 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 
 use crate::iolog::Stream;
-use crate::system;
 use crate::system::process::{self, PollFd, Ready};
 use crate::system::terminal::{self, TermMode};
 
@@ -250,20 +249,21 @@ impl Drain for Relay {
 /// of it where the kernel allows one, so that a slow reader never blocks the supervisor
 /// (which must stay free to end the run at its window's end).
 ///
-/// When our descriptor is a pipe too (a pager, a shell pipeline), the bytes go on with
-/// tee(2): the kernel gives that pipe the command's own pages, and we read the same
-/// bytes for the recording. That saves a copy of everything a command prints, both in
-/// and out of the kernel (benches/RESULTS.md, scenario 5).
+/// What goes on is our own copy, the very bytes handed to the recorder: never the
+/// command's pages (tee(2) or splice(2) would pass those on, and a command that
+/// vmsplices its memory into its output could change them after they were recorded).
+/// Each read lands in place in the capture buffer and is written on from there; only
+/// what the reader does not take at once is copied, to `buf` (benches/RESULTS.md,
+/// scenario 5).
 pub(super) struct OutPipe {
     pub(super) stream: Stream,
     pub(super) from: File,
     pub(super) to: File,
     pub(super) open: bool,
     pub(super) to_open: bool,
-    /// `to` is a pipe, so output goes on with tee(2).
-    to_is_pipe: bool,
-    /// What was read and is still to be written to `to`. Output goes on with tee(2) only
-    /// while this is empty, so bytes always leave in the order they came.
+    /// What was read and is still to be written to `to`. A read is written on straight
+    /// from the capture buffer only while this is empty, so bytes leave in the order
+    /// they came.
     pub(super) buf: Vec<u8>,
     /// Where each read lands: its first `captured_len` bytes are what was read since
     /// the supervisor last handed it to the recorder. Zeroed once and only ever grown (to
@@ -271,10 +271,6 @@ pub(super) struct OutPipe {
     /// and no clearing per read of what is every byte a recorded command prints.
     capture: Vec<u8>,
     captured_len: usize,
-    /// Bytes went on with tee(2) that could not then be read for the recording. Only
-    /// another reader of the command's pipe could cause that, and it has none; if it
-    /// ever happens, the supervisor stops the run: output is never passed on unrecorded.
-    pub(super) unrecorded: bool,
 }
 
 impl OutPipe {
@@ -294,18 +290,15 @@ impl OutPipe {
                 File::from(stdio)
             }
         };
-        let to_is_pipe = to.metadata().is_ok_and(|m| m.file_type().is_fifo());
         Ok(OutPipe {
             stream,
             from,
             to,
             open: true,
             to_open: true,
-            to_is_pipe,
             buf: Vec::with_capacity(PIPE_BUFFER),
             capture: vec![0; PIPE_BUFFER],
             captured_len: 0,
-            unrecorded: false,
         })
     }
 
@@ -346,50 +339,9 @@ impl OutPipe {
         }
     }
 
-    /// Read what the command wrote (and pass it on); how many bytes, 0 when nothing was
-    /// there.
+    /// Read what the command wrote, capture it and pass it on; how many bytes, 0 when
+    /// nothing was there.
     pub(super) fn read(&mut self) -> usize {
-        if self.to_open && self.to_is_pipe && self.buf.is_empty() {
-            match system::tee_pipe(self.from.as_fd(), self.to.as_fd(), PIPE_BUFFER) {
-                // Empty, and the command's side is closed.
-                Ok(0) => {
-                    self.open = false;
-                    return 0;
-                }
-                Ok(n) => return self.read_back(n),
-                // `to` is full (or nothing came after all): read into our buffer, which
-                // goes out as `to` takes more.
-                Err(e) if retry_later(&e) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => self.to_open = false,
-                Err(_) => self.to_is_pipe = false,
-            }
-        }
-        self.read_into_buffer()
-    }
-
-    /// Read the `n` bytes tee(2) has just passed on, for the recording. They are in the
-    /// pipe, and we are its only reader, so they are all there to read.
-    fn read_back(&mut self, n: usize) -> usize {
-        self.make_room();
-        let at = self.captured_len;
-        let mut got = 0;
-        while got < n {
-            match self.from.read(&mut self.capture[at + got..at + n]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        self.captured_len += got;
-        if got < n {
-            self.unrecorded = true;
-            self.open = false;
-        }
-        n
-    }
-
-    fn read_into_buffer(&mut self) -> usize {
         self.make_room();
         let at = self.captured_len;
         let room = PIPE_BUFFER - self.buf.len();
@@ -399,11 +351,22 @@ impl OutPipe {
                 0
             }
             Ok(n) => {
-                let bytes = &self.capture[at..at + n];
                 self.captured_len += n;
-                if self.to_open {
-                    self.buf.extend_from_slice(bytes);
+                let bytes = &self.capture[at..at + n];
+                // Straight on when nothing is waiting (a reader that keeps up); what
+                // `to` does not take now waits in `buf`.
+                let mut sent = 0;
+                if self.to_open && self.buf.is_empty() {
+                    match self.to.write(bytes) {
+                        Ok(k) => sent = k,
+                        Err(e) if retry_later(&e) => {}
+                        Err(_) => self.to_open = false,
+                    }
                 }
+                if self.to_open {
+                    self.buf.extend_from_slice(&bytes[sent..]);
+                }
+                // Else nowhere to show it: read anyway, so the command never blocks.
                 n
             }
             Err(e) if retry_later(&e) => 0,
