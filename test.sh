@@ -17,6 +17,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing test dependencies"
 apt_packages=(
     util-linux          # unshare, nsenter, setpriv, runuser
+    g++                 # libfuzzer-sys (fuzz/run.sh) builds libFuzzer, which is C++
     python3
     python3-venv        # the venv the schema-driven API fuzz (schemathesis) runs from
     libpam0g-dev        # building pam_jitsudo
