@@ -108,8 +108,8 @@ impl Recorder {
 
     /// Whether `finish` syncs the recording to disk (the default) or leaves it to the
     /// kernel's writeback. The host makes a recording exactly as durable as the journal
-    /// record that seals it (`[journal] durable`): syncing 200 MiB of output costs more
-    /// than recording it, and a recording synced under a journal record that a power
+    /// record that seals it (`[journal] durable`): syncing 200 MiB of output made its
+    /// run a third slower, and a recording synced under a journal record that a power
     /// failure can lose anyway buys nothing. Either way a SIGKILL loses nothing, and a
     /// power failure that loses a tail is reported by `journal verify`, never hidden.
     pub fn durable(mut self, durable: bool) -> Recorder {
