@@ -27,6 +27,17 @@ fn root(s: &Sandbox, program: &str, args: &[&str]) -> Outcome {
     Outcome::of(s.ns_command(program).args(args).output().unwrap())
 }
 
+/// The recordings directory on a 64 KiB tmpfs: a recording fills it quickly.
+fn recordings_on_a_64k_disk(s: &Sandbox) {
+    root(s, "/usr/bin/mkdir", &["-p", IO]);
+    let mounted = root(
+        s,
+        "/usr/bin/mount",
+        &["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", IO],
+    );
+    assert_eq!(mounted.code, 0, "{mounted:?}");
+}
+
 fn sudoreplay(s: &Sandbox, id: &str) -> Outcome {
     root(
         s,
@@ -203,13 +214,7 @@ fn a_recording_that_cannot_be_started_refuses_the_run() {
 #[test]
 fn a_recording_that_fills_its_disk_stops_the_command() {
     let s = sandbox();
-    root(&s, "/usr/bin/mkdir", &["-p", IO]);
-    let mounted = root(
-        &s,
-        "/usr/bin/mount",
-        &["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", IO],
-    );
-    assert_eq!(mounted.code, 0, "{mounted:?}");
+    recordings_on_a_64k_disk(&s);
     let out = Outcome::of(
         without_terminal(&s, "alice")
             .args([
@@ -235,13 +240,7 @@ fn a_recording_that_fails_while_the_command_is_quiet_still_stops_it() {
     // The recorder writes on its own thread; a write that fails after the command has
     // gone quiet must still stop the run, not wait for the command's next output.
     let s = sandbox();
-    root(&s, "/usr/bin/mkdir", &["-p", IO]);
-    let mounted = root(
-        &s,
-        "/usr/bin/mount",
-        &["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", IO],
-    );
-    assert_eq!(mounted.code, 0, "{mounted:?}");
+    recordings_on_a_64k_disk(&s);
     let out = Outcome::of(
         without_terminal(&s, "alice")
             .args([
